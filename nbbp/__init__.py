@@ -1,0 +1,32 @@
+"""nbbp — see backpropagation: computation graphs with the gradient on every edge.
+
+``import nbbp`` is light (NumPy only): Numba loads when a model first runs, and
+IPython, ipywidgets and Graphviz only where they are used. In a notebook,
+``%load_ext nbbp`` registers the ``%%bpgraph`` cell magic.
+"""
+
+from __future__ import annotations
+
+from .autodiff import grad, gradients
+from .build import build
+from .check import GradientCheckError, check_grads
+from .errors import (BuildError, FeedError, FileFormatError, NbbpError, NumericError,
+                     ShapeError)
+from .graph import Graph, Node, const, input, param, scope
+from .model import Edge, Model
+from .ops import FUNCTIONS as _FUNCTIONS
+from .ops import OPS
+
+globals().update(_FUNCTIONS)     # nbbp.tanh, nbbp.matmul, … straight from the op table
+
+__version__ = "0.1.0"
+
+__all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError", "Graph", "Model",
+           "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build", "check_grads", "const",
+           "grad", "gradients", "input", "param", "scope", *sorted(_FUNCTIONS)]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext nbbp``: register the ``%%bpgraph`` magic (imports IPython here)."""
+    from .magic import load_ipython_extension as _load
+    _load(ipython)

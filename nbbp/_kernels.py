@@ -1,0 +1,340 @@
+"""All of nbbp's Numba code: one cached interpreter for lowered programs.
+
+A program (built by :mod:`nbbp.engine`) is one int64 array of fixed-width
+instructions followed by auxiliary ints, and runs over one float64 arena that
+holds every node's value. The interpreter is compiled once per machine and
+loaded from Numba's on-disk cache afterwards — never per graph.
+
+Instruction layout (``W = 8`` ints): ``[opcode, out, a, b, c, x, y, n]``: ``out``
+and ``a`` are arena offsets, ``n`` is the output's size, and the fields between
+depend on the kind (see :func:`nbbp.engine.lower`): more operand offsets, sizes,
+a broadcasting mode, or an index into the auxiliary ints after the instructions. Opcodes come from the op
+table in :mod:`nbbp.ops`; ``COPY`` is the one internal instruction.
+
+Both entry points return the index of the first instruction whose output is not
+finite, or -1, so the Python side can name the node that produced a nan.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from . import ops as _ops
+
+W = 8
+COPY = 15
+_O = {name: op.code for name, op in _ops.OPS.items()}
+
+NEG, EXP, LOG, SQRT, ABS = _O["neg"], _O["exp"], _O["log"], _O["sqrt"], _O["abs"]
+SIN, COS, TANH, SIGMOID, RELU = _O["sin"], _O["cos"], _O["tanh"], _O["sigmoid"], _O["relu"]
+SOFTPLUS, SIGN, STEP, STOPGRAD = _O["softplus"], _O["sign"], _O["step"], _O["stop_gradient"]
+ADD, SUB, MUL, DIV, POW = _O["add"], _O["sub"], _O["mul"], _O["div"], _O["pow"]
+MAXIMUM, MINIMUM, LEAKY = _O["maximum"], _O["minimum"], _O["leaky_relu"]
+GT, GE, LT, LE, EQ = _O["gt"], _O["ge"], _O["lt"], _O["le"], _O["eq"]
+WHERE = _O["where"]
+SUM, MEAN, MAX, MIN = _O["sum"], _O["mean"], _O["max"], _O["min"]
+MATMUL = _O["matmul"]
+TRANSPOSE, RESHAPE, BROADCAST, SUMTO = (_O["transpose"], _O["reshape"],
+                                        _O["broadcast_to"], _O["sum_to"])
+SOFTMAX, LOGSOFTMAX = _O["softmax"], _O["log_softmax"]
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+@njit(inline="always", **_JIT)
+def unary(op, x):
+    if op == NEG:
+        return -x
+    if op == EXP:
+        return math.exp(x)
+    if op == LOG:
+        return math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+    if op == SQRT:
+        return math.sqrt(x) if x >= 0.0 else math.nan
+    if op == ABS:
+        return abs(x)
+    if op == SIN:
+        return math.sin(x)
+    if op == COS:
+        return math.cos(x)
+    if op == TANH:
+        return math.tanh(x)
+    if op == SIGMOID:
+        return 0.5 * (math.tanh(0.5 * x) + 1.0)
+    if op == RELU:
+        return x if x > 0.0 else 0.0
+    if op == SOFTPLUS:
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    if op == SIGN:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
+    if op == STEP:
+        return 1.0 if x > 0.0 else 0.0
+    return x  # STOPGRAD, COPY
+
+
+@njit(inline="always", **_JIT)
+def binary(op, x, y):
+    if op == MUL:
+        return x * y
+    if op == ADD:
+        return x + y
+    if op == SUB:
+        return x - y
+    if op == DIV:
+        return x / y
+    if op == POW:
+        if x < 0.0 and y != math.floor(y):
+            return math.nan
+        if x == 0.0 and y < 0.0:
+            return math.inf
+        return x ** y
+    if op == MAXIMUM:
+        return x if x >= y or x != x else y
+    if op == MINIMUM:
+        return x if x <= y or x != x else y
+    if op == LEAKY:
+        return x if x > 0.0 else y * x
+    if op == GT:
+        return 1.0 if x > y else 0.0
+    if op == GE:
+        return 1.0 if x >= y else 0.0
+    if op == LT:
+        return 1.0 if x < y else 0.0
+    if op == LE:
+        return 1.0 if x <= y else 0.0
+    return 1.0 if x == y else 0.0  # EQ
+
+
+@njit(inline="always", **_JIT)
+def _bad(x):
+    return x - x != 0.0   # nan or ±inf
+
+
+@njit(**_JIT)
+def run_scalar(code, v, start, stop):
+    """Interpreter for programs whose every value is a scalar (one slot each)."""
+    first_bad = -1
+    for p in range(start, stop):
+        q = p * W
+        op = code[q]
+        o = code[q + 1]
+        if op < 20:
+            v[o] = unary(op, v[code[q + 2]])
+        elif op < 40:
+            v[o] = binary(op, v[code[q + 2]], v[code[q + 3]])
+        elif op == WHERE:
+            v[o] = v[code[q + 3]] if v[code[q + 2]] != 0.0 else v[code[q + 4]]
+        else:
+            v[o] = v[code[q + 2]]      # COPY and every size-1 reduce / layout
+        if first_bad < 0 and _bad(v[o]):
+            first_bad = p
+    return first_bad
+
+
+@njit(**_JIT)
+def _strided4(code, k):
+    return code[k], code[k + 1], code[k + 2], code[k + 3]
+
+
+@njit(**_JIT)
+def _binary_general(op, out, x, y, code, k):
+    d0, d1, d2, d3 = _strided4(code, k)
+    a0, a1, a2, a3 = _strided4(code, k + 4)
+    b0, b1, b2, b3 = _strided4(code, k + 8)
+    i = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                ia = i0 * a0 + i1 * a1 + i2 * a2
+                ib = i0 * b0 + i1 * b1 + i2 * b2
+                for i3 in range(d3):
+                    out[i] = binary(op, x[ia + i3 * a3], y[ib + i3 * b3])
+                    i += 1
+
+
+@njit(**_JIT)
+def _where_general(out, c, x, y, code, k):
+    d0, d1, d2, d3 = _strided4(code, k)
+    c0, c1, c2, c3 = _strided4(code, k + 4)
+    a0, a1, a2, a3 = _strided4(code, k + 8)
+    b0, b1, b2, b3 = _strided4(code, k + 12)
+    i = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                for i3 in range(d3):
+                    ic = i0 * c0 + i1 * c1 + i2 * c2 + i3 * c3
+                    if c[ic] != 0.0:
+                        out[i] = x[i0 * a0 + i1 * a1 + i2 * a2 + i3 * a3]
+                    else:
+                        out[i] = y[i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3]
+                    i += 1
+
+
+@njit(**_JIT)
+def _gather(out, x, code, k):
+    """out[i] = x[strided index of i]: transpose and broadcast_to."""
+    d0, d1, d2, d3 = _strided4(code, k)
+    s0, s1, s2, s3 = _strided4(code, k + 4)
+    i = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                base = i0 * s0 + i1 * s1 + i2 * s2
+                for i3 in range(d3):
+                    out[i] = x[base + i3 * s3]
+                    i += 1
+
+
+@njit(**_JIT)
+def _scatter_add(out, x, code, k):
+    """out[strided index of i] += x[i]: sum_to, the VJP of broadcasting."""
+    out[:] = 0.0
+    d0, d1, d2, d3 = _strided4(code, k)
+    s0, s1, s2, s3 = _strided4(code, k + 4)
+    i = 0
+    for i0 in range(d0):
+        for i1 in range(d1):
+            for i2 in range(d2):
+                base = i0 * s0 + i1 * s1 + i2 * s2
+                for i3 in range(d3):
+                    out[base + i3 * s3] += x[i]
+                    i += 1
+
+
+@njit(**_JIT)
+def _reduce(op, out, x, outer, n, inner):
+    for o in range(outer):
+        for j in range(inner):
+            b = o * n * inner + j
+            if op == MAX or op == MIN:
+                acc = x[b]
+                for t in range(1, n):
+                    e = x[b + t * inner]
+                    if op == MAX:
+                        acc = e if e > acc or e != e else acc
+                    else:
+                        acc = e if e < acc or e != e else acc
+            else:
+                acc = 0.0
+                for t in range(n):
+                    acc += x[b + t * inner]
+                if op == MEAN:
+                    acc /= n
+            out[o * inner + j] = acc
+
+
+@njit(**_JIT)
+def _softmax(op, out, x, outer, n, inner):
+    for o in range(outer):
+        for j in range(inner):
+            b = o * n * inner + j
+            m = x[b]
+            for t in range(1, n):
+                m = max(m, x[b + t * inner])
+            s = 0.0
+            for t in range(n):
+                s += math.exp(x[b + t * inner] - m)
+            if op == SOFTMAX:
+                for t in range(n):
+                    out[b + t * inner] = math.exp(x[b + t * inner] - m) / s
+            else:
+                ls = math.log(s)
+                for t in range(n):
+                    out[b + t * inner] = x[b + t * inner] - m - ls
+
+
+@njit(**_JIT)
+def _matmul(v, o, a, b, m, k, n, flags):
+    """C = op(A) @ op(B) through BLAS; flags bit 0 / 1 mean A / B are stored transposed.
+
+    Each layout combination has its own np.dot call so Numba sees contiguous
+    (C or F) operands and passes them to BLAS directly.
+    """
+    C = v[o:o + m * n].reshape(m, n)
+    if m == 1 and n == 1:
+        acc = 0.0
+        for t in range(k):
+            ia = a + t * m if flags & 1 else a + t
+            ib = b + t if flags & 2 else b + t * n
+            acc += v[ia] * v[ib]
+        C[0, 0] = acc
+    elif flags == 0:
+        np.dot(v[a:a + m * k].reshape(m, k), v[b:b + k * n].reshape(k, n), C)
+    elif flags == 1:
+        np.dot(v[a:a + m * k].reshape(k, m).T, v[b:b + k * n].reshape(k, n), C)
+    elif flags == 2:
+        np.dot(v[a:a + m * k].reshape(m, k), v[b:b + k * n].reshape(n, k).T, C)
+    else:
+        np.dot(v[a:a + m * k].reshape(k, m).T, v[b:b + k * n].reshape(n, k).T, C)
+
+
+@njit(**_JIT)
+def run(code, v, start, stop):
+    """Interpreter for programs with tensors; scalar instructions take a short path."""
+    first_bad = -1
+    for p in range(start, stop):
+        q = p * W
+        op = code[q]
+        o = code[q + 1]
+        a = code[q + 2]
+        n = code[q + 7]
+        if op < 20:
+            if n == 1:
+                v[o] = unary(op, v[a])
+            else:
+                out = v[o:o + n]
+                x = v[a:a + n]
+                for i in range(n):
+                    out[i] = unary(op, x[i])
+        elif op < 40:
+            b = code[q + 3]
+            mode = code[q + 6]
+            if n == 1:
+                v[o] = binary(op, v[a], v[b])
+            elif mode == 0:
+                out = v[o:o + n]
+                x = v[a:a + n]
+                y = v[b:b + n]
+                for i in range(n):
+                    out[i] = binary(op, x[i], y[i])
+            elif mode == 1:
+                out = v[o:o + n]
+                x = v[a:a + n]
+                yb = v[b]
+                for i in range(n):
+                    out[i] = binary(op, x[i], yb)
+            elif mode == 2:
+                out = v[o:o + n]
+                xa = v[a]
+                y = v[b:b + n]
+                for i in range(n):
+                    out[i] = binary(op, xa, y[i])
+            else:
+                _binary_general(op, v[o:o + n], v[a:], v[b:], code, code[q + 5])
+        elif op == WHERE:
+            _where_general(v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
+                           code[q + 5])
+        elif op < 60:
+            outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
+            _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+        elif op == MATMUL:
+            m = code[q + 4]
+            _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
+        elif op == TRANSPOSE or op == BROADCAST:
+            _gather(v[o:o + n], v[a:], code, code[q + 3])
+        elif op == SUMTO:
+            _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
+        elif op == SOFTMAX or op == LOGSOFTMAX:
+            _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
+        else:  # COPY, RESHAPE
+            v[o:o + n] = v[a:a + n]
+        if first_bad < 0:
+            for i in range(o, o + n):
+                if _bad(v[i]):
+                    first_bad = p
+                    break
+    return first_bad

@@ -1,0 +1,172 @@
+"""Reverse-mode automatic differentiation as a graph-to-graph transform.
+
+Like ``tf.gradients``, :func:`gradients` adds the nodes that compute the
+derivatives to the same graph. The backward pass is therefore an ordinary graph:
+the engine runs it, the renderer draws it, and :func:`gradients` can be applied to
+it again for second and third derivatives.
+
+The transform walks the nodes between ``xs`` and ``y`` in reverse build order.
+For each node it sums the contributions its consumers sent it (its total
+gradient) and asks the op table's VJP rule for the contribution each input
+receives. It records, for every forward edge ``u → v``, the node holding the
+contribution ``∂y/∂u`` that flows through ``v``: the number drawn on the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ops
+from .errors import BuildError
+from .graph import Node
+
+
+@dataclass
+class Gradients:
+    """What one call of the transform built.
+
+    ``total[id]`` is the node holding ∂y/∂node for every node between ``xs`` and
+    ``y``; ``edge[(dst_id, pos)]`` the node holding the contribution along the edge
+    into argument ``pos`` of node ``dst_id``.
+    """
+
+    y: list[Node]
+    total: dict[int, Node] = field(default_factory=dict)
+    edge: dict[tuple[int, int], Node] = field(default_factory=dict)
+
+    def of(self, x: Node) -> Node | None:
+        return self.total.get(x.id)
+
+
+def _as_nodes(xs, what: str) -> list[Node]:
+    seq = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    for x in seq:
+        if not isinstance(x, Node):
+            raise BuildError(f"{what} must be nodes of the graph, got {type(x).__name__} "
+                             f"{x!r}")
+    return seq
+
+
+def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
+                    grad_ys: Sequence[Node | None] | None = None,
+                    stop: Sequence[Node] = ()) -> Gradients:
+    """Add the gradient nodes of ``sum(ys)`` with respect to every node in ``xs``."""
+    ys = _as_nodes(ys, "gradients(ys, ...): ys")
+    xs = _as_nodes(xs, "gradients(..., xs): xs")
+    graph = ys[0].graph
+    for n in ys + xs:
+        if n.graph is not graph:
+            raise BuildError(f"gradients: node {n.name!r} belongs to another graph "
+                             f"({n.graph.name!r}) than {ys[0].name!r}")
+    grad_ys = list(grad_ys) if grad_ys is not None else [None] * len(ys)
+    stop_ids = {n.id for n in stop}
+
+    # nodes on a path from some x to some y: only they get gradients
+    anc = {n.id for n in graph.ancestors(ys)}
+    rel: set[int] = {x.id for x in xs}
+    for n in graph.nodes:
+        if n.id in anc and n.id not in stop_ids and any(i.id in rel for i in n.inputs):
+            rel.add(n.id)
+    rel &= anc
+    rel -= stop_ids - {x.id for x in xs}
+
+    start = len(graph.nodes)
+    saved = graph._scopes, graph._role, graph._line
+    graph._role, graph._line = "grad", None
+    result = Gradients(ys)
+    contribs: dict[int, list[Node]] = {}
+    try:
+        for y, gy in zip(ys, grad_ys):
+            graph._scopes = ["grad"] + ([y.scope] if y.scope else [])
+            if gy is None:
+                seed = graph.add_node("const", shape=y.shape, name="d" + _base(y),
+                                      value=np.ones(y.shape))
+            else:
+                seed = ops.apply("broadcast_to", gy, shape=y.shape) \
+                    if isinstance(gy, Node) and gy.shape != y.shape else ops._lift(gy, graph)
+                if seed.shape != y.shape:
+                    raise BuildError(f"gradients: grad_ys for {y.name!r} has shape "
+                                     f"{seed.shape}, but {y.name!r} has shape {y.shape}")
+            contribs.setdefault(y.id, []).append(seed)
+
+        for n in reversed(graph.nodes[:start]):
+            if n.id not in rel or n.id not in contribs:
+                continue
+            graph._scopes = ["grad"] + ([n.scope] if n.scope else [])
+            parts = contribs.pop(n.id)
+            g = parts[0]
+            for p in parts[1:]:
+                g = g + p
+            if g.id >= start and g.auto_named and g.id not in result.total.values():
+                graph.rename(g, "d" + _base(n))
+            result.total[n.id] = g
+            op = ops.OPS[n.op]
+            if n.is_leaf or op.vjp is None or not any(i.id in rel for i in n.inputs):
+                continue
+            vjps = op.vjp(g, n)
+            for pos, (x, c) in enumerate(zip(n.inputs, vjps)):
+                if c is None or x.id not in rel:
+                    continue
+                if c.shape != x.shape:
+                    c = ops.sum_to(c, x.shape)
+                result.edge[(n.id, pos)] = c
+                contribs.setdefault(x.id, []).append(c)
+    except BaseException:
+        graph.truncate(start)
+        raise
+    finally:
+        graph._scopes, graph._role, graph._line = saved
+
+    keep = [n for n in result.total.values()] + list(result.edge.values())
+    _prune(graph, start, keep)
+    return result
+
+
+def _base(n: Node) -> str:
+    return n.name.rsplit("/", 1)[-1]
+
+
+def _prune(graph, start: int, keep: list[Node]) -> None:
+    """Drop nodes the transform built but nothing uses (e.g. the gradient of a
+    constant exponent), so the backward graph holds only what it needs."""
+    needed = {n.id for n in graph.ancestors(keep)}
+    new = graph.nodes[start:]
+    graph.truncate(start)
+    for n in new:
+        if n.id in needed:
+            n.id = len(graph.nodes)
+            graph.nodes.append(n)
+            graph.by_name[n.name] = n
+
+
+def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node],
+              grad_ys: Sequence[Node | None] | None = None,
+              stop_gradients: Sequence[Node] = ()) -> list[Node | None]:
+    """Add nodes computing ∂(sum of ys)/∂x for each x in ``xs``; like ``tf.gradients``.
+
+    Returns one node per x, or ``None`` where x does not affect ``ys``. The
+    result nodes are ordinary nodes, so they can be differentiated again.
+
+    >>> import nbbp
+    >>> with nbbp.Graph() as g:
+    ...     x = nbbp.param(3.0, name="x")
+    ...     y = x ** 3
+    ...     (dx,) = nbbp.gradients(y, [x])
+    ...     (ddx,) = nbbp.gradients(dx, [x])
+    >>> nbbp.Model(ddx).value   # d²(x³)/dx² = 6x
+    18.0
+    """
+    xs_list = _as_nodes(xs, "gradients(..., xs): xs")
+    res = build_gradients(ys, xs_list, grad_ys, stop_gradients)
+    return [res.of(x) for x in xs_list]
+
+
+def grad(y: Node, x: Node) -> Node:
+    """The node holding ∂y/∂x (zeros if y does not depend on x)."""
+    (g,) = gradients(y, [x])
+    if g is None:
+        g = x.graph.add_node("const", shape=x.shape, value=np.zeros(x.shape), role="grad")
+    return g

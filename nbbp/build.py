@@ -1,0 +1,228 @@
+"""Cell-style source → graph: what ``%%bpgraph`` and :func:`nbbp.build` run.
+
+The source is Python, executed in a namespace where ``param``, ``input``,
+``const``, ``scope``, ``grad``, the initialisers and every op of the table are in
+reach, over the notebook's names. An AST pass makes each assignment name the node
+it binds (``h = tanh(...)`` → node ``h``); loops and helper functions work because
+it is Python. Every error is raised as an :class:`NbbpError` located at the
+source line and column, and a failed build leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import graph as _graph
+from . import ops
+from .autodiff import grad, gradients
+from .errors import BuildError, NbbpError, suggest
+from .graph import Graph, Node
+from .model import Model
+
+FILENAME = "<bpgraph>"
+
+
+class Initializers:
+    """Seeded initialisers for a build: ``randn(2, 16)``, ``zeros(16)``, …"""
+
+    def __init__(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def randn(self, *shape: int) -> np.ndarray:
+        """Standard normal values of the given shape."""
+        return self.rng.standard_normal(_shape(shape))
+
+    def uniform(self, low: float = -1.0, high: float = 1.0, shape: Any = ()) -> np.ndarray:
+        """Uniform values in [low, high) of the given shape."""
+        return self.rng.uniform(low, high, _shape((shape,) if np.ndim(shape) == 0 and
+                                                  shape != () else tuple(np.atleast_1d(shape))
+                                                  if shape != () else ()))
+
+    @staticmethod
+    def zeros(*shape: int) -> np.ndarray:
+        return np.zeros(_shape(shape))
+
+    @staticmethod
+    def ones(*shape: int) -> np.ndarray:
+        return np.ones(_shape(shape))
+
+
+def _shape(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        return tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise BuildError(f"a shape must be whole numbers, got {shape!r}") from None
+
+
+def dsl_namespace(seed: int | None = 0) -> dict[str, Any]:
+    """The names a model's source can use (ops, leaves, scope, grad, initialisers)."""
+    init = Initializers(seed)
+    ns: dict[str, Any] = dict(ops.FUNCTIONS)
+    ns.update(param=_graph.param, input=_graph.input, const=_graph.const,
+              scope=_graph.scope, grad=grad, gradients=gradients,
+              randn=init.randn, uniform=init.uniform, zeros=init.zeros, ones=init.ones,
+              np=np, pi=np.pi, e=np.e)
+    return ns
+
+
+class _Namer(ast.NodeTransformer):
+    """``h = expr`` → ``h = __name__(expr, "h")`` so nodes carry the cell's names."""
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        self.generic_visit(node)
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            node.value = self._wrap(node.value, node.targets[0].id)
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        self.generic_visit(node)
+        if node.value is not None and isinstance(node.target, ast.Name):
+            node.value = self._wrap(node.value, node.target.id)
+        return node
+
+    @staticmethod
+    def _wrap(value: ast.expr, name: str) -> ast.expr:
+        call = ast.Call(func=ast.Name("__bp_name__", ast.Load()),
+                        args=[value, ast.Constant(name)], keywords=[])
+        return ast.copy_location(call, value)
+
+
+def _locate(err: NbbpError, tb, lines: list[str]) -> NbbpError:
+    """Attach the innermost source position inside the cell to ``err``."""
+    line = col = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == FILENAME:
+            line = tb.tb_lineno
+            positions = getattr(tb.tb_frame.f_code, "co_positions", None)
+            if positions is not None:
+                try:
+                    pos = list(positions())[tb.tb_lasti // 2]
+                    if pos[0] == line and pos[2] is not None:
+                        col = pos[2]
+                except (IndexError, ValueError):
+                    pass
+        tb = tb.tb_next
+    if line is not None and 0 < line <= len(lines):
+        err.located(line, col, lines[line - 1])
+    return err
+
+
+def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: int | None = 0,
+                name: str = "graph") -> tuple[Graph, dict[str, Node]]:
+    """Run model source in a fresh graph; return the graph and, for each variable the
+    source assigned a node to, that node (in the order of the last assignments)."""
+    if not isinstance(source, str):
+        raise BuildError(f"the model source must be text, got {type(source).__name__}")
+    lines = source.splitlines()
+    if not source.strip():
+        raise BuildError("the model source is empty: write at least one assignment, e.g. "
+                         "`x = param(3.0)` then `f = x * x`")
+    try:
+        tree = ast.parse(source, FILENAME)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        text = lines[line - 1] if 0 < line <= len(lines) else (exc.text or "")
+        raise BuildError(f"syntax error: {exc.msg}", line=line,
+                         col=(exc.offset - 1) if exc.offset else None,
+                         source_line=text) from None
+    tree = ast.fix_missing_locations(_Namer().visit(tree))
+    code = compile(tree, FILENAME, "exec")
+
+    g = Graph(name)
+    dsl = dsl_namespace(seed)
+    user = dict(namespace or {})
+    glb: dict[str, Any] = {**user, **dsl, "__builtins__": builtins}
+    bound: dict[str, Node] = {}     # variable name -> node it last bound, in order
+
+    def name_node(value: Any, target: str) -> Any:
+        if isinstance(value, Node) and value.graph is g:
+            if value.auto_named:
+                g.rename(value, target)
+            bound.pop(target, None)
+            bound[target] = value
+        return value
+
+    glb["__bp_name__"] = name_node
+    try:
+        with g:
+            _exec_traced(code, glb, g)
+    except NbbpError as exc:
+        raise _locate(exc, exc.__traceback__, lines) from None
+    except NameError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        choices = list(dsl) + [k for k in user if not k.startswith("_")]
+        err = BuildError(f"unknown name {missing!r}: " + suggest(missing, choices, "name")
+                         + " (notebook variables are in reach too)")
+        raise _locate(err, exc.__traceback__, lines) from None
+    except Exception as exc:
+        err = BuildError(f"{type(exc).__name__}: {exc}")
+        raise _locate(err, exc.__traceback__, lines) from None
+    return g, bound
+
+
+def _exec_traced(code, glb: dict, g: Graph) -> None:
+    """Run the source, recording the current line on the graph for node provenance."""
+    import sys
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != FILENAME:
+            return None
+        if event == "line":
+            g._line = frame.f_lineno
+        return tracer
+
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        exec(code, glb)
+    finally:
+        sys.settrace(old)
+        g._line = None
+
+
+def build(source: str, output: str | None = None, namespace: Mapping[str, Any] | None = None,
+          *, engine: str = "numba", seed: int | None = 0, name: str | None = None) -> Model:
+    """Build a model from cell-style source.
+
+    Parameters
+    ----------
+    source
+        Python code using ``param``, ``input``, ``const``, ``scope``, the ops and the
+        initialisers; each assignment names the node it binds.
+    output
+        The name of the output node; by default the last assigned node.
+    namespace
+        Names the source may read, e.g. the notebook's data arrays.
+    engine
+        ``"numba"`` (compiled) or ``"python"`` (the NumPy reference path).
+    seed
+        Seed of ``randn`` and ``uniform``.
+
+    Examples
+    --------
+    >>> import nbbp
+    >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
+    >>> m.value, m["x"].grad, m["y"].grad
+    (21.0, 12.0, 10.0)
+    """
+    g, bound = build_graph(source, namespace, seed, name or output or "graph")
+    if output is None:
+        if not bound:
+            raise BuildError("the source assigns no node; end with an assignment such as "
+                             "`f = x * y` (or pass output=...)")
+        out_node = list(bound.values())[-1]
+    else:
+        out_node = g.by_name[output] if output in g.by_name else bound.get(output)
+        if out_node is None:
+            raise BuildError(f"output {output!r} is not a node of this model; "
+                             + suggest(output, list(bound) + [n.name for n in g.nodes
+                                                              if not n.auto_named],
+                                       "node name"))
+    return Model(out_node, engine=engine, source=source, name=name or out_node.name)

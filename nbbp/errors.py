@@ -1,0 +1,72 @@
+"""One exception family for every mistake a user can make.
+
+Each message says what failed, where (source line and column, node name), why,
+and how to fix it. The ``%%bpgraph`` magic turns these into one-line usage
+errors, so a learner never sees a traceback for a mistake in their cell.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NbbpError(Exception):
+    """Base class of every error nbbp raises on purpose."""
+
+    def __init__(self, message: str, *, line: int | None = None, col: int | None = None,
+                 source_line: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+        self.source_line = source_line
+
+    def located(self, line: int | None, col: int | None, source_line: str | None) -> NbbpError:
+        """Attach a source position (first one wins) and return self."""
+        if self.line is None:
+            self.line, self.col, self.source_line = line, col, source_line
+        return self
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        where = f"line {self.line}" + (f", col {self.col + 1}" if self.col is not None else "")
+        text = f"{where}: {self.message}"
+        if self.source_line is not None:
+            text += "\n    " + self.source_line.rstrip()
+            if self.col is not None:
+                text += "\n    " + " " * self.col + "^"
+        return text
+
+
+class BuildError(NbbpError):
+    """The model source or the graph-building calls are wrong."""
+
+
+class ShapeError(BuildError):
+    """Operand shapes do not fit the op."""
+
+
+class FeedError(NbbpError):
+    """A fed or set value names an unknown node or has the wrong shape or type."""
+
+
+class NumericError(NbbpError):
+    """A node produced nan or inf (for example ``log`` of a negative number)."""
+
+    def __init__(self, message: str, *, node: str | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.node = node
+
+
+class FileFormatError(NbbpError):
+    """A saved model file is truncated, tampered with or not an nbbp file."""
+
+
+def suggest(word: str, choices: Iterable[str], what: str = "name") -> str:
+    """``"did you mean 'tanh'? "`` plus the valid choices, for error messages."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f"{hint}Valid {what}s: {', '.join(choices)}."

@@ -1,0 +1,323 @@
+"""The graph IR: nodes in build order, leaves with their values, scopes and names.
+
+A :class:`Graph` is a list of :class:`Node` objects in the order they were built
+(ids ``n0, n1, …``). Leaves are ``param`` (trainable), ``input`` (fed, with a
+default) and ``const``; every other node applies an op from :mod:`nbbp.ops` to
+earlier nodes. Shapes are known when a node is built, so a wrong shape fails
+there. Nothing here computes: values flow through :mod:`nbbp.engine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .errors import BuildError
+
+MAX_NDIM = 4
+LEAF_OPS = ("param", "input", "const")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+_default_graphs: list[Graph] = []
+
+
+def get_graph(required: bool = True) -> Graph | None:
+    """The graph that building functions add to (innermost ``with Graph()``)."""
+    if _default_graphs:
+        return _default_graphs[-1]
+    if required:
+        raise BuildError("no graph to build in: wrap the code in `with nbbp.Graph() as g:` "
+                         "or pass it as text to nbbp.build(...)")
+    return None
+
+
+def as_value(value: Any, what: str) -> np.ndarray:
+    """Turn a number, list or array into a float64 array, or explain why not."""
+    if isinstance(value, Node):
+        raise BuildError(f"{what} needs a number or an array, got the node {value.name!r}; "
+                         "a leaf's value must be known when it is built")
+    if isinstance(value, (str, bytes)) or value is None:
+        raise BuildError(f"{what} needs a number or an array of numbers, got "
+                         f"{type(value).__name__} {value!r}")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        shown = repr(value)
+        shown = shown if len(shown) < 60 else shown[:57] + "..."
+        raise BuildError(f"{what} needs a number or an array of numbers, got "
+                         f"{type(value).__name__} {shown} ({exc})") from None
+    if arr.ndim > MAX_NDIM:
+        raise BuildError(f"{what}: arrays of up to {MAX_NDIM} dimensions are supported, "
+                         f"got shape {arr.shape}")
+    return arr
+
+
+class Node:
+    """One node of a graph: a leaf (param, input, const) or an op applied to nodes.
+
+    Arithmetic on nodes builds new nodes: ``x * y + 1`` adds a ``mul``, a ``const``
+    and an ``add`` node to the graph that ``x`` belongs to.
+    """
+
+    __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape",
+                 "role", "value", "trainable", "auto_named", "line")
+    __array_ufunc__ = None  # numpy defers to our reflected operators (X @ W, 2 * x)
+
+    def __init__(self, graph: Graph, id: int, op: str, inputs: tuple[Node, ...],
+                 attrs: dict[str, Any], name: str, scope: str, shape: tuple[int, ...],
+                 role: str, value: np.ndarray | None, trainable: bool, auto_named: bool,
+                 line: int | None) -> None:
+        self.graph, self.id, self.op, self.inputs = graph, id, op, inputs
+        self.attrs, self.name, self.scope, self.shape = attrs, name, scope, shape
+        self.role, self.value, self.trainable = role, value, trainable
+        self.auto_named, self.line = auto_named, line
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op in LEAF_OPS
+
+    @property
+    def T(self) -> Node:
+        return _ops().transpose(self)
+
+    def __repr__(self) -> str:
+        shape = "scalar" if self.shape == () else f"shape={self.shape}"
+        args = ", ".join(i.name for i in self.inputs)
+        body = f"{self.op}({args})" if self.inputs else self.op
+        return f"<Node {self.name!r} = {body}, {shape}, id=n{self.id}>"
+
+    # arithmetic builds nodes; the op table in nbbp.ops does the work
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().sub(self, o)
+    def __rsub__(self, o): return _ops().sub(o, self)
+    def __mul__(self, o): return _ops().mul(self, o)
+    def __rmul__(self, o): return _ops().mul(o, self)
+    def __truediv__(self, o): return _ops().div(self, o)
+    def __rtruediv__(self, o): return _ops().div(o, self)
+    def __pow__(self, o): return _ops().pow(self, o)
+    def __rpow__(self, o): return _ops().pow(o, self)
+    def __matmul__(self, o): return _ops().matmul(self, o)
+    def __rmatmul__(self, o): return _ops().matmul(o, self)
+    def __neg__(self): return _ops().neg(self)
+    def __pos__(self): return self
+    def __gt__(self, o): return _ops().gt(self, o)
+    def __ge__(self, o): return _ops().ge(self, o)
+    def __lt__(self, o): return _ops().lt(self, o)
+    def __le__(self, o): return _ops().le(self, o)
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        raise BuildError(f"node {self.name!r} has no truth value while the graph is being "
+                         "built (its value is computed later); use where(cond, a, b) "
+                         "instead of `if`, or compare numbers, not nodes")
+
+    def __getitem__(self, index: Any) -> Node:
+        raise BuildError(f"indexing node {self.name!r} is not supported; use reshape, "
+                         "sum(x, axis=...) or where(...) to pick parts of a tensor")
+
+    def __iter__(self) -> Iterator[Node]:
+        raise BuildError(f"node {self.name!r} cannot be iterated or unpacked; build one "
+                         "node per value instead")
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise BuildError(f"node {self.name!r} is a scalar and has no length")
+        return self.shape[0]
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+class Graph:
+    """A computation graph: nodes in build order, names unique within it.
+
+    Use it as a context manager so that ``param``, ``input``, ``const``, the ops and
+    ``scope`` add to it::
+
+        >>> import nbbp
+        >>> with nbbp.Graph() as g:
+        ...     x = nbbp.param(3.0, name="x")
+        ...     f = x * x
+        >>> [n.name for n in g.nodes]
+        ['x', 'mul']
+    """
+
+    def __init__(self, name: str = "graph") -> None:
+        self.name = name
+        self.nodes: list[Node] = []
+        self.by_name: dict[str, Node] = {}
+        self._scopes: list[str] = []
+        self._line: int | None = None   # source line being executed, set by nbbp.build
+        self._role = "forward"          # "grad" while nbbp.gradients adds nodes
+
+    # -- context -------------------------------------------------------------
+    def __enter__(self) -> Graph:
+        _default_graphs.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _default_graphs.remove(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name!r}: {len(self.nodes)} nodes>"
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, name: str) -> Node:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            from .errors import suggest
+            raise BuildError(f"no node named {name!r} in this graph; "
+                             + suggest(name, self.by_name, "node name")) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.by_name
+
+    @property
+    def scope(self) -> str:
+        return "/".join(self._scopes)
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str) -> Iterator[str]:
+        """Prefix the names of nodes built inside with ``name/``."""
+        if not isinstance(name, str) or not _NAME_RE.match(name) or "/" in name:
+            raise BuildError(f"scope name {name!r} is not valid: use letters, digits and _")
+        self._scopes.append(name)
+        try:
+            yield self.scope
+        finally:
+            self._scopes.pop()
+
+    # -- building ------------------------------------------------------------
+    def unique_name(self, base: str, scope: str | None = None) -> str:
+        """``scope/base``, or ``scope/base_1``, ``_2``, … if taken (TensorFlow's rule)."""
+        scope = self.scope if scope is None else scope
+        full = f"{scope}/{base}" if scope else base
+        if full not in self.by_name:
+            return full
+        k = 1
+        while f"{full}_{k}" in self.by_name:
+            k += 1
+        return f"{full}_{k}"
+
+    def add_node(self, op: str, inputs: tuple[Node, ...] = (), attrs: dict | None = None,
+                 shape: tuple[int, ...] = (), name: str | None = None,
+                 value: np.ndarray | None = None, role: str | None = None,
+                 trainable: bool = False) -> Node:
+        """Append a node; ``name`` is made unique within the current scope."""
+        for x in inputs:
+            if x.graph is not self:
+                raise BuildError(f"node {x.name!r} belongs to another graph ({x.graph.name!r});"
+                                 " build every node of a model inside the same graph")
+        if name is not None:
+            if not isinstance(name, str) or not _NAME_RE.match(name.replace("/", "_")):
+                raise BuildError(f"node name {name!r} is not valid: use letters, digits and _")
+        full = self.unique_name(name if name is not None else op)
+        node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
+                    self.scope, tuple(int(d) for d in shape), role or self._role, value,
+                    trainable,
+                    name is None, self._line)
+        self.nodes.append(node)
+        self.by_name[full] = node
+        return node
+
+    def rename(self, node: Node, base: str) -> None:
+        """Give an automatically named node the name a cell assigned it to."""
+        del self.by_name[node.name]
+        node.name = self.unique_name(base, node.scope)
+        node.auto_named = False
+        self.by_name[node.name] = node
+
+    def truncate(self, n: int) -> None:
+        """Drop every node from id ``n`` on (undo a failed build step)."""
+        for node in self.nodes[n:]:
+            self.by_name.pop(node.name, None)
+        del self.nodes[n:]
+
+    # -- queries -------------------------------------------------------------
+    def ancestors(self, targets: list[Node], stop: set[int] | frozenset = frozenset()
+                  ) -> list[Node]:
+        """Nodes that ``targets`` depend on (themselves included), in build order.
+
+        Nodes whose id is in ``stop`` are included but not looked through.
+        """
+        seen: set[int] = set()
+        stack = [t for t in targets]
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            if n.id not in stop:
+                stack.extend(n.inputs)
+        return [n for n in self.nodes if n.id in seen]
+
+    def consumers(self) -> dict[int, list[tuple[Node, int]]]:
+        """For every node id, the ``(consumer, argument position)`` pairs, in build order."""
+        out: dict[int, list[tuple[Node, int]]] = {n.id: [] for n in self.nodes}
+        for n in self.nodes:
+            for pos, x in enumerate(n.inputs):
+                out[x.id].append((n, pos))
+        return out
+
+
+# -- leaves ---------------------------------------------------------------------
+def param(value: Any, name: str | None = None, trainable: bool = True) -> Node:
+    """A trainable leaf (a weight or bias) with its initial value.
+
+    >>> with Graph():
+    ...     w = param([1.0, 2.0], name="w")
+    >>> w.shape
+    (2,)
+    """
+    arr = as_value(value, "param(...)")
+    return get_graph().add_node("param", shape=arr.shape, name=name, value=arr,
+                                trainable=trainable)
+
+
+def input(value: Any = None, name: str | None = None, shape: tuple | None = None) -> Node:
+    """A fed leaf (data): ``value`` is its default, ``run(feed=...)`` replaces it.
+
+    Give ``shape`` instead of ``value`` for an input that must be fed.
+    """
+    if value is None:
+        if shape is None:
+            raise BuildError("input() needs a default value or a shape, e.g. input(0.0) "
+                             "or input(shape=(100, 2))")
+        arr = np.zeros(tuple(int(d) for d in shape))
+    else:
+        arr = as_value(value, "input(...)")
+        if shape is not None and tuple(shape) != arr.shape:
+            raise BuildError(f"input(...): the value has shape {arr.shape} but shape="
+                             f"{tuple(shape)} was given")
+    return get_graph().add_node("input", shape=arr.shape, name=name, value=arr)
+
+
+def const(value: Any, name: str | None = None) -> Node:
+    """A constant leaf: never trained, never fed."""
+    arr = as_value(value, "const(...)")
+    return get_graph().add_node("const", shape=arr.shape, name=name, value=arr)
+
+
+@contextlib.contextmanager
+def scope(name: str) -> Iterator[str]:
+    """``with scope("hidden"):`` names the nodes built inside ``hidden/…``."""
+    with get_graph().name_scope(name) as s:
+        yield s

@@ -1,0 +1,314 @@
+"""A model: a graph with an output, its gradients, and values that follow.
+
+A :class:`Model` owns the forward nodes that its output depends on, the gradient
+nodes :mod:`nbbp.autodiff` added for every one of them, and one program that
+computes both in a single compiled call. ``m.set(...)`` writes new leaf values and
+recomputes; ``m.run(...)`` evaluates any nodes with some of them fed, computing
+only the part of the graph the fetches need, without touching the model's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .autodiff import build_gradients
+from .engine import ENGINES, Layout, make_program
+from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
+from .graph import Node
+from .ops import OPS
+
+
+def _fmt(v: float | np.ndarray | None) -> str:
+    if v is None:
+        return "None"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return f"array{v.shape}" if v.size > 6 else np.array2string(
+        v, precision=4, separator=", ", suppress_small=True).replace("\n", "")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A forward edge ``src → dst`` into argument ``pos`` of ``dst``.
+
+    ``grad`` is the contribution ∂output/∂src that flows along it (None where no
+    gradient flows, e.g. into a constant); a node's gradient is the sum of the
+    contributions on its outgoing edges.
+    """
+
+    src: str
+    dst: str
+    pos: int
+    grad: float | np.ndarray | None
+
+    def __repr__(self) -> str:
+        return f"Edge({self.src} → {self.dst}[{self.pos}], grad={_fmt(self.grad)})"
+
+
+class NodeView:
+    """One node of a model: its value and ∂output/∂node (``m["x"].grad``)."""
+
+    def __init__(self, model: Model, node: Node) -> None:
+        self._m, self.node = model, node
+
+    name = property(lambda self: self.node.name)
+    op = property(lambda self: self.node.op)
+    shape = property(lambda self: self.node.shape)
+
+    @property
+    def value(self) -> float | np.ndarray:
+        return self._m.value_of(self.node)
+
+    @property
+    def grad(self) -> float | np.ndarray | None:
+        return self._m.grad_of(self.node)
+
+    def __repr__(self) -> str:
+        return (f"<{self.node.op} {self.name!r}: value={_fmt(self.value)}, "
+                f"grad={_fmt(self.grad)}>")
+
+
+class Model:
+    """A graph's output with values and gradients, kept up to date.
+
+    >>> import nbbp
+    >>> m = nbbp.build('''
+    ... x = param(3.0)
+    ... y = param(2.0)
+    ... f = x*x*y + y + 1
+    ... ''')
+    >>> m.value, m.grads
+    (21.0, {'x': 12.0, 'y': 10.0})
+    >>> m.set(x=1.0).value
+    4.0
+    """
+
+    def __init__(self, output: Node, engine: str = "numba", source: str | None = None,
+                 name: str | None = None) -> None:
+        if not isinstance(output, Node):
+            raise BuildError(f"a model's output must be a node, got {type(output).__name__}")
+        if engine not in ENGINES:
+            raise NbbpError(f"unknown engine {engine!r}; " + suggest(engine, ENGINES, "engine"))
+        self.graph = g = output.graph
+        self.output = output
+        self.engine = engine
+        self.source = source
+        self.name = name or output.name
+        self.forward = g.ancestors([output])
+        wrt = [n for n in self.forward if n.op != "const"]
+        self._grads = build_gradients(output, wrt)
+        self.layout = Layout(g)
+        needed = g.ancestors([output] + list(self._grads.total.values())
+                             + list(self._grads.edge.values()))
+        self._program = make_program(self.layout, [n for n in needed if not n.is_leaf], engine)
+        self.arena = self.layout.new_arena()
+        self._subprograms: dict[tuple, Any] = {}
+        self._check(self._program(self.arena), self._program, self.arena, self._watched())
+
+    # -- values ------------------------------------------------------------
+    def compute(self) -> None:
+        """Run forward and backward on the current leaf values (one compiled call)."""
+        bad = self._program(self.arena)
+        if bad >= 0:
+            self._check(bad, self._program, self.arena, self._watched())
+
+    @property
+    def value(self) -> float | np.ndarray:
+        """The output's value."""
+        return self.layout.read(self.arena, self.output)
+
+    def value_of(self, node: Node | str) -> float | np.ndarray:
+        node = self._node(node)
+        if node.id >= self.layout.n_nodes:
+            raise NbbpError(f"node {node.name!r} was added to the graph after the model was "
+                            "built; build a new model to evaluate it")
+        return self.layout.read(self.arena, node)
+
+    def grad_of(self, node: Node | str) -> float | np.ndarray:
+        """∂output/∂node; zeros for nodes the output does not depend on."""
+        node = self._node(node)
+        g = self._grads.total.get(node.id)
+        if g is None:
+            return 0.0 if node.shape == () else np.zeros(node.shape)
+        return self.layout.read(self.arena, g)
+
+    def grad_node(self, node: Node | str) -> Node | None:
+        """The graph node that holds ∂output/∂node (for drawing the backward pass)."""
+        return self._grads.total.get(self._node(node).id)
+
+    def edge_grad_node(self, dst: Node, pos: int) -> Node | None:
+        """The graph node holding the contribution along edge ``dst.inputs[pos] → dst``."""
+        return self._grads.edge.get((dst.id, pos))
+
+    def __getitem__(self, name: str) -> NodeView:
+        return NodeView(self, self._node(name))
+
+    @property
+    def nodes(self) -> list[NodeView]:
+        """Views of the forward nodes, in build order."""
+        return [NodeView(self, n) for n in self.forward]
+
+    @property
+    def params(self) -> dict[str, float | np.ndarray]:
+        return {n.name: self.value_of(n) for n in self.forward if n.op == "param"}
+
+    @property
+    def inputs(self) -> dict[str, float | np.ndarray]:
+        return {n.name: self.value_of(n) for n in self.forward if n.op == "input"}
+
+    @property
+    def grads(self) -> dict[str, float | np.ndarray]:
+        """∂output/∂leaf for every param and input, by name."""
+        return {n.name: self.grad_of(n) for n in self.forward if n.op in ("param", "input")}
+
+    @property
+    def edges(self) -> list[Edge]:
+        """Every forward edge with the gradient contribution flowing along it."""
+        out = []
+        for n in self.forward:
+            for pos, x in enumerate(n.inputs):
+                gn = self._grads.edge.get((n.id, pos))
+                grad = None if gn is None else self.layout.read(self.arena, gn)
+                out.append(Edge(x.name, n.name, pos, grad))
+        return out
+
+    # -- changing leaves ----------------------------------------------------
+    def set(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Model:
+        """Give leaves new values, then recompute values and gradients.
+
+        Keyword names or a dict (needed for scoped names like ``"hidden/W1"``). If
+        the new values produce a nan or inf, the old values are restored and a
+        :class:`NumericError` names the node. Returns the model.
+        """
+        items = {**(values or {}), **kw}
+        checked = [(n, self._feed_value(n, v, "set")) for n, v in
+                   ((self._leaf(k), v) for k, v in items.items())]
+        saved = [(n, self.layout.read(self.arena, n)) for n, _ in checked]
+        for n, v in checked:
+            self.layout.write(self.arena, n, v)
+        try:
+            self.compute()
+        except NumericError:
+            for n, v in saved:
+                self.layout.write(self.arena, n, v)
+            self._program(self.arena)
+            raise
+        return self
+
+    def run(self, fetches: Any, feed: Mapping[Any, Any] | None = None) -> Any:
+        """Evaluate ``fetches`` (a node or name, or a list/tuple/dict of them) with the
+        nodes in ``feed`` replaced by the given values. Only the part of the graph the
+        fetches need is computed; the model's own values are not changed.
+
+        >>> import nbbp
+        >>> m = nbbp.build("x = input(1.0)\\ny = param(2.0)\\nf = x * y")
+        >>> m.run("f", feed={"x": 5.0})
+        10.0
+        """
+        nodes, pack = _flatten(fetches, self._node)
+        fed = {self._node(k): v for k, v in (feed or {}).items()}
+        fed = {n: self._feed_value(n, v, "feed") for n, v in fed.items()}
+        key = (tuple(n.id for n in nodes), tuple(sorted(n.id for n in fed)))
+        prog = self._subprograms.get(key)
+        if prog is None:
+            stop = frozenset(n.id for n in fed)
+            todo = [n for n in self.graph.ancestors(nodes, stop)
+                    if not n.is_leaf and n.id not in stop]
+            prog = self._subprograms[key] = make_program(self.layout, todo, self.engine)
+        arena = self.arena.copy()
+        for n, v in fed.items():
+            self.layout.write(arena, n, v)
+        bad = prog(arena)
+        if bad >= 0:
+            self._check(bad, prog, arena, nodes)
+        return pack([self.layout.read(arena, n) for n in nodes])
+
+    # -- helpers -----------------------------------------------------------
+    def _node(self, key: Node | str | NodeView) -> Node:
+        if isinstance(key, NodeView):
+            key = key.node
+        if isinstance(key, Node):
+            if key.graph is not self.graph:
+                raise FeedError(f"node {key.name!r} belongs to another graph than model "
+                                f"{self.name!r}")
+            if key.id >= self.layout.n_nodes:
+                raise FeedError(f"node {key.name!r} was added after model {self.name!r} "
+                                "was built; build a new model")
+            return key
+        if not isinstance(key, str):
+            raise FeedError(f"nodes are named by strings, got {type(key).__name__} {key!r}")
+        if key not in self.graph.by_name:
+            names = [n.name for n in self.forward]
+            raise FeedError(f"model {self.name!r} has no node named {key!r}; "
+                            + suggest(key, names, "node name"))
+        return self.graph.by_name[key]
+
+    def _leaf(self, key: str) -> Node:
+        node = self._node(key)
+        if node.op not in ("param", "input"):
+            leaves = [n.name for n in self.forward if n.op in ("param", "input")]
+            raise FeedError(f"cannot set {node.name!r}: it is a {node.op} node, computed from "
+                            "its inputs (or a constant); set one of the params or inputs: "
+                            + ", ".join(leaves))
+        return node
+
+    @staticmethod
+    def _feed_value(node: Node, value: Any, verb: str) -> np.ndarray:
+        if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
+            raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
+                            f"got {type(value).__name__} {value!r}")
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
+                            f"got {type(value).__name__} {value!r}") from None
+        if arr.shape != node.shape:
+            raise FeedError(f"{verb} {node.name!r}: the value has shape {arr.shape}, but "
+                            f"{node.name!r} has shape {node.shape}; a model's shapes are "
+                            "fixed when it is built — rebuild it for new shapes")
+        return arr
+
+    def _watched(self) -> list[Node]:
+        return [self.output] + list(self._grads.total.values())
+
+    def _check(self, bad: int, prog, arena: np.ndarray, watched: list[Node]) -> None:
+        """Raise NumericError if a non-finite value reached a watched node."""
+        if bad < 0:
+            return
+        if all(np.isfinite(self.layout.view(arena, n)).all() for n in watched):
+            return   # a nan that nothing uses (e.g. the untaken branch of where)
+        node = prog.nodes[bad]
+        val = self.layout.view(arena, node)
+        what = "nan" if np.isnan(val).any() else "inf"
+        ins = ", ".join(f"{x.name} = {_fmt(self.layout.read(arena, x))}" for x in node.inputs)
+        op = OPS[node.op]
+        why = f" ({op.doc})" if op.doc and "needs" in op.doc else ""
+        role = "the backward pass at " if node.role == "grad" else ""
+        err = NumericError(f"{role}node {node.name!r} = {op.name}(…) produced {what} from "
+                           f"{ins}{why}; change the inputs or guard the op", node=node.name)
+        lines = self.source.splitlines() if self.source else []
+        if node.line and 0 < node.line <= len(lines):
+            err.located(node.line, None, lines[node.line - 1])
+        raise err
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={_fmt(v)}" for k, v in list(self.grads.items())[:6])
+        more = "" if len(self.grads) <= 6 else ", …"
+        return (f"<Model {self.name!r}: value={_fmt(self.value)}, grads {{{parts}{more}}}, "
+                f"{len(self.forward)} nodes, engine={self.engine}>")
+
+
+def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:
+    if isinstance(fetches, Mapping):
+        keys = list(fetches)
+        nodes = [resolve(fetches[k]) for k in keys]
+        return nodes, lambda vals: dict(zip(keys, vals))
+    if isinstance(fetches, (list, tuple)):
+        nodes = [resolve(f) for f in fetches]
+        kind = type(fetches)
+        return nodes, lambda vals: kind(vals)
+    return [resolve(fetches)], lambda vals: vals[0]
