@@ -159,7 +159,7 @@ def _mg_w3(case: Case) -> Prepared:
 
     def loss() -> Any:
         scores = [model(x) for x in Xl]
-        losses = [(1 + -yi * si).relu() for yi, si in zip(yl, scores)]
+        losses = [(1 + -yi * si).relu() for yi, si in zip(yl, scores, strict=True)]
         data_loss = sum(losses) * (1.0 / len(losses))
         reg_loss = wl.W3_ALPHA * sum(p * p for p in params)
         return data_loss + reg_loss
@@ -177,7 +177,9 @@ def _mg_w3(case: Case) -> Prepared:
         attr = "data" if case.step else "grad"
         out: Result = {"loss": float(ret)}  # type: ignore[arg-type]
         for k, vals in named.items():
-            out[k] = np.array([getattr(v, attr) for v in vals], dtype=np.float64).reshape(init[k].shape)
+            out[k] = np.array([getattr(v, attr) for v in vals], dtype=np.float64).reshape(
+                init[k].shape
+            )
         return out
 
     return Prepared(run, extract)
@@ -232,7 +234,7 @@ def _ag_w2(case: Case) -> Prepared:
 
     vg = autograd.value_and_grad(f, argnum=(0, 1, 2, 3, 4))
     args = tuple(wl.W2_INPUTS[k] for k in names)
-    return Prepared(lambda: vg(*args), lambda r: {"o": r[0], **dict(zip(names, r[1]))})  # type: ignore[index]
+    return Prepared(lambda: vg(*args), lambda r: {"o": r[0], **dict(zip(names, r[1], strict=True))})  # type: ignore[index]
 
 
 def _ag_w3(case: Case) -> Prepared:
@@ -271,17 +273,22 @@ def _ag_w4(case: Case) -> Prepared:
     return _ag_prepare(case, vg, state, wl.W4_PARAM_NAMES, wl.W4_LR)
 
 
-def _ag_prepare(case: Case, vg: Callable[[Any], Any], state: list[Any], names: tuple[str, ...], lr: float) -> Prepared:
+def _ag_prepare(
+    case: Case, vg: Callable[[Any], Any], state: list[Any], names: tuple[str, ...], lr: float
+) -> Prepared:
     """fwd+bwd or SGD step around an autograd ``value_and_grad`` of a list of arrays."""
     if not case.step:
-        return Prepared(lambda: vg(state), lambda r: {"loss": float(r[0]), **dict(zip(names, r[1]))})  # type: ignore[index]
+        return Prepared(
+            lambda: vg(state),
+            lambda r: {"loss": float(r[0]), **dict(zip(names, r[1], strict=True))},
+        )  # type: ignore[index]
 
     def run() -> float:
         value, grads = vg(state)
-        state[:] = [p - lr * g for p, g in zip(state, grads)]
+        state[:] = [p - lr * g for p, g in zip(state, grads, strict=True)]
         return float(value)
 
-    return Prepared(run, lambda r: {"loss": r, **dict(zip(names, state))})  # type: ignore[dict-item]
+    return Prepared(run, lambda r: {"loss": r, **dict(zip(names, state, strict=True))})  # type: ignore[dict-item]
 
 
 def _ag_w5(case: Case) -> Prepared:
@@ -334,7 +341,10 @@ def _torch_w2(case: Case) -> Prepared:
         o = torch.tanh(t["x1"] * t["w1"] + t["x2"] * t["w2"] + t["b"])
         return (o.detach(), *torch.autograd.grad(o, leaves))
 
-    return Prepared(run, lambda r: {"o": r[0].item(), **{k: g.item() for k, g in zip(names, r[1:])}})  # type: ignore[index]
+    return Prepared(
+        run,
+        lambda r: {"o": r[0].item(), **{k: g.item() for k, g in zip(names, r[1:], strict=True)}},
+    )  # type: ignore[index]
 
 
 def _torch_w3(case: Case) -> Prepared:
@@ -371,7 +381,12 @@ def _torch_w4(case: Case) -> Prepared:
 
 
 def _torch_prepare(
-    case: Case, torch: Any, loss: Callable[[], Any], params: list[Any], names: tuple[str, ...], lr: float
+    case: Case,
+    torch: Any,
+    loss: Callable[[], Any],
+    params: list[Any],
+    names: tuple[str, ...],
+    lr: float,
 ) -> Prepared:
     """fwd+bwd (``autograd.grad``) or an in-place SGD step around a torch loss closure."""
 
@@ -381,13 +396,13 @@ def _torch_prepare(
         if not case.step:
             return value.detach(), grads
         with torch.no_grad():
-            for p, g in zip(params, grads):
+            for p, g in zip(params, grads, strict=True):
                 p.sub_(g, alpha=lr)
         return value.detach(), None
 
     def extract(r: Any) -> Result:
         arrays = r[1] if not case.step else params
-        return {"loss": r[0].item(), **{k: _tonp(a) for k, a in zip(names, arrays)}}
+        return {"loss": r[0].item(), **{k: _tonp(a) for k, a in zip(names, arrays, strict=True)}}
 
     return Prepared(run, extract)
 
@@ -440,7 +455,7 @@ def _jax_w2(case: Case) -> Prepared:
     args = tuple(jnp.asarray(wl.W2_INPUTS[k]) for k in names)
     return Prepared(
         lambda: jax.block_until_ready(fn(*args)),
-        lambda r: {"o": float(r[0]), **{k: float(g) for k, g in zip(names, r[1])}},  # type: ignore[index]
+        lambda r: {"o": float(r[0]), **{k: float(g) for k, g in zip(names, r[1], strict=True)}},  # type: ignore[index]
     )
 
 
@@ -473,14 +488,22 @@ def _jax_w4(case: Case) -> Prepared:
 
 
 def _jax_prepare(
-    case: Case, jax: Any, jnp: Any, loss: Callable[[Any], Any], init: dict[str, np.ndarray], lr: float
+    case: Case,
+    jax: Any,
+    jnp: Any,
+    loss: Callable[[Any], Any],
+    init: dict[str, np.ndarray],
+    lr: float,
 ) -> Prepared:
     """Jitted fwd+bwd, or a jitted SGD step that carries the parameters in ``state``."""
     vg = jax.value_and_grad(loss)
     state = {"p": {k: jnp.asarray(v) for k, v in init.items()}}
 
     def extract_tree(value: Any, tree: dict[str, Any]) -> Result:
-        return {"loss": float(value), **{k: np.asarray(v, dtype=np.float64) for k, v in tree.items()}}
+        return {
+            "loss": float(value),
+            **{k: np.asarray(v, dtype=np.float64) for k, v in tree.items()},
+        }
 
     if not case.step:
         fn = jax.jit(vg)
@@ -510,7 +533,9 @@ def _jax_w5(case: Case) -> Prepared:
 
     fn = jax.jit(jax.value_and_grad(f))
     x0 = jnp.asarray(wl.W5_X0)
-    return Prepared(lambda: jax.block_until_ready(fn(x0)), lambda r: {"value": float(r[0]), "x": float(r[1])})  # type: ignore[index]
+    return Prepared(
+        lambda: jax.block_until_ready(fn(x0)), lambda r: {"value": float(r[0]), "x": float(r[1])}
+    )  # type: ignore[index]
 
 
 # =========================================================================== hand NumPy
@@ -518,13 +543,13 @@ def _jax_w5(case: Case) -> Prepared:
 
 def _np_w1(case: Case) -> Prepared:
     x, y = wl.W1_INPUTS["x"], wl.W1_INPUTS["y"]
-    return Prepared(lambda: wl.hand_w1(x, y), lambda r: dict(zip(("f", "x", "y"), r)))  # type: ignore[call-overload]
+    return Prepared(lambda: wl.hand_w1(x, y), lambda r: dict(zip(("f", "x", "y"), r, strict=True)))  # type: ignore[call-overload]
 
 
 def _np_w2(case: Case) -> Prepared:
     args = tuple(wl.W2_INPUTS[k] for k in ("x1", "x2", "w1", "w2", "b"))
     keys = ("o", "x1", "w1", "x2", "w2", "b")
-    return Prepared(lambda: wl.hand_w2(*args), lambda r: dict(zip(keys, r)))  # type: ignore[call-overload]
+    return Prepared(lambda: wl.hand_w2(*args), lambda r: dict(zip(keys, r, strict=True)))  # type: ignore[call-overload]
 
 
 def _np_w3(case: Case) -> Prepared:
@@ -538,7 +563,10 @@ def _np_w4(case: Case) -> Prepared:
 
 
 def _np_prepare(
-    case: Case, grads: Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray]]], p: dict[str, np.ndarray], lr: float
+    case: Case,
+    grads: Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray]]],
+    p: dict[str, np.ndarray],
+    lr: float,
 ) -> Prepared:
     """fwd+bwd, or an in-place SGD step, around a hand-written gradient function."""
     if not case.step:
@@ -606,7 +634,8 @@ S2_CODE: dict[str, str] = {
     "jax": (
         "import jax\n"
         "jax.config.update('jax_enable_x64', True)\n"
-        "f, (gx, gy) = jax.jit(jax.value_and_grad(lambda x, y: x * x * y + y + 1.0, argnums=(0, 1)))(3.0, 2.0)\n"
+        "vg = jax.value_and_grad(lambda x, y: x * x * y + y + 1.0, argnums=(0, 1))\n"
+        "f, (gx, gy) = jax.jit(vg)(3.0, 2.0)\n"
         "print(float(f), float(gx), float(gy))\n"
     ),
     "numpy": (

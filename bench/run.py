@@ -49,14 +49,34 @@ def pin_threads(n: int) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W2,W4,S2 (default: all)")
-    p.add_argument("--peers", default="", help="comma-separated columns to run (default: nbbp and all peers)")
-    p.add_argument("--quick", action="store_true", help="~10 ms samples instead of ~25 ms (still 7 samples)")
-    p.add_argument("--samples", type=int, default=None, help="samples per measurement (default 7 quick, 9 full)")
-    p.add_argument("--threads", type=int, default=1, help="threads for BLAS/XLA/torch/Numba (default 1)")
+    p.add_argument(
+        "--only", default="", help="comma-separated workloads, e.g. W1,W2,W4,S2 (default: all)"
+    )
+    p.add_argument(
+        "--peers", default="", help="comma-separated columns to run (default: nbbp and all peers)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="~10 ms samples instead of ~25 ms (still 7 samples)"
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="samples per measurement (default 7 quick, 9 full)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="threads for BLAS/XLA/torch/Numba (default 1)"
+    )
     p.add_argument("--baseline", default=BASELINE, help="column the ratios refer to (default nbbp)")
-    p.add_argument("--s2-repeats", type=int, default=5, help="fresh processes per cold-start median (default 5)")
-    p.add_argument("--json", type=Path, default=None, help="also write the raw results to this JSON file")
+    p.add_argument(
+        "--s2-repeats",
+        type=int,
+        default=5,
+        help="fresh processes per cold-start median (default 5)",
+    )
+    p.add_argument(
+        "--json", type=Path, default=None, help="also write the raw results to this JSON file"
+    )
     return p.parse_args(argv)
 
 
@@ -68,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     # Heavy imports only after the thread pools are pinned.
     from bench import nbbp_side, peers
     from bench import workloads as wl
-    from bench.timing import NOT_APPLICABLE, Cell, format_table, time_call, time_process
+    from bench.timing import (
+        NOT_APPLICABLE,
+        Cell,
+        format_seconds,
+        format_table,
+        time_call,
+        time_process,
+    )
     from bench.workloads import Case, Prepared
 
     peers.configure(args.threads)
@@ -79,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {p.strip() for p in args.peers.split(",") if p.strip()}
         unknown = wanted - set(columns)
         if unknown:
-            print(f"unknown peers: {', '.join(sorted(unknown))}; choose from {', '.join(columns)}", file=sys.stderr)
+            print(
+                f"unknown peers: {', '.join(sorted(unknown))}; choose from {', '.join(columns)}",
+                file=sys.stderr,
+            )
             return 2
         columns = [c for c in columns if c in wanted]
     target = 0.01 if args.quick else 0.025
@@ -123,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                         s2_code(column), repeats=args.s2_repeats, cwd=str(REPO_ROOT)
                     )
                     try:
-                        got = dict(zip(("f", "x", "y"), map(float, last.split())))
+                        got = dict(zip(("f", "x", "y"), map(float, last.split()), strict=True))
                     except ValueError:
                         got = {}
                     problem = wl.compare(got, wl.W1_EXPECTED, 1e-9)
@@ -141,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             except peers.NotApplicable:
                 cells[case.id, column] = Cell(status=NOT_APPLICABLE)
                 continue
-            except Exception as exc:  # noqa: BLE001 - a broken peer must not stop the run
+            except Exception as exc:  # a broken peer must not stop the run
                 msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                 if case.workload == "S2" and msg.startswith("RuntimeError: ImportError"):
                     cells[case.id, column] = Cell(status="missing")
@@ -153,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                 bad += 1
                 continue
             cells[case.id, column] = Cell(seconds=timing.median, wrong=problem is not None)
-            raw.append({"case": case.id, "column": column, "correct": problem is None, **asdict(timing)})
+            raw.append(
+                {"case": case.id, "column": column, "correct": problem is None, **asdict(timing)}
+            )
             if problem is not None:
                 notes.append(f"{label}: WRONG: {problem}")
                 bad += 1
             log(
-                f"{label}: {timing.median * 1e6:.3f} µs median "
+                f"{label}: {format_seconds(timing.median)} median "
                 f"({timing.samples}x{timing.inner}, spread {timing.spread:.0%})"
                 + ("" if problem is None else f"  WRONG: {problem}")
             )
@@ -178,11 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {note}")
     print(f"\n_total run time {time.perf_counter() - started:.0f} s_")
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "quick": args.quick, "results": raw}, indent=2))
+        args.json.write_text(
+            json.dumps({"threads": args.threads, "quick": args.quick, "results": raw}, indent=2)
+        )
     return 1 if bad else 0
 
 
-def header(args: argparse.Namespace, target: float, samples: int, versions: dict[str, str | None]) -> str:
+def header(
+    args: argparse.Namespace, target: float, samples: int, versions: dict[str, str | None]
+) -> str:
     """Run context: machine, versions, settings."""
     import importlib.metadata as md
 
@@ -208,7 +244,8 @@ def legend(baseline: str, interpreter: float | None) -> str:
         f"(×r) = time relative to {baseline} (r > 1: slower than {baseline}); "
         "missing = not installed / hook not filled in; n/a = not implemented for that peer.",
         "W3/W4 SGD step: steady state of a Python-level training loop (one call = one step; "
-        "for JAX the step itself is one jitted function). W4 f32 checked at rel 1e-4, f64 cases at 1e-9.",
+        "for JAX the step itself is one jitted function). "
+        "Checked at rel 1e-9 (f64) / 1e-4 (W4 f32) against a hand NumPy step.",
         "S2: wall time of a fresh `python -c` process importing the package and running W1 "
         "(one untimed warm-up first, so on-disk caches are warm).",
     ]

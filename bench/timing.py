@@ -61,7 +61,12 @@ def time_call(
         if elapsed >= target / 5 or inner >= max_inner:
             break
         # Grow fast while the estimate is below timer resolution, then aim for target/5.
-        inner = min(max_inner, inner * 10 if elapsed < 1e-5 else max(inner * 2, math.ceil(inner * target / 5 / elapsed)))
+        inner = min(
+            max_inner,
+            inner * 10
+            if elapsed < 1e-5
+            else max(inner * 2, math.ceil(inner * target / 5 / elapsed)),
+        )
     inner = max(1, min(max_inner, round(inner * target / elapsed))) if elapsed > 0 else max_inner
     per_call: list[float] = []
     for _ in range(samples):
@@ -94,12 +99,21 @@ def time_process(
     for i in range(warmup + repeats):
         t0 = time.perf_counter_ns()
         proc = subprocess.run(
-            [python, "-c", code], cwd=cwd, env=run_env, capture_output=True, text=True, timeout=timeout
+            [python, "-c", code],
+            cwd=cwd,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         elapsed = (time.perf_counter_ns() - t0) * 1e-9
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-3:])
-            kind = "ImportError" if "ModuleNotFoundError" in proc.stderr or "ImportError" in proc.stderr else "error"
+            kind = (
+                "ImportError"
+                if "ModuleNotFoundError" in proc.stderr or "ImportError" in proc.stderr
+                else "error"
+            )
             raise RuntimeError(f"{kind}: exit {proc.returncode}: {tail}")
         lines = proc.stdout.strip().splitlines()
         last = lines[-1] if lines else ""

@@ -217,7 +217,9 @@ def hand_w3_grads(p: Mapping[str, Array], X: Array, y: Array) -> tuple[float, Pa
     return loss, {k: g[k] + 2.0 * W3_ALPHA * p[k] for k in W3_PARAM_NAMES}
 
 
-def hand_w4_grads(p: Mapping[str, Array], X: Array, labels: npt.NDArray[np.int64]) -> tuple[float, Params]:
+def hand_w4_grads(
+    p: Mapping[str, Array], X: Array, labels: npt.NDArray[np.int64]
+) -> tuple[float, Params]:
     """W4 mean softmax cross-entropy and gradients, by hand (in the dtype of ``X``)."""
     z1 = X @ p["W1"] + p["b1"]
     h1 = np.maximum(z1, 0.0)
@@ -305,7 +307,9 @@ def tolerance(case: Case) -> float:
     return 1e-9 if case.dtype == "f64" else 1e-4
 
 
-def compare(got: Mapping[str, object], want: Mapping[str, object], rtol: float, atol: float = 1e-12) -> str | None:
+def compare(
+    got: Mapping[str, object], want: Mapping[str, object], rtol: float, atol: float = 1e-12
+) -> str | None:
     """Check ``got`` against ``want`` key by key; return a message on mismatch, else None.
 
     Each entry passes when ``max|got - want| <= rtol * max|want| + atol`` (a norm-wise

@@ -10,8 +10,7 @@ from __future__ import annotations
 from .autodiff import grad, gradients
 from .build import build
 from .check import GradientCheckError, check_grads
-from .errors import (BuildError, FeedError, FileFormatError, NbbpError, NumericError,
-                     ShapeError)
+from .errors import BuildError, FeedError, FileFormatError, NbbpError, NumericError, ShapeError
 from .graph import Graph, Node, const, input, param, scope
 from .model import Edge, Model
 from .ops import FUNCTIONS as _FUNCTIONS
@@ -21,9 +20,10 @@ globals().update(_FUNCTIONS)     # nbbp.tanh, nbbp.matmul, … straight from the
 
 __version__ = "0.1.0"
 
-__all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError", "Graph", "Model",
-           "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build", "check_grads", "const",
-           "grad", "gradients", "input", "param", "scope", *sorted(_FUNCTIONS)]
+__all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError",
+           "Graph", "Model", "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build",
+           "check_grads", "const", "grad", "gradients", "input", "param", "scope",
+           *sorted(_FUNCTIONS)]
 
 
 def load_ipython_extension(ipython) -> None:

@@ -8,8 +8,9 @@ loaded from Numba's on-disk cache afterwards — never per graph.
 Instruction layout (``W = 8`` ints): ``[opcode, out, a, b, c, x, y, n]``: ``out``
 and ``a`` are arena offsets, ``n`` is the output's size, and the fields between
 depend on the kind (see :func:`nbbp.engine.lower`): more operand offsets, sizes,
-a broadcasting mode, or an index into the auxiliary ints after the instructions. Opcodes come from the op
-table in :mod:`nbbp.ops`; ``COPY`` is the one internal instruction.
+a broadcasting mode, or an index into the auxiliary ints after the instructions.
+Opcodes come from the op table in :mod:`nbbp.ops`; ``COPY`` is the one internal
+instruction.
 
 Both entry points return the index of the first instruction whose output is not
 finite, or -1, so the Python side can name the node that produced a nan.

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError, BuildError
+from .errors import BuildError, ShapeError
 from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
 # Kinds decide the shape rule and how the engine lowers the op.
@@ -52,6 +52,7 @@ class Op:
     attrs: tuple[str, ...] = ()
     doc: str = ""
     symbol: str = field(default="")     # infix symbol for display, if any
+    args: str = "abc"                   # the names of the inputs in expr and d
 
     @property
     def elementwise(self) -> bool:
@@ -63,12 +64,12 @@ class Op:
 
     def formula(self, i: int) -> str:
         """Display text of the derivative with respect to input ``i``."""
-        arg = "abc"[i]
+        arg = self.args[i]
         d = self.d[i] if i < len(self.d) else None
         if d is None:
-            return f"∂{self.expr}/∂{arg} = 0 (no gradient)"
+            return f"∂{_paren(pretty(self.expr))}/∂{arg} = 0 (no gradient)"
         if self.elementwise:
-            return f"∂{_paren(self.expr)}/∂{arg} = {pretty(d)}"
+            return f"∂{_paren(pretty(self.expr))}/∂{arg} = {pretty(d)}"
         return f"∂L/∂{arg} = {d}"
 
 
@@ -420,8 +421,8 @@ defop("eq", 32, 2, BINARY, lambda a, b: np.equal(a, b).astype(float), NOGRAD, "a
 
 defop("where", 40, 3, WHERE, lambda c, a, b: np.where(c != 0, a, b),
       lambda g, y: (None, where(y.inputs[0], g, 0.0), where(y.inputs[0], 0.0, g)),
-      "where(c, a, b)", (None, "c != 0", "c == 0"), ((-1.0, 1.0), _U, _U),
-      doc="a where c ≠ 0, else b")
+      "where(c, a, b)", (None, "c != 0", "c == 0"), ((0.0, 1.0), _U, _U),
+      doc="a where c ≠ 0, else b", args="cab")
 
 defop("sum", 50, 1, REDUCE, lambda a, axis, keepdims: np.sum(a, axis, keepdims=keepdims),
       lambda g, y: (_expand(g, y.inputs[0], y.attrs["axis"], y.attrs["keepdims"]),),

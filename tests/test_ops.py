@@ -1,0 +1,180 @@
+"""Walk the op table: every op against finite differences, its formula, and its kernel.
+
+The oracles are independent of nbbp's autodiff: central finite differences of the
+op's NumPy implementation, and the display formula evaluated with NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nbbp
+from nbbp.ops import (
+    BINARY,
+    FORMULA_NS,
+    LAYOUT,
+    LEAF,
+    MATMUL,
+    OPS,
+    REDUCE,
+    SOFTMAX,
+    UNARY,
+    WHERE,
+    apply,
+)
+
+OP_NAMES = [name for name, op in OPS.items() if op.kind != LEAF]
+
+
+def cases(op) -> list[tuple[tuple[tuple[int, ...], ...], dict]]:
+    """Input shapes and attributes each op is tested with (broadcasting included)."""
+    if op.kind == UNARY:
+        return [(((),), {}), (((3, 2),), {})]
+    if op.kind == BINARY:
+        return [(((), ()), {}), (((3, 2), (3, 2)), {}), (((3, 2), ()), {}),
+                (((), (4,)), {}), (((3, 1), (1, 4)), {}), (((2, 3, 4), (3, 1)), {})]
+    if op.kind == WHERE:
+        return [(((3,), (3,), (3,)), {}), (((2, 1), (1, 3), ()), {})]
+    if op.kind == REDUCE:
+        return [(((3, 4),), dict(axis=None, keepdims=False)),
+                (((3, 4),), dict(axis=0, keepdims=False)),
+                (((3, 4),), dict(axis=1, keepdims=True)),
+                (((2, 3, 4),), dict(axis=-2, keepdims=False)), (((5,),), dict(axis=None))]
+    if op.kind == MATMUL:
+        return [(((3, 4), (4, 2)), {}), (((4,), (4, 2)), {}), (((3, 4), (4,)), {}),
+                (((4,), (4,)), {}), (((1, 1), (1, 1)), {})]
+    if op.kind == SOFTMAX:
+        return [(((3, 4),), dict(axis=1)), (((3, 4),), dict(axis=0)), (((5,),), dict(axis=-1))]
+    if op.name == "transpose":
+        return [(((3, 4),), dict(perm=None)), (((2, 3, 4),), dict(perm=(1, 2, 0)))]
+    if op.name == "reshape":
+        return [(((3, 4),), dict(shape=(2, 6))), (((2, 3, 2),), dict(shape=(-1,)))]
+    if op.name == "broadcast_to":
+        return [(((3,),), dict(shape=(2, 3))), (((2, 1),), dict(shape=(2, 4))),
+                (((),), dict(shape=(3,)))]
+    if op.name == "sum_to":
+        return [(((2, 3),), dict(shape=(3,))), (((2, 4),), dict(shape=(2, 1))),
+                (((2, 3),), dict(shape=()))]
+    raise AssertionError(f"no test cases for op {op.name!r}: add them here")
+
+
+def sample(op, i: int, shape, rng) -> np.ndarray:
+    lo, hi = op.domain[i] if i < len(op.domain) else (-2.0, 2.0)
+    x = rng.uniform(lo, hi, shape)
+    if op.name == "where" and i == 0:
+        x = np.round(x)               # a condition with zeros and ones
+    for p in op.avoid:
+        near = np.abs(x - p) < 0.2
+        x = np.where(near, x + np.sign(x - p + 1e-9) * 0.4, x)
+    return np.asarray(x, dtype=float)
+
+
+ALL_CASES = [pytest.param(name, k, id=f"{name}-{k}")
+             for name in OP_NAMES for k in range(len(cases(OPS[name])))]
+
+
+def build_case(name: str, k: int, engine: str, seed: int = 0):
+    """f = sum(op(inputs) * R) for a random R, so every output element matters."""
+    op = OPS[name]
+    shapes, attrs = cases(op)[k]
+    rng = np.random.default_rng(seed)
+    values = [sample(op, i, s, rng) for i, s in enumerate(shapes)]
+    with nbbp.Graph():
+        leaves = [nbbp.param(v, name=f"x{i}") for i, v in enumerate(values)]
+        y = apply(name, *leaves, **dict(attrs))
+        r = rng.uniform(0.5, 1.5, y.shape)
+        f = nbbp.sum(y * r, name="f")
+    return nbbp.Model(f, engine=engine), values, attrs, r
+
+
+def impl_sum(op, values, attrs, r) -> float:
+    kw = {a: attrs.get(a, -1 if a == "axis" and op.kind == SOFTMAX else None)
+          for a in op.attrs}
+    if op.kind == REDUCE:
+        kw["keepdims"] = attrs.get("keepdims", False)
+    if op.name == "transpose" and kw["perm"] is None:
+        kw["perm"] = None
+    return float(np.sum(np.asarray(op.impl(*values, **kw)) * r))
+
+
+@pytest.mark.parametrize("name,k", ALL_CASES)
+def test_vjp_matches_finite_differences(name, k, engine):
+    op = OPS[name]
+    m, values, attrs, r = build_case(name, k, engine)
+    assert m.value == pytest.approx(impl_sum(op, values, attrs, r), rel=1e-12, abs=1e-12)
+    eps = 1e-6
+    for i, v in enumerate(values):
+        analytic = np.asarray(m.grads[f"x{i}"])
+        if op.d[i] is None if i < len(op.d) else True:
+            assert not np.any(analytic), f"{name}: no gradient should reach input {i}"
+            continue
+        numeric = np.zeros_like(v)
+        for idx in np.ndindex(v.shape):
+            vp = [x.copy() for x in values]
+            vm = [x.copy() for x in values]
+            vp[i][idx] += eps
+            vm[i][idx] -= eps
+            numeric[idx] = (impl_sum(op, vp, attrs, r) - impl_sum(op, vm, attrs, r)) / (2 * eps)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7,
+                                   err_msg=f"{name} input {i}")
+
+
+ELEMENTWISE = [n for n in OP_NAMES if OPS[n].kind in (UNARY, BINARY, WHERE)]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_displayed_formula_is_the_local_derivative(name):
+    op = OPS[name]
+    rng = np.random.default_rng(1)
+    values = [sample(op, i, (6,), rng) for i in range(op.arity)]
+    with nbbp.Graph():
+        leaves = [nbbp.param(v, name=f"x{i}") for i, v in enumerate(values)]
+        y = apply(name, *leaves)
+        f = nbbp.sum(y, name="f")
+    m = nbbp.Model(f)
+    env = dict(FORMULA_NS, y=m.value_of(y), **dict(zip(op.args, values)))
+    for i, d in enumerate(op.d):
+        text = op.formula(i)
+        assert text.startswith("∂") and ("= 0 (no gradient)" in text) == (d is None)
+        if d is None:
+            continue
+        local = np.broadcast_to(np.asarray(eval(d, {}, env), dtype=float), (6,))
+        np.testing.assert_allclose(m.grads[f"x{i}"], local, rtol=1e-12, err_msg=text)
+
+
+@pytest.mark.parametrize("name,k", ALL_CASES)
+def test_compiled_kernel_matches_python_reference(name, k):
+    a, *_ = build_case(name, k, "numba", seed=3)
+    b, *_ = build_case(name, k, "python", seed=3)
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-13, atol=1e-15)
+    for key in a.grads:
+        np.testing.assert_allclose(a.grads[key], b.grads[key], rtol=1e-13, atol=1e-15)
+
+
+def test_every_op_has_cases_domain_and_display():
+    for name in OP_NAMES:
+        op = OPS[name]
+        assert cases(op), name
+        assert op.expr and len(op.d) == op.arity, name
+        assert (op.vjp is None) == all(d is None for d in op.d), name
+        assert callable(nbbp.__dict__[name]), f"nbbp.{name} missing"
+    codes = [op.code for op in OPS.values()]
+    assert len(set(codes)) == len(codes)
+
+
+def test_formula_text_examples():
+    assert OPS["mul"].formula(0) == "∂(a·b)/∂a = b"
+    assert OPS["tanh"].formula(0) == "∂tanh(a)/∂a = 1 − y²"
+    assert OPS["matmul"].formula(1) == "∂L/∂b = aᵀ @ g"
+    assert OPS["step"].formula(0).endswith("= 0 (no gradient)")
+    assert OPS["where"].formula(1) == "∂where(c, a, b)/∂a = c ≠ 0"
+
+
+@pytest.mark.parametrize("kind", [LAYOUT])
+def test_layout_ops_compose(kind, engine):
+    src = "x = param(reshape_src)\ny = transpose(reshape(x, (3, 4)))\nf = sum(broadcast_to(y, (2, 4, 3)) * w)"
+    w = np.arange(24.0).reshape(2, 4, 3)
+    m = nbbp.build(src, namespace={"reshape_src": np.arange(12.0), "w": w}, engine=engine)
+    want = (w.sum(axis=0)).T.reshape(12)
+    np.testing.assert_array_equal(m.grads["x"], want)
