@@ -1,68 +1,127 @@
-"""nbbp's side of the benchmark: hooks for the lead to fill in.
+"""nbbp's side of the benchmark.
 
->>> TO FILL IN: every hook below raises ImportError for now, so the harness shows the
->>> "nbbp" column as "missing".  Replace each body with nbbp code; an ImportError raised
->>> by ``import nbbp`` keeps meaning "missing", any other exception is shown as "error".
+Every hook builds its model once (outside the timed call) and returns a
+:class:`bench.workloads.Prepared` whose ``run()`` is one compiled call:
+``Model.compute()`` runs forward + backward over the leaf values already in the
+model's arena — as a jitted JAX function is called on arrays already on its
+device. ``extract`` reads the results (not timed). The SGD-step rows run
+``Model.fit`` (the training loop inside compiled code) one step per call.
 
-Contract of every ``nbbp_w*`` hook: return a :class:`bench.workloads.Prepared` whose
-``run()`` does one forward + backward (or, with ``step=True``, one full SGD step that
-updates nbbp's own parameter state, so repeated calls time the steady state), blocks
-until done and returns something that ``extract`` turns into the result dict below.
-All one-time work (building the graph, compiling, loading the cache, converting data)
-belongs in the hook, outside ``run``: the harness calls ``run()`` once for the
-correctness check (right after setup, so ``extract`` may read live state), then times
-further calls.  Use the data and constants of :mod:`bench.workloads` so that the
-numbers match the peers'.
-
-Result keys (floats or NumPy arrays):
-
-* W1: ``f``, ``x``, ``y`` (the last two are df/dx, df/dy).
-* W2: ``o``, ``x1``, ``w1``, ``x2``, ``w2``, ``b`` (do/d...).
-* W3: ``loss`` and ``W1 b1 W2 b2 W3 b3`` — gradients for fwd+bwd, updated parameters
-  for the SGD step (shapes as in ``workloads.w3_init_params()``).
-* W4: ``loss`` and ``W1 b1 W2 b2`` likewise, in ``dtype`` "f64" or "f32".
-* W5: ``value`` and ``x`` (d value / dx).
-* S1: anything, with ``Prepared.expected`` set to the same keys from a fresh build.
+Result keys are those documented in :mod:`bench.run`.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from bench import workloads as wl
+from bench.peers import NotApplicable
 from bench.workloads import Prepared
 
-_TODO = "nbbp benchmark hook not implemented yet (bench/nbbp_side.py)"
+W1_SOURCE = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
+W2_SOURCE = """
+x1 = input(2.0); x2 = input(0.0)
+w1 = param(-3.0); w2 = param(1.0); b = param(6.8813735870195432)
+o = tanh(x1*w1 + x2*w2 + b)
+"""
+W3_SOURCE = """
+x = input(X); y = input(Y)
+W1 = param(P["W1"]); b1 = param(P["b1"])
+W2 = param(P["W2"]); b2 = param(P["b2"])
+W3 = param(P["W3"]); b3 = param(P["b3"])
+h1 = relu(x @ W1 + b1)
+h2 = relu(h1 @ W2 + b2)
+s = h2 @ W3 + b3
+reg = sum(W1**2) + sum(b1**2) + sum(W2**2) + sum(b2**2) + sum(W3**2) + sum(b3**2)
+loss = mean(relu(1 - y * s)) + alpha * reg
+"""
+W4_SOURCE = """
+x = input(X); y = input(Y)
+W1 = param(P["W1"]); b1 = param(P["b1"])
+W2 = param(P["W2"]); b2 = param(P["b2"])
+h = relu(x @ W1 + b1)
+logits = h @ W2 + b2
+loss = mean(-sum(y * log_softmax(logits, axis=1), axis=1))
+"""
+
+
+def _nbbp():
+    import nbbp
+    return nbbp
+
+
+def _leaf_grads(m, names) -> dict:
+    return {k: m.grad_of(k) for k in names}
 
 
 def nbbp_w1() -> Prepared:
-    """W1 ``f = x*x*y + y + 1`` at x=3, y=2: forward + backward.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """W1 ``f = x*x*y + y + 1`` at x=3, y=2: forward + backward."""
+    m = _nbbp().build(W1_SOURCE)
+    return Prepared(m.compute, lambda _: {"f": m.value, **_leaf_grads(m, ("x", "y"))})
 
 
 def nbbp_w2() -> Prepared:
-    """W2 ``o = tanh(x1*w1 + x2*w2 + b)``: forward + backward.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """W2 ``o = tanh(x1*w1 + x2*w2 + b)``: forward + backward."""
+    m = _nbbp().build(W2_SOURCE)
+    names = ("x1", "w1", "x2", "w2", "b")
+    return Prepared(m.compute, lambda _: {"o": m.value, **_leaf_grads(m, names)})
+
+
+def _w3_model():
+    X, y = wl.w3_data()
+    ns = {"X": X, "Y": y[:, None], "P": wl.w3_init_params(), "alpha": wl.W3_ALPHA}
+    return _nbbp().build(W3_SOURCE, namespace=ns)
 
 
 def nbbp_w3(step: bool) -> Prepared:
-    """W3 MLP 2-16-16-1 on the moons: fwd+bwd, or one SGD step if ``step``.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """W3 MLP 2-16-16-1 on the moons: fwd+bwd, or one SGD step if ``step``."""
+    m = _w3_model()
+    if step:
+        opt = _nbbp().optim.SGD(lr=wl.W3_LR)
+        trainer = m.trainer_loop(opt)
+        return Prepared(lambda: trainer(1), lambda _: {"loss": trainer.last_loss,
+                                                       **{k: m.value_of(k) for k in
+                                                          wl.W3_PARAM_NAMES}})
+    return Prepared(m.compute, lambda _: {"loss": m.value,
+                                          **_leaf_grads(m, wl.W3_PARAM_NAMES)})
 
 
 def nbbp_w4(dtype: str, step: bool) -> Prepared:
-    """W4 MLP 784-128-10, ``dtype`` "f64"/"f32": fwd+bwd, or one SGD step.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """W4 MLP 784-128-10 (float64 only: nbbp computes in float64)."""
+    if dtype != "f64":
+        raise NotApplicable("nbbp computes in float64")
+    X, labels, params = wl.w4_data("f64")
+    Y = np.eye(wl.W4_SIZES[2])[labels]
+    m = _nbbp().build(W4_SOURCE, namespace={"X": X, "Y": Y, "P": params})
+    if step:
+        opt = _nbbp().optim.SGD(lr=wl.W4_LR)
+        trainer = m.trainer_loop(opt)
+        return Prepared(lambda: trainer(1), lambda _: {"loss": trainer.last_loss,
+                                                       **{k: m.value_of(k) for k in
+                                                          wl.W4_PARAM_NAMES}})
+    return Prepared(m.compute, lambda _: {"loss": m.value,
+                                          **_leaf_grads(m, wl.W4_PARAM_NAMES)})
 
 
 def nbbp_w5() -> Prepared:
-    """W5 chain of 1000 scalar ops: value and derivative.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """W5 chain of 1000 scalar ops (sin, *1.001, +0.0005 in turn): value and derivative."""
+    nbbp = _nbbp()
+    with nbbp.Graph():
+        x = nbbp.param(wl.W5_X0, name="x")
+        v = x
+        for k in range(wl.W5_N):
+            r = k % 3
+            v = nbbp.sin(v) if r == 0 else (v * wl.W5_MUL if r == 1 else v + wl.W5_ADD)
+    m = nbbp.Model(v)
+    return Prepared(m.compute, lambda _: {"value": m.value, "x": m.grad_of("x")})
 
 
 def nbbp_s1() -> Prepared:
-    """S1 slider update of a ~100-node graph: recompute + new picture.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """S1 slider update of a ~100-node graph: recompute + new picture (widgets issue)."""
+    raise ImportError("S1 needs the live view (widgets issue)")
 
 
 def nbbp_s2_code() -> str:
-    """S2: source for ``python -c`` (run from the repo root) that imports nbbp, builds and
-    runs W1 and prints ``f df/dx df/dy`` as its last stdout line.  TO FILL IN."""
-    raise ImportError(_TODO)
+    """S2: a fresh process imports nbbp, builds and runs W1, prints f df/dx df/dy."""
+    return ("import nbbp; m = nbbp.build('x = param(3.0)\\ny = param(2.0)\\n"
+            "f = x*x*y + y + 1'); print(m.value, m.grads['x'], m.grads['y'])")

@@ -78,6 +78,7 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
     graph._role, graph._line = "grad", None
     result = Gradients(ys)
     contribs: dict[int, list[Node]] = {}
+    named: set[int] = set()          # gradient nodes already named after a total
     try:
         for y, gy in zip(ys, grad_ys):
             graph._scopes = ["grad"] + ([y.scope] if y.scope else [])
@@ -100,8 +101,9 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
             g = parts[0]
             for p in parts[1:]:
                 g = g + p
-            if g.id >= start and g.auto_named and g.id not in result.total.values():
+            if g.id >= start and g.auto_named and g.id not in named:
                 graph.rename(g, "d" + _base(n))
+                named.add(g.id)
             result.total[n.id] = g
             op = ops.OPS[n.op]
             if n.is_leaf or op.vjp is None or not any(i.id in rel for i in n.inputs):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -157,9 +158,11 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
         raise _locate(exc, exc.__traceback__, lines) from None
     except NameError as exc:
         missing = getattr(exc, "name", None) or str(exc)
-        choices = list(dsl) + [k for k in user if not k.startswith("_")]
-        err = BuildError(f"unknown name {missing!r}: " + suggest(missing, choices, "name")
-                         + " (notebook variables are in reach too)")
+        close = difflib.get_close_matches(missing, list(dsl) + list(user), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        err = BuildError(f"unknown name {missing!r}: {hint}Model source can use the ops "
+                         f"and builders {', '.join(sorted(dsl))}, and the notebook's "
+                         "variables")
         raise _locate(err, exc.__traceback__, lines) from None
     except Exception as exc:
         err = BuildError(f"{type(exc).__name__}: {exc}")

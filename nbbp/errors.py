@@ -67,6 +67,8 @@ class FileFormatError(NbbpError):
 def suggest(word: str, choices: Iterable[str], what: str = "name") -> str:
     """``"did you mean 'tanh'? "`` plus the valid choices, for error messages."""
     choices = sorted(set(choices))
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    folded = [c for c in choices if c.lower() == word.lower()]
+    close = folded + [c for c in difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+                      if c not in folded]
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     return f"{hint}Valid {what}s: {', '.join(choices)}."

@@ -10,6 +10,7 @@ there. Nothing here computes: values flow through :mod:`nbbp.engine`.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -63,7 +64,7 @@ class Node:
     and an ``add`` node to the graph that ``x`` belongs to.
     """
 
-    __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape",
+    __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape", "size",
                  "role", "value", "trainable", "auto_named", "line")
     __array_ufunc__ = None  # numpy defers to our reflected operators (X @ W, 2 * x)
 
@@ -73,16 +74,13 @@ class Node:
                  line: int | None) -> None:
         self.graph, self.id, self.op, self.inputs = graph, id, op, inputs
         self.attrs, self.name, self.scope, self.shape = attrs, name, scope, shape
+        self.size = math.prod(shape)
         self.role, self.value, self.trainable = role, value, trainable
         self.auto_named, self.line = auto_named, line
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def is_leaf(self) -> bool:
@@ -164,6 +162,7 @@ class Graph:
         self._scopes: list[str] = []
         self._line: int | None = None   # source line being executed, set by nbbp.build
         self._role = "forward"          # "grad" while nbbp.gradients adds nodes
+        self._next_suffix: dict[str, int] = {}   # keeps unique_name linear
 
     # -- context -------------------------------------------------------------
     def __enter__(self) -> Graph:
@@ -212,9 +211,10 @@ class Graph:
         full = f"{scope}/{base}" if scope else base
         if full not in self.by_name:
             return full
-        k = 1
+        k = self._next_suffix.get(full, 1)
         while f"{full}_{k}" in self.by_name:
             k += 1
+        self._next_suffix[full] = k + 1
         return f"{full}_{k}"
 
     def add_node(self, op: str, inputs: tuple[Node, ...] = (), attrs: dict | None = None,

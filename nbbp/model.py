@@ -84,7 +84,7 @@ class Model:
     >>> m.value, m.grads
     (21.0, {'x': 12.0, 'y': 10.0})
     >>> m.set(x=1.0).value
-    4.0
+    5.0
     """
 
     def __init__(self, output: Node, engine: str = "numba", source: str | None = None,
@@ -106,13 +106,14 @@ class Model:
                              + list(self._grads.edge.values()))
         self._program = make_program(self.layout, [n for n in needed if not n.is_leaf], engine)
         self.arena = self.layout.new_arena()
+        self._run = self._program.bind(self.arena)
         self._subprograms: dict[tuple, Any] = {}
-        self._check(self._program(self.arena), self._program, self.arena, self._watched())
+        self._check(self._run(), self._program, self.arena, self._watched())
 
     # -- values ------------------------------------------------------------
     def compute(self) -> None:
         """Run forward and backward on the current leaf values (one compiled call)."""
-        bad = self._program(self.arena)
+        bad = self._run()
         if bad >= 0:
             self._check(bad, self._program, self.arena, self._watched())
 
