@@ -115,9 +115,9 @@ def _bad(x):
 
 
 @njit(**_JIT)
-def run_scalar(code, v, start, stop):
-    """Interpreter for programs whose every value is a scalar (one slot each)."""
-    first_bad = -1
+def run_scalar(code, v, start, stop, check):
+    """Interpreter for programs whose every value is a scalar (one slot each); the
+    return value is that of :func:`run`."""
     for p in range(start, stop):
         q = p * W
         op = code[q]
@@ -130,9 +130,14 @@ def run_scalar(code, v, start, stop):
             v[o] = v[code[q + 3]] if v[code[q + 2]] != 0.0 else v[code[q + 4]]
         else:
             v[o] = v[code[q + 2]]      # COPY and every size-1 reduce / layout
-        if first_bad < 0 and _bad(v[o]):
-            first_bad = p
-    return first_bad
+        if check and _bad(v[o]):
+            return p
+    if not check:
+        w, n_watch = code[code.size - 2], code[code.size - 1]
+        for i in range(n_watch):
+            if _bad(v[code[w + 2 * i]]):
+                return stop
+    return -1
 
 
 @njit(**_JIT)
@@ -180,6 +185,13 @@ def _gather(out, x, code, k):
     """out[i] = x[strided index of i]: transpose and broadcast_to."""
     d0, d1, d2, d3 = _strided4(code, k)
     s0, s1, s2, s3 = _strided4(code, k + 4)
+    if s0 == 0 and s1 == 0 and s2 == 0 and s3 == 0:     # a scalar spread out
+        out[:] = x[0]
+        return
+    if s0 == 0 and s1 == 0 and s2 == 0 and s3 == 1:     # a row repeated
+        for r in range(d0 * d1 * d2):
+            out[r * d3:(r + 1) * d3] = x[:d3]
+        return
     i = 0
     for i0 in range(d0):
         for i1 in range(d1):
@@ -208,24 +220,28 @@ def _scatter_add(out, x, code, k):
 
 @njit(**_JIT)
 def _reduce(op, out, x, outer, n, inner):
+    """Reduce axis of size ``n`` between ``outer`` and ``inner`` blocks; the inner loop
+    runs over contiguous elements so it vectorises."""
     for o in range(outer):
-        for j in range(inner):
-            b = o * n * inner + j
-            if op == MAX or op == MIN:
-                acc = x[b]
-                for t in range(1, n):
-                    e = x[b + t * inner]
-                    if op == MAX:
-                        acc = e if e > acc or e != e else acc
-                    else:
-                        acc = e if e < acc or e != e else acc
+        acc = out[o * inner:(o + 1) * inner]
+        base = o * n * inner
+        acc[:] = x[base:base + inner]
+        for t in range(1, n):
+            row = x[base + t * inner:base + (t + 1) * inner]
+            if op == MAX:
+                for j in range(inner):
+                    e = row[j]
+                    acc[j] = e if e > acc[j] or e != e else acc[j]
+            elif op == MIN:
+                for j in range(inner):
+                    e = row[j]
+                    acc[j] = e if e < acc[j] or e != e else acc[j]
             else:
-                acc = 0.0
-                for t in range(n):
-                    acc += x[b + t * inner]
-                if op == MEAN:
-                    acc /= n
-            out[o * inner + j] = acc
+                for j in range(inner):
+                    acc[j] += row[j]
+        if op == MEAN:
+            for j in range(inner):
+                acc[j] /= n
 
 
 @njit(**_JIT)
@@ -273,10 +289,120 @@ def _matmul(v, o, a, b, m, k, n, flags):
         np.dot(v[a:a + m * k].reshape(k, m).T, v[b:b + k * n].reshape(n, k).T, C)
 
 
+@njit(inline="always", **_JIT)
+def _unary_loop(op, out, x):
+    """The common activations get loops of their own, so they vectorise."""
+    n = out.size
+    if op == RELU:
+        for i in range(n):
+            out[i] = x[i] if x[i] > 0.0 or x[i] != x[i] else 0.0
+    elif op == STEP:
+        for i in range(n):
+            out[i] = 1.0 if x[i] > 0.0 else 0.0
+    elif op == NEG:
+        for i in range(n):
+            out[i] = -x[i]
+    elif op == TANH:
+        for i in range(n):
+            out[i] = math.tanh(x[i])
+    elif op == EXP:
+        for i in range(n):
+            out[i] = math.exp(x[i])
+    elif op == SIGMOID:
+        for i in range(n):
+            out[i] = 0.5 * (math.tanh(0.5 * x[i]) + 1.0)
+    else:
+        for i in range(n):
+            out[i] = unary(op, x[i])
+
+
+@njit(inline="always", **_JIT)
+def _bin_vv(op, out, x, y):
+    n = out.size
+    if op == MUL:
+        for i in range(n):
+            out[i] = x[i] * y[i]
+    elif op == ADD:
+        for i in range(n):
+            out[i] = x[i] + y[i]
+    elif op == SUB:
+        for i in range(n):
+            out[i] = x[i] - y[i]
+    elif op == DIV:
+        for i in range(n):
+            out[i] = x[i] / y[i]
+    else:
+        for i in range(n):
+            out[i] = binary(op, x[i], y[i])
+
+
+@njit(inline="always", **_JIT)
+def _bin_vs(op, out, x, y):
+    n = out.size
+    if op == MUL:
+        for i in range(n):
+            out[i] = x[i] * y
+    elif op == ADD:
+        for i in range(n):
+            out[i] = x[i] + y
+    elif op == SUB:
+        for i in range(n):
+            out[i] = x[i] - y
+    elif op == DIV:
+        for i in range(n):
+            out[i] = x[i] / y
+    else:
+        for i in range(n):
+            out[i] = binary(op, x[i], y)
+
+
+@njit(inline="always", **_JIT)
+def _bin_sv(op, out, x, y):
+    n = out.size
+    if op == MUL:
+        for i in range(n):
+            out[i] = x * y[i]
+    elif op == ADD:
+        for i in range(n):
+            out[i] = x + y[i]
+    elif op == SUB:
+        for i in range(n):
+            out[i] = x - y[i]
+    else:
+        for i in range(n):
+            out[i] = binary(op, x, y[i])
+
+
 @njit(**_JIT)
-def run(code, v, start, stop):
-    """Interpreter for programs with tensors; scalar instructions take a short path."""
-    first_bad = -1
+def _binary(op, v, o, a, b, n, mode, k, code, aux):
+    """Broadcasting modes: 0 same size, 1 / 2 right / left operand scalar, 4 / 5
+    right / left operand one row of length k repeated, 3 general (strides in aux)."""
+    if mode == 0:
+        _bin_vv(op, v[o:o + n], v[a:a + n], v[b:b + n])
+    elif mode == 1:
+        _bin_vs(op, v[o:o + n], v[a:a + n], v[b])
+    elif mode == 2:
+        _bin_sv(op, v[o:o + n], v[a], v[b:b + n])
+    elif mode == 4:
+        y = v[b:b + k]
+        for r in range(0, n, k):
+            _bin_vv(op, v[o + r:o + r + k], v[a + r:a + r + k], y)
+    elif mode == 5:
+        x = v[a:a + k]
+        for r in range(0, n, k):
+            _bin_vv(op, v[o + r:o + r + k], x, v[b + r:b + r + k])
+    else:
+        _binary_general(op, v[o:o + n], v[a:], v[b:], code, aux)
+
+
+@njit(**_JIT)
+def run(code, v, start, stop, check):
+    """Interpreter for programs with tensors; scalar instructions take a short path.
+
+    ``check`` 1: return the first instruction with a non-finite output; 0: return
+    ``stop`` if any slot on the program's watch list (stored at the end of ``code``)
+    is non-finite, else -1.
+    """
     for p in range(start, stop):
         q = p * W
         op = code[q]
@@ -287,35 +413,13 @@ def run(code, v, start, stop):
             if n == 1:
                 v[o] = unary(op, v[a])
             else:
-                out = v[o:o + n]
-                x = v[a:a + n]
-                for i in range(n):
-                    out[i] = unary(op, x[i])
+                _unary_loop(op, v[o:o + n], v[a:a + n])
         elif op < 40:
-            b = code[q + 3]
-            mode = code[q + 6]
             if n == 1:
-                v[o] = binary(op, v[a], v[b])
-            elif mode == 0:
-                out = v[o:o + n]
-                x = v[a:a + n]
-                y = v[b:b + n]
-                for i in range(n):
-                    out[i] = binary(op, x[i], y[i])
-            elif mode == 1:
-                out = v[o:o + n]
-                x = v[a:a + n]
-                yb = v[b]
-                for i in range(n):
-                    out[i] = binary(op, x[i], yb)
-            elif mode == 2:
-                out = v[o:o + n]
-                xa = v[a]
-                y = v[b:b + n]
-                for i in range(n):
-                    out[i] = binary(op, xa, y[i])
+                v[o] = binary(op, v[a], v[code[q + 3]])
             else:
-                _binary_general(op, v[o:o + n], v[a:], v[b:], code, code[q + 5])
+                _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
+                        code[q + 5])
         elif op == WHERE:
             _where_general(v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
                            code[q + 5])
@@ -333,9 +437,19 @@ def run(code, v, start, stop):
             _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
         else:  # COPY, RESHAPE
             v[o:o + n] = v[a:a + n]
-        if first_bad < 0:
-            for i in range(o, o + n):
-                if _bad(v[i]):
-                    first_bad = p
-                    break
-    return first_bad
+        if check and _any_bad(v, o, n):
+            return p
+    if not check:
+        w, n_watch = code[code.size - 2], code[code.size - 1]
+        for i in range(n_watch):
+            if _any_bad(v, code[w + 2 * i], code[w + 2 * i + 1]):
+                return stop
+    return -1
+
+
+@njit(inline="always", **_JIT)
+def _any_bad(v, o, n):
+    count = 0
+    for i in range(o, o + n):
+        count += 1 if v[i] - v[i] != 0.0 else 0
+    return count > 0

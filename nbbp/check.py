@@ -86,7 +86,7 @@ def check_grads(m: Model, wrt: Sequence[str] | None = None, order: int = 2,
                 if n.op in ("param", "input"):
                     layout.write(arena, n, m.value_of(n))
             make_program(layout, [n for n in g.ancestors(fetch) if not n.is_leaf],
-                         m.engine)(arena)
+                         m.engine, keep=fetch)(arena)
             hv = [layout.read(arena, h) for h in fetch]
             plus = m.run([gn for _, gn in live], at(eps))
             minus = m.run([gn for _, gn in live], at(-eps))

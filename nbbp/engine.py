@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import NbbpError
 from .graph import Graph, Node
-from .ops import BINARY, LAYOUT, LEAF, MATMUL, OPS, REDUCE, SOFTMAX, UNARY, WHERE
+from .ops import BINARY, LAYOUT, MATMUL, OPS, REDUCE, SOFTMAX, UNARY, WHERE
 
 W = 8          # ints per instruction (keep equal to _kernels.W)
 COPY = 15      # the internal copy instruction (keep equal to _kernels.COPY)
@@ -42,9 +42,9 @@ def kernel(name: str) -> Callable:
         if not _cache_present(dispatcher, name):
             print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
                   "10–20 s; later sessions load it from Numba's cache.", file=sys.stderr)
-        code, arena = np.zeros(W, dtype=np.int64), np.zeros(1)
-        code[0] = COPY
-        dispatcher(code, arena, 0, 1)           # compile, or load from the cache
+        arena = np.zeros(1)
+        code = np.array([COPY, 0, 0, 0, 0, 0, 0, 1, 0, 0], dtype=np.int64)
+        dispatcher(code, arena, 0, 1, 1)        # compile, or load from the cache
         fn = _loaded[name] = _entry_point(dispatcher)
     return fn
 
@@ -135,28 +135,81 @@ def _axis_split(shape: Sequence[int], axis: int | None) -> tuple[int, int, int]:
     return outer, int(shape[axis]), inner
 
 
-def lower(layout: Layout, nodes: Sequence[Node]) -> np.ndarray:
-    """Instructions computing ``nodes`` (op nodes, in build order) as one int64 array."""
+def _const_value(n: Node) -> float | None:
+    """The value of a scalar const node, else None."""
+    return float(n.value) if n.op == "const" and n.size == 1 else None
+
+
+def _row_tail(small: Node, big: Node) -> bool:
+    """True if ``small`` is one row of ``big`` repeated (its shape, leading ones
+    stripped, equals the trailing dimensions of ``big``)."""
+    shape = list(small.shape)
+    while shape and shape[0] == 1:
+        shape.pop(0)
+    return bool(shape) and tuple(big.shape[len(big.shape) - len(shape):]) == tuple(shape)
+
+
+def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
+    """Peephole rewrites: which instruction computes ``n`` and from which nodes.
+
+    ``a ** 2`` becomes ``a * a``, ``a ** 1`` a copy, and a matmul with a transposed
+    matrix operand reads that matrix directly (BLAS transposes for free), so the
+    transpose node need not be computed at all.
+    """
+    op = OPS[n.op]
+    if op.name == "pow" and _const_value(n.inputs[1]) in (1.0, 2.0):
+        a = n.inputs[0]
+        return ("mul", (a, a), {}) if _const_value(n.inputs[1]) == 2.0 else ("copy", (a,), {})
+    if op.kind == MATMUL:
+        flags, ins = 0, list(n.inputs)
+        for i, x in enumerate(ins):
+            if x.op == "transpose" and x.ndim == 2 and x.inputs[0].ndim == 2:
+                flags |= 1 << i
+                ins[i] = x.inputs[0]
+        return "matmul", tuple(ins), {"flags": flags}
+    return op.name, n.inputs, {}
+
+
+def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: bool = True
+         ) -> list[tuple[Node, str, tuple[Node, ...], dict]]:
+    """The instructions for ``nodes`` (op nodes in build order) after rewrites,
+    without those whose values nothing in ``keep`` needs (all are kept by default)."""
+    steps = [(n, *_rewrite(n)) if rewrite else (n, n.op, n.inputs, {}) for n in nodes]
+    if keep is None:
+        return steps
+    live = {n.id for n in keep}
+    out = []
+    for step in reversed(steps):
+        if step[0].id in live:
+            out.append(step)
+            live.update(x.id for x in step[2])
+    return out[::-1]
+
+
+def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = None,
+          watch: Sequence[Node] = ()) -> tuple[np.ndarray, list[Node]]:
+    """Instructions computing ``nodes`` as one int64 array, and the node each computes.
+
+    The array ends with the watch list: ``(offset, size)`` of every node in
+    ``watch``, then its start and length, which the kernels check for nan and inf.
+    """
     off = layout.offsets
-    instr = np.zeros((len(nodes), W), dtype=np.int64)
+    steps = plan(nodes, keep)
+    instr = np.zeros((len(steps), W), dtype=np.int64)
     aux: list[int] = []
-    base = len(nodes) * W
+    base = len(steps) * W
 
     def put(ints: list[int]) -> int:
         aux.extend(ints)
         return base + len(aux) - len(ints)
 
-    for p, n in enumerate(nodes):
-        op = OPS[n.op]
-        ins = n.inputs
+    for p, (n, name, ins, extra) in enumerate(steps):
+        op = OPS[name] if name != "copy" else OPS["reshape"]
         row = instr[p]
         row[0], row[1], row[7] = op.code, off[n.id], n.size
-        if ins:
-            row[2] = off[ins[0].id]
-        if op.kind == LEAF:
-            raise NbbpError(f"internal: leaf {n.name!r} has no instruction")
-        if n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT) or (
-                op.kind == UNARY and op.name == "stop_gradient"):
+        row[2] = off[ins[0].id]
+        if name == "copy" or name == "stop_gradient" or (
+                n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)):
             row[0] = COPY
         elif op.kind == UNARY:
             pass
@@ -169,6 +222,10 @@ def lower(layout: Layout, nodes: Sequence[Node]) -> np.ndarray:
                 row[6] = 1
             elif a.size == 1 and b.size == n.size:
                 row[6] = 2
+            elif a.size == n.size and _row_tail(b, n):
+                row[6], row[4] = 4, b.size
+            elif b.size == n.size and _row_tail(a, n):
+                row[6], row[4] = 5, a.size
             else:
                 row[6] = 3
                 row[5] = put(_pad4(n.shape) + _strides(a.shape, n.shape)
@@ -180,13 +237,17 @@ def lower(layout: Layout, nodes: Sequence[Node]) -> np.ndarray:
                          + _strides(a.shape, n.shape) + _strides(b.shape, n.shape))
         elif op.kind in (REDUCE, SOFTMAX):
             row[3], row[4], row[5] = _axis_split(ins[0].shape, n.attrs["axis"])
-        elif op.kind == MATMUL and n.size == 1 and ins[0].size == 1 and ins[1].size == 1:
-            row[0], row[3] = OPS["mul"].code, off[ins[1].id]     # (1,1) @ (1,1)
         elif op.kind == MATMUL:
             a, b = ins
+            flags = extra["flags"]
             row[3] = off[b.id]
-            row[4] = a.shape[0] if a.ndim == 2 else 1
-            row[5] = a.shape[-1]
+            if n.size == 1 and a.size == 1 and b.size == 1:
+                row[0] = OPS["mul"].code                    # (1,1) @ (1,1)
+                continue
+            # a is (m, k), or (k, m) stored when flag 1; a vector is one row
+            row[4] = (a.shape[1] if flags & 1 else a.shape[0]) if a.ndim == 2 else 1
+            row[5] = (a.shape[0] if flags & 1 else a.shape[1]) if a.ndim == 2 else a.shape[0]
+            row[6] = flags
         elif op.name == "transpose":
             x = ins[0]
             perm = n.attrs["perm"]
@@ -196,34 +257,49 @@ def lower(layout: Layout, nodes: Sequence[Node]) -> np.ndarray:
             row[3] = put(_pad4(n.shape) + _strides(ins[0].shape, n.shape))
         elif op.name == "sum_to":
             x = ins[0]
-            row[3] = put(_pad4(x.shape) + _strides(n.shape, x.shape))
-            row[4] = x.size
+            if _row_tail(n, x) or n.size == 1:        # sum over leading axes: a reduce
+                row[0] = OPS["sum"].code
+                row[3], row[4], row[5] = 1, x.size // n.size, n.size
+            else:
+                row[3] = put(_pad4(x.shape) + _strides(n.shape, x.shape))
+                row[4] = x.size
         elif op.name == "reshape":
             pass
         else:
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
-    return np.concatenate([instr.ravel(), np.asarray(aux, dtype=np.int64)])
+    watch_list = [int(v) for w in watch for v in (off[w.id], w.size)]
+    tail = [base + len(aux), len(watch)]
+    code = np.concatenate([instr.ravel(), np.asarray(aux + watch_list + tail, dtype=np.int64)])
+    return code, [st[0] for st in steps]
 
 
 class Program:
-    """Compiled instructions for some nodes of a graph, run by the Numba interpreter."""
+    """Compiled instructions for some nodes of a graph, run by the Numba interpreter.
+
+    ``keep``: the nodes whose values must be right afterwards (default: all of
+    ``nodes``); others may be skipped or fused away. ``watch``: the nodes whose
+    nan or inf is an error.
+    """
 
     engine = "numba"
 
-    def __init__(self, layout: Layout, nodes: Sequence[Node]) -> None:
+    def __init__(self, layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = None,
+                 watch: Sequence[Node] | None = None) -> None:
         self.layout = layout
-        self.nodes = list(nodes)
-        self.code = lower(layout, self.nodes)
+        watch = list(keep if keep is not None else nodes) if watch is None else list(watch)
+        self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
         self._fn = kernel("run_scalar" if layout.scalar else "run")
 
-    def __call__(self, arena: np.ndarray) -> int:
-        """Run on ``arena``; the index of the first non-finite instruction, or -1."""
-        return self._fn(self.code, arena, 0, self.n)
+    def __call__(self, arena: np.ndarray, check: bool = False) -> int:
+        """Run on ``arena``. Returns -1 if every watched value is finite; otherwise,
+        with ``check``, the index of the first instruction whose output is not finite,
+        and without, ``self.n``."""
+        return self._fn(self.code, arena, 0, self.n, int(check))
 
     def bind(self, arena: np.ndarray) -> Callable[[], int]:
         """A no-argument callable running the program on ``arena`` (the hot path)."""
-        return functools.partial(self._fn, self.code, arena, 0, self.n)
+        return functools.partial(self._fn, self.code, arena, 0, self.n, 0)
 
 
 def _entry_point(dispatcher):
@@ -242,14 +318,16 @@ class PythonProgram:
 
     engine = "python"
 
-    def __init__(self, layout: Layout, nodes: Sequence[Node]) -> None:
+    def __init__(self, layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = None,
+                 watch: Sequence[Node] | None = None) -> None:
         self.layout = layout
-        self.nodes = list(nodes)
+        self.nodes = [st[0] for st in plan(nodes, keep, rewrite=False)]
         self.n = len(self.nodes)
+        watch = list(keep if keep is not None else nodes) if watch is None else list(watch)
+        self.watch = watch
 
-    def __call__(self, arena: np.ndarray) -> int:
+    def __call__(self, arena: np.ndarray, check: bool = False) -> int:
         lay = self.layout
-        first_bad = -1
         with np.errstate(all="ignore"):
             for p, n in enumerate(self.nodes):
                 op = OPS[n.op]
@@ -257,19 +335,22 @@ class PythonProgram:
                 kw = {k: n.attrs[k] for k in op.attrs}
                 out = np.asarray(op.impl(*args, **kw), dtype=np.float64)
                 lay.write(arena, n, out)
-                if first_bad < 0 and not np.isfinite(out).all():
-                    first_bad = p
-        return first_bad
+                if check and not np.isfinite(out).all():
+                    return p
+        if not check and not all(np.isfinite(lay.view(arena, w)).all() for w in self.watch):
+            return self.n
+        return -1
 
     def bind(self, arena: np.ndarray) -> Callable[[], int]:
         return functools.partial(self, arena)
 
 
-def make_program(layout: Layout, nodes: Sequence[Node], engine: str = "numba"):
-    """A runnable program for ``nodes`` on the chosen engine."""
+def make_program(layout: Layout, nodes: Sequence[Node], engine: str = "numba",
+                 keep: Sequence[Node] | None = None, watch: Sequence[Node] | None = None):
+    """A runnable program for ``nodes`` on the chosen engine (see :class:`Program`)."""
     if engine == "numba":
-        return Program(layout, nodes)
+        return Program(layout, nodes, keep, watch)
     if engine == "python":
-        return PythonProgram(layout, nodes)
+        return PythonProgram(layout, nodes, keep, watch)
     from .errors import suggest
     raise NbbpError(f"unknown engine {engine!r}; " + suggest(engine, ENGINES, "engine"))

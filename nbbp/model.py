@@ -102,20 +102,24 @@ class Model:
         wrt = [n for n in self.forward if n.op != "const"]
         self._grads = build_gradients(output, wrt)
         self.layout = Layout(g)
-        needed = g.ancestors([output] + list(self._grads.total.values())
-                             + list(self._grads.edge.values()))
-        self._program = make_program(self.layout, [n for n in needed if not n.is_leaf], engine)
+        # every value the picture shows must be computed; nan in the output or in a
+        # leaf's gradient is an error (elsewhere it may be a masked branch of where)
+        targets = [output] + list(self._grads.total.values()) + list(self._grads.edge.values())
+        self._watch = [output] + [self._grads.total[n.id] for n in self.forward
+                                  if n.op in ("param", "input") and n.id in self._grads.total]
+        todo = [n for n in g.ancestors(targets) if not n.is_leaf]
+        self._program = make_program(self.layout, todo, engine, keep=targets,
+                                     watch=self._watch)
         self.arena = self.layout.new_arena()
         self._run = self._program.bind(self.arena)
         self._subprograms: dict[tuple, Any] = {}
-        self._check(self._run(), self._program, self.arena, self._watched())
+        self.compute()
 
     # -- values ------------------------------------------------------------
     def compute(self) -> None:
         """Run forward and backward on the current leaf values (one compiled call)."""
-        bad = self._run()
-        if bad >= 0:
-            self._check(bad, self._program, self.arena, self._watched())
+        if self._run() >= 0:
+            self._check(self._program, self.arena, self._watch)
 
     @property
     def value(self) -> float | np.ndarray:
@@ -196,7 +200,7 @@ class Model:
         except NumericError:
             for n, v in saved:
                 self.layout.write(self.arena, n, v)
-            self._program(self.arena)
+            self._run()
             raise
         return self
 
@@ -219,13 +223,13 @@ class Model:
             stop = frozenset(n.id for n in fed)
             todo = [n for n in self.graph.ancestors(nodes, stop)
                     if not n.is_leaf and n.id not in stop]
-            prog = self._subprograms[key] = make_program(self.layout, todo, self.engine)
+            prog = self._subprograms[key] = make_program(self.layout, todo, self.engine,
+                                                         keep=nodes)
         arena = self.arena.copy()
         for n, v in fed.items():
             self.layout.write(arena, n, v)
-        bad = prog(arena)
-        if bad >= 0:
-            self._check(bad, prog, arena, nodes)
+        if prog(arena) >= 0:
+            self._check(prog, arena, nodes)
         return pack([self.layout.read(arena, n) for n in nodes])
 
     # -- helpers -----------------------------------------------------------
@@ -273,19 +277,19 @@ class Model:
                             "fixed when it is built — rebuild it for new shapes")
         return arr
 
-    def _watched(self) -> list[Node]:
-        return [self.output] + list(self._grads.total.values())
-
-    def _check(self, bad: int, prog, arena: np.ndarray, watched: list[Node]) -> None:
-        """Raise NumericError if a non-finite value reached a watched node."""
-        if bad < 0:
+    def _check(self, prog, arena: np.ndarray, watched: list[Node]) -> None:
+        """Raise NumericError naming the first node whose nan or inf reached a watched
+        node (a nan nothing uses, like the untaken branch of where, is no error)."""
+        lay = self.layout
+        bad = [w for w in watched if not np.isfinite(lay.view(arena, w)).all()]
+        if not bad:
             return
-        if all(np.isfinite(self.layout.view(arena, n)).all() for n in watched):
-            return   # a nan that nothing uses (e.g. the untaken branch of where)
-        node = prog.nodes[bad]
-        val = self.layout.view(arena, node)
+        upstream = {n.id for n in self.graph.ancestors(bad)}
+        node = next((n for n in prog.nodes if n.id in upstream
+                     and not np.isfinite(lay.view(arena, n)).all()), bad[0])
+        val = lay.view(arena, node)
         what = "nan" if np.isnan(val).any() else "inf"
-        ins = ", ".join(f"{x.name} = {_fmt(self.layout.read(arena, x))}" for x in node.inputs)
+        ins = ", ".join(f"{x.name} = {_fmt(lay.read(arena, x))}" for x in node.inputs)
         op = OPS[node.op]
         why = f" ({op.doc})" if op.doc and "needs" in op.doc else ""
         role = "the backward pass at " if node.role == "grad" else ""

@@ -134,6 +134,12 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
     try:
         inputs = tuple(_lift(a, graph) for a in args)
         shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
+        if graph._role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
+            # fold constants the gradient rules create (e.g. the exponent b − 1 of
+            # pow's VJP), so the engine can see through them
+            graph.truncate(start)
+            value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=np.float64)
+            return graph.add_node("const", shape=shape, value=value)
         return graph.add_node(name, inputs, attrs, shape, name=name_)
     except BaseException:
         graph.truncate(start)   # no half-built consts left behind

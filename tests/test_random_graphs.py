@@ -62,7 +62,7 @@ def _shape_after(op, sa, sb):
         return sa[1:] if len(sa) == 2 else ()
     if op == "matvec":
         return (sa[0],) if len(sa) == 2 and sb == (sa[1],) else None
-    if op in ("tanh", "sin", "sigmoid", "softplus", "sqrt"):
+    if op in ("tanh", "sin", "sigmoid", "softplus", "sqrt", "square"):
         return sa
     try:
         return tuple(np.broadcast_shapes(sa, sb))
