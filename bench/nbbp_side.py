@@ -4,8 +4,9 @@ Every hook builds its model once (outside the timed call) and returns a
 :class:`bench.workloads.Prepared` whose ``run()`` is one compiled call:
 ``Model.compute()`` runs forward + backward over the leaf values already in the
 model's arena — as a jitted JAX function is called on arrays already on its
-device. ``extract`` reads the results (not timed). The SGD-step rows run
-``Model.fit`` (the training loop inside compiled code) one step per call.
+device. ``extract`` reads the results (not timed). The SGD-step rows run the
+compiled training loop (``Model.train_loop``, what ``Model.fit`` runs) one step per
+call.
 
 Result keys are those documented in :mod:`bench.run`.
 """
@@ -54,6 +55,12 @@ def _leaf_grads(m, names) -> dict:
     return {k: m.grad_of(k) for k in names}
 
 
+def _step(loop, names) -> Prepared:
+    """One SGD step per call of the compiled loop (forward, backward, update)."""
+    return Prepared(lambda: loop.run(1), lambda _: {"loss": loop.last_loss,
+                                                    **{k: loop.value_of(k) for k in names}})
+
+
 def nbbp_w1() -> Prepared:
     """W1 ``f = x*x*y + y + 1`` at x=3, y=2: forward + backward."""
     m = _nbbp().build(W1_SOURCE)
@@ -77,11 +84,7 @@ def nbbp_w3(step: bool) -> Prepared:
     """W3 MLP 2-16-16-1 on the moons: fwd+bwd, or one SGD step if ``step``."""
     m = _w3_model()
     if step:
-        opt = _nbbp().optim.SGD(lr=wl.W3_LR)
-        trainer = m.trainer_loop(opt)
-        return Prepared(lambda: trainer(1), lambda _: {"loss": trainer.last_loss,
-                                                       **{k: m.value_of(k) for k in
-                                                          wl.W3_PARAM_NAMES}})
+        return _step(m.train_loop("sgd", lr=wl.W3_LR), wl.W3_PARAM_NAMES)
     return Prepared(m.compute, lambda _: {"loss": m.value,
                                           **_leaf_grads(m, wl.W3_PARAM_NAMES)})
 
@@ -94,11 +97,7 @@ def nbbp_w4(dtype: str, step: bool) -> Prepared:
     Y = np.eye(wl.W4_SIZES[2])[labels]
     m = _nbbp().build(W4_SOURCE, namespace={"X": X, "Y": Y, "P": params})
     if step:
-        opt = _nbbp().optim.SGD(lr=wl.W4_LR)
-        trainer = m.trainer_loop(opt)
-        return Prepared(lambda: trainer(1), lambda _: {"loss": trainer.last_loss,
-                                                       **{k: m.value_of(k) for k in
-                                                          wl.W4_PARAM_NAMES}})
+        return _step(m.train_loop("sgd", lr=wl.W4_LR), wl.W4_PARAM_NAMES)
     return Prepared(m.compute, lambda _: {"loss": m.value,
                                           **_leaf_grads(m, wl.W4_PARAM_NAMES)})
 

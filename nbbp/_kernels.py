@@ -24,9 +24,12 @@ import numpy as np
 from numba import njit
 
 from . import ops as _ops
+from . import optim as _optim
 
 W = 8
-COPY = 15
+COPY = 15              # internal instructions (not graph ops), made by the lowering:
+MASK = 33              # x where y > 0 else 0: relu's backward, g·step(x), in one pass
+ADDRELU = 34           # max(x + y, 0): bias add and relu in one pass
 _O = {name: op.code for name, op in _ops.OPS.items()}
 
 NEG, EXP, LOG, SQRT, ABS = _O["neg"], _O["exp"], _O["log"], _O["sqrt"], _O["abs"]
@@ -41,6 +44,13 @@ MATMUL = _O["matmul"]
 TRANSPOSE, RESHAPE, BROADCAST, SUMTO = (_O["transpose"], _O["reshape"],
                                         _O["broadcast_to"], _O["sum_to"])
 SOFTMAX, LOGSOFTMAX = _O["softmax"], _O["log_softmax"]
+
+TICK, UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM = (
+    _optim.TICK, _optim.SGD_CODE, _optim.ADAGRAD_CODE, _optim.RMSPROP_CODE, _optim.ADAM_CODE)
+H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1 = (_optim.H_LR, _optim.H_B1, _optim.H_B2, _optim.H_EPS,
+                                       _optim.H_WD, _optim.H_L1)
+H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = (_optim.H_T, _optim.H_DECAY, _optim.H_DA,
+                                               _optim.H_DB, _optim.H_NESTEROV, _optim.H_LRT)
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
@@ -106,6 +116,11 @@ def binary(op, x, y):
         return 1.0 if x < y else 0.0
     if op == LE:
         return 1.0 if x <= y else 0.0
+    if op == MASK:
+        return x if y > 0.0 else 0.0
+    if op == ADDRELU:
+        z = x + y
+        return z if z > 0.0 or z != z else 0.0
     return 1.0 if x == y else 0.0  # EQ
 
 
@@ -220,12 +235,23 @@ def _scatter_add(out, x, code, k):
 
 @njit(**_JIT)
 def _reduce(op, out, x, outer, n, inner):
-    """Reduce axis of size ``n`` between ``outer`` and ``inner`` blocks; the inner loop
-    runs over contiguous elements so it vectorises."""
+    """Reduce the axis of size ``n`` between ``outer`` and ``inner`` blocks. With
+    inner > 1 the innermost loop runs over contiguous elements, so it vectorises."""
     for o in range(outer):
-        acc = out[o * inner:(o + 1) * inner]
         base = o * n * inner
-        acc[:] = x[base:base + inner]
+        if inner == 1:
+            acc = x[base]
+            for t in range(1, n):
+                e = x[base + t]
+                if op == MAX:
+                    acc = e if e > acc or e != e else acc
+                elif op == MIN:
+                    acc = e if e < acc or e != e else acc
+                else:
+                    acc += e
+            out[o] = acc / n if op == MEAN else acc
+            continue
+        acc = x[base:base + inner].copy()   # a fresh array: no aliasing, so it vectorises
         for t in range(1, n):
             row = x[base + t * inner:base + (t + 1) * inner]
             if op == MAX:
@@ -242,6 +268,7 @@ def _reduce(op, out, x, outer, n, inner):
         if op == MEAN:
             for j in range(inner):
                 acc[j] /= n
+        out[o * inner:(o + 1) * inner] = acc
 
 
 @njit(**_JIT)
@@ -331,6 +358,13 @@ def _bin_vv(op, out, x, y):
     elif op == DIV:
         for i in range(n):
             out[i] = x[i] / y[i]
+    elif op == MASK:
+        for i in range(n):
+            out[i] = x[i] if y[i] > 0.0 else 0.0
+    elif op == ADDRELU:
+        for i in range(n):
+            z = x[i] + y[i]
+            out[i] = z if z > 0.0 or z != z else 0.0
     else:
         for i in range(n):
             out[i] = binary(op, x[i], y[i])
@@ -396,12 +430,73 @@ def _binary(op, v, o, a, b, n, mode, k, code, aux):
 
 
 @njit(**_JIT)
+def _tick(v, h):
+    """Count a step and set this step's learning rate (with its decay)."""
+    t = v[h + H_T] + 1.0
+    v[h + H_T] = t
+    lr = v[h + H_LR]
+    kind = v[h + H_DECAY]
+    k = t - 1.0
+    if kind == 1.0:
+        lr *= v[h + H_DA] ** k
+    elif kind == 2.0:
+        lr /= 1.0 + v[h + H_DA] * k
+    elif kind == 3.0:
+        lr *= v[h + H_DA] ** math.floor(k / v[h + H_DB])
+    v[h + H_LRT] = lr
+
+
+@njit(**_JIT)
+def _update(op, v, p, g, s, n, h):
+    """One optimizer step for the parameter at ``p`` (PyTorch's rules, see nbbp.optim)."""
+    P = v[p:p + n]
+    G = v[g:g + n]
+    lr, wd, l1 = v[h + H_LRT], v[h + H_WD], v[h + H_L1]
+    b1, b2, eps = v[h + H_B1], v[h + H_B2], v[h + H_EPS]
+    plain = wd == 0.0 and l1 == 0.0
+    if op == UPD_SGD and b1 == 0.0 and plain:
+        for i in range(n):
+            P[i] -= lr * G[i]
+        return
+    S = v[s:s + n]
+    T = v[s + n:s + 2 * n]
+    t = v[h + H_T]
+    c1 = 1.0 - b1 ** t
+    c2 = 1.0 - b2 ** t
+    nesterov = v[h + H_NESTEROV] != 0.0
+    for i in range(n):
+        gi = G[i]
+        if not plain:
+            pi = P[i]
+            gi += wd * pi + l1 * (1.0 if pi > 0.0 else (-1.0 if pi < 0.0 else 0.0))
+        if op == UPD_SGD:
+            if b1 != 0.0:
+                S[i] = b1 * S[i] + gi
+                gi = gi + b1 * S[i] if nesterov else S[i]
+            P[i] -= lr * gi
+        elif op == UPD_ADAM:
+            S[i] = b1 * S[i] + (1.0 - b1) * gi
+            T[i] = b2 * T[i] + (1.0 - b2) * gi * gi
+            P[i] -= lr * (S[i] / c1) / (math.sqrt(T[i] / c2) + eps)
+        elif op == UPD_ADAGRAD:
+            S[i] += gi * gi
+            P[i] -= lr * gi / (math.sqrt(S[i]) + eps)
+        else:  # RMSProp; b1 is its momentum, b2 its alpha
+            S[i] = b2 * S[i] + (1.0 - b2) * gi * gi
+            step = gi / (math.sqrt(S[i]) + eps)
+            if b1 != 0.0:
+                T[i] = b1 * T[i] + step
+                step = T[i]
+            P[i] -= lr * step
+
+
+@njit(**_JIT)
 def run(code, v, start, stop, check):
     """Interpreter for programs with tensors; scalar instructions take a short path.
 
     ``check`` 1: return the first instruction with a non-finite output; 0: return
     ``stop`` if any slot on the program's watch list (stored at the end of ``code``)
-    is non-finite, else -1.
+    is non-finite, else -1; 2: no checks.
     """
     for p in range(start, stop):
         q = p * W
@@ -435,11 +530,15 @@ def run(code, v, start, stop, check):
             _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
         elif op == SOFTMAX or op == LOGSOFTMAX:
             _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
+        elif op == TICK:
+            _tick(v, o)
+        elif op > TICK:
+            _update(op, v, o, a, code[q + 3], n, code[q + 4])
         else:  # COPY, RESHAPE
             v[o:o + n] = v[a:a + n]
-        if check and _any_bad(v, o, n):
+        if check == 1 and _any_bad(v, o, n):
             return p
-    if not check:
+    if check == 0:
         w, n_watch = code[code.size - 2], code[code.size - 1]
         for i in range(n_watch):
             if _any_bad(v, code[w + 2 * i], code[w + 2 * i + 1]):
@@ -453,3 +552,30 @@ def _any_bad(v, o, n):
     for i in range(o, o + n):
         count += 1 if v[i] - v[i] != 0.0 else 0
     return count > 0
+
+
+@njit(**_JIT)
+def train(code, v, n_fb, n_all, steps, loss_at, hist, data, batches, rows):
+    """``steps`` training steps in one call: copy the minibatch rows in, run forward
+    and backward (instructions ``[0, n_fb)``), record the loss, run the updates
+    (``[n_fb, n_all)``). Returns the step whose loss was not finite (its update is
+    not applied), or -1.
+
+    ``batches`` = ``[count, batch size, (data offset, arena offset, row length)…]``;
+    ``rows`` holds the data rows of each step's minibatch, step after step.
+    """
+    nb = batches[0]
+    b = batches[1]
+    for s in range(steps):
+        for k in range(nb):
+            d, o, r = batches[2 + 3 * k], batches[3 + 3 * k], batches[4 + 3 * k]
+            for j in range(b):
+                row = rows[s * b + j]
+                v[o + j * r:o + (j + 1) * r] = data[d + row * r:d + (row + 1) * r]
+        run(code, v, 0, n_fb, 2)
+        loss = v[loss_at]
+        hist[s] = loss
+        if loss - loss != 0.0:
+            return s
+        run(code, v, n_fb, n_all, 2)
+    return -1

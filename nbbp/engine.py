@@ -24,7 +24,10 @@ from .graph import Graph, Node
 from .ops import BINARY, LAYOUT, MATMUL, OPS, REDUCE, SOFTMAX, UNARY, WHERE
 
 W = 8          # ints per instruction (keep equal to _kernels.W)
-COPY = 15      # the internal copy instruction (keep equal to _kernels.COPY)
+COPY = 15      # internal instructions, as in _kernels: a copy,
+MASK = 33      # relu's backward g·step(x) in one pass,
+ADDRELU = 34   # and relu(a + b) in one pass
+BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
 ALIGN = 8      # float64s per 64 bytes
 ENGINES = ("numba", "python")
 
@@ -32,8 +35,8 @@ _loaded: dict[str, Callable] = {}
 
 
 def kernel(name: str) -> Callable:
-    """The compiled entry point ``name`` of :mod:`nbbp._kernels` (``run`` or
-    ``run_scalar``), loaded from Numba's cache on first use — or compiled, once per
+    """The compiled entry point ``name`` of :mod:`nbbp._kernels` (``run``,
+    ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled, once per
     installation, with a notice. Scalar-only graphs never load the tensor kernel."""
     fn = _loaded.get(name)
     if fn is None:
@@ -42,9 +45,12 @@ def kernel(name: str) -> Callable:
         if not _cache_present(dispatcher, name):
             print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
                   "10–20 s; later sessions load it from Numba's cache.", file=sys.stderr)
-        arena = np.zeros(1)
         code = np.array([COPY, 0, 0, 0, 0, 0, 0, 1, 0, 0], dtype=np.int64)
-        dispatcher(code, arena, 0, 1, 1)        # compile, or load from the cache
+        arena, ints = np.zeros(1), np.zeros(2, dtype=np.int64)
+        if name == "train":                      # compile, or load from the cache
+            dispatcher(code, arena, 1, 1, 0, 0, arena, arena, ints, ints)
+        else:
+            dispatcher(code, arena, 0, 1, 1)
         fn = _loaded[name] = _entry_point(dispatcher)
     return fn
 
@@ -53,6 +59,7 @@ def kernels() -> None:
     """Load (or compile) every kernel now, e.g. to warm the cache before a session."""
     kernel("run_scalar")
     kernel("run")
+    kernel("train")
 
 
 def _cache_present(dispatcher, name: str) -> bool:
@@ -135,6 +142,11 @@ def _axis_split(shape: Sequence[int], axis: int | None) -> tuple[int, int, int]:
     return outer, int(shape[axis]), inner
 
 
+# internal instructions: the op whose lowering they share, and their opcode
+_FUSED = {"copy": "reshape", "mask": "mul", "addrelu": "add"}
+_CODES = {"mask": MASK, "addrelu": ADDRELU}
+
+
 def _const_value(n: Node) -> float | None:
     """The value of a scalar const node, else None."""
     return float(n.value) if n.op == "const" and n.size == 1 else None
@@ -163,10 +175,19 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     if op.kind == MATMUL:
         flags, ins = 0, list(n.inputs)
         for i, x in enumerate(ins):
-            if x.op == "transpose" and x.ndim == 2 and x.inputs[0].ndim == 2:
+            # OpenBLAS is slow on small A @ Bᵀ: copying a small B transposed is cheaper
+            if (x.op == "transpose" and x.ndim == 2 and x.inputs[0].ndim == 2
+                    and (i == 0 or x.size >= BIG)):
                 flags |= 1 << i
                 ins[i] = x.inputs[0]
         return "matmul", tuple(ins), {"flags": flags}
+    if op.name == "mul":
+        a, b = n.inputs
+        for g, s in ((a, b), (b, a)):
+            if s.op == "step" and g.shape == n.shape and s.shape == n.shape:
+                return "mask", (g, s.inputs[0]), {}
+    if op.name == "relu" and n.inputs[0].op == "add" and n.inputs[0].shape == n.shape:
+        return "addrelu", n.inputs[0].inputs, {}
     return op.name, n.inputs, {}
 
 
@@ -187,26 +208,30 @@ def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: boo
 
 
 def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = None,
-          watch: Sequence[Node] = ()) -> tuple[np.ndarray, list[Node]]:
+          watch: Sequence[Node] = (), extra: Sequence[Sequence[int]] = ()
+          ) -> tuple[np.ndarray, list[Node]]:
     """Instructions computing ``nodes`` as one int64 array, and the node each computes.
 
-    The array ends with the watch list: ``(offset, size)`` of every node in
-    ``watch``, then its start and length, which the kernels check for nan and inf.
+    ``extra`` instructions (e.g. optimizer updates) follow the nodes' own. The array
+    ends with the watch list: ``(offset, size)`` of every node in ``watch``, then its
+    start and length, which the kernels check for nan and inf.
     """
     off = layout.offsets
     steps = plan(nodes, keep)
-    instr = np.zeros((len(steps), W), dtype=np.int64)
+    instr = np.zeros((len(steps) + len(extra), W), dtype=np.int64)
+    for i, row in enumerate(extra):
+        instr[len(steps) + i, :len(row)] = row
     aux: list[int] = []
-    base = len(steps) * W
+    base = len(instr) * W
 
     def put(ints: list[int]) -> int:
         aux.extend(ints)
         return base + len(aux) - len(ints)
 
-    for p, (n, name, ins, extra) in enumerate(steps):
-        op = OPS[name] if name != "copy" else OPS["reshape"]
+    for p, (n, name, ins, info) in enumerate(steps):
+        op = OPS[_FUSED.get(name, name)]
         row = instr[p]
-        row[0], row[1], row[7] = op.code, off[n.id], n.size
+        row[0], row[1], row[7] = _CODES.get(name, op.code), off[n.id], n.size
         row[2] = off[ins[0].id]
         if name == "copy" or name == "stop_gradient" or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)):
@@ -239,7 +264,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             row[3], row[4], row[5] = _axis_split(ins[0].shape, n.attrs["axis"])
         elif op.kind == MATMUL:
             a, b = ins
-            flags = extra["flags"]
+            flags = info["flags"]
             row[3] = off[b.id]
             if n.size == 1 and a.size == 1 and b.size == 1:
                 row[0] = OPS["mul"].code                    # (1,1) @ (1,1)

@@ -220,8 +220,9 @@ class Graph:
     def add_node(self, op: str, inputs: tuple[Node, ...] = (), attrs: dict | None = None,
                  shape: tuple[int, ...] = (), name: str | None = None,
                  value: np.ndarray | None = None, role: str | None = None,
-                 trainable: bool = False) -> Node:
-        """Append a node; ``name`` is made unique within the current scope."""
+                 trainable: bool = False, exact_name: str | None = None) -> Node:
+        """Append a node; ``name`` is made unique within the current scope
+        (``exact_name``, used when copying a graph, is taken as it is)."""
         for x in inputs:
             if x.graph is not self:
                 raise BuildError(f"node {x.name!r} belongs to another graph ({x.graph.name!r});"
@@ -229,9 +230,10 @@ class Graph:
         if name is not None:
             if not isinstance(name, str) or not _NAME_RE.match(name.replace("/", "_")):
                 raise BuildError(f"node name {name!r} is not valid: use letters, digits and _")
-        full = self.unique_name(name if name is not None else op)
+        full = exact_name or self.unique_name(name if name is not None else op)
+        scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
         node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
-                    self.scope, tuple(int(d) for d in shape), role or self._role, value,
+                    scope, tuple(int(d) for d in shape), role or self._role, value,
                     trainable,
                     name is None, self._line)
         self.nodes.append(node)

@@ -104,7 +104,8 @@ class Model:
         self.layout = Layout(g)
         # every value the picture shows must be computed; nan in the output or in a
         # leaf's gradient is an error (elsewhere it may be a masked branch of where)
-        targets = [output] + list(self._grads.total.values()) + list(self._grads.edge.values())
+        targets = (self.forward + list(self._grads.total.values())
+                   + list(self._grads.edge.values()))
         self._watch = [output] + [self._grads.total[n.id] for n in self.forward
                                   if n.op in ("param", "input") and n.id in self._grads.total]
         todo = [n for n in g.ancestors(targets) if not n.is_leaf]
@@ -113,6 +114,9 @@ class Model:
         self.arena = self.layout.new_arena()
         self._run = self._program.bind(self.arena)
         self._subprograms: dict[tuple, Any] = {}
+        self._loops: dict[tuple, Any] = {}
+        from .train import History
+        self.history = History()
         self.compute()
 
     # -- values ------------------------------------------------------------
@@ -231,6 +235,56 @@ class Model:
         if prog(arena) >= 0:
             self._check(prog, arena, nodes)
         return pack([self.layout.read(arena, n) for n in nodes])
+
+    # -- training ----------------------------------------------------------
+    def fit(self, steps: int = 100, optimizer: Any = None, lr: float | None = None,
+            batch_size: int | None = None, feed: Mapping[Any, Any] | None = None,
+            seed: int = 0, progress: bool = True):
+        r"""Train the params to lower the output (a scalar loss), in compiled code.
+
+        Parameters
+        ----------
+        steps
+            Number of optimizer steps.
+        optimizer
+            An :mod:`nbbp.optim` optimizer, or a name: ``"sgd"``, ``"momentum"``,
+            ``"adagrad"``, ``"rmsprop"``, ``"adam"``. Passing the same optimizer
+            object again continues with its state (momentum, Adam's moments).
+        lr
+            Learning rate, when the optimizer is given by name.
+        batch_size
+            Rows per minibatch (shuffled each epoch, seeded by ``seed``); ``None``
+            trains on all rows at every step.
+        feed
+            Training data for inputs, ``{name: array}``, instead of their defaults.
+        progress
+            Show a progress bar with the loss.
+
+        Returns
+        -------
+        History
+            ``m.history``: the loss at every step of every ``fit`` so far.
+
+        Examples
+        --------
+        >>> import nbbp
+        >>> m = nbbp.build("w = param(0.0)\nloss = (w - 3.0)**2")
+        >>> m.fit(steps=100, optimizer="sgd", lr=0.1, progress=False)
+        History(steps=100, loss 9 → 5.83526e-19)
+        >>> round(m["w"].value, 6)
+        3.0
+        """
+        from .train import fit
+        return fit(self, steps, optimizer, lr, batch_size, feed, seed, progress)
+
+    def train_loop(self, optimizer: Any = None, lr: float | None = None,
+                   batch_size: int | None = None, feed: Mapping[Any, Any] | None = None,
+                   seed: int = 0):
+        """A :class:`nbbp.train.TrainLoop` for stepping training by hand:
+        ``loop.run(steps)`` trains in compiled code, ``loop.sync()`` updates the model."""
+        from . import optim
+        from .train import TrainLoop
+        return TrainLoop(self, optim.get(optimizer, lr), batch_size, feed, seed)
 
     # -- helpers -----------------------------------------------------------
     def _node(self, key: Node | str | NodeView) -> Node:

@@ -377,7 +377,7 @@ defop("tanh", 8, 1, UNARY, np.tanh, lambda g, y: (g * (1.0 - y * y),), "tanh(a)"
 defop("sigmoid", 9, 1, UNARY, _sigmoid, lambda g, y: (g * (y * (1.0 - y)),), "sigmoid(a)",
       ("y*(1 - y)",), (_U,), doc="1 / (1 + e⁻ˣ)")
 defop("relu", 10, 1, UNARY, lambda a: np.maximum(a, 0.0),
-      lambda g, y: (g * step(y.inputs[0]),), "relu(a)", ("step(a)",), (_U,), avoid=(0.0,),
+      lambda g, y: (g * step(y),), "relu(a)", ("step(a)",), (_U,), avoid=(0.0,),
       doc="max(x, 0)")
 defop("softplus", 11, 1, UNARY, lambda a: np.logaddexp(a, 0.0),
       lambda g, y: (g * sigmoid(y.inputs[0]),), "softplus(a)", ("sigmoid(a)",), (_U,),

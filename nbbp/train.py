@@ -1,0 +1,338 @@
+"""Training: the loop (forward, backward, optimizer update) inside compiled code.
+
+:class:`TrainLoop` lowers a model's loss and parameter gradients plus one update
+instruction per parameter into a single program, and
+:func:`nbbp._kernels.train` runs many steps of it per call. Python gets control
+back between chunks of steps (about ten times a second) to report progress, so
+interrupting the kernel stops at a chunk boundary with the parameters of the last
+completed step.
+
+Minibatches and new input shapes work on a copy of the graph whose data inputs
+have the new number of rows (shapes are static in nbbp); the trained parameters
+are copied back into the model by name.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import ops, optim
+from .engine import ALIGN, kernel, lower, make_program
+from .errors import BuildError, FeedError, NbbpError, NumericError
+from .graph import Graph, Node
+
+
+@dataclass
+class History:
+    """The loss at every training step (across ``fit`` calls) and what stopped it."""
+
+    loss: list[float] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss)
+
+    def __repr__(self) -> str:
+        if not self.loss:
+            return "History(no steps yet)"
+        tail = ", interrupted" if self.interrupted else ""
+        return f"History(steps={self.steps}, loss {self.loss[0]:.6g} → {self.loss[-1]:.6g}{tail})"
+
+
+def clone(outputs: list[Node], shapes: Mapping[Node, tuple[int, ...]]) -> dict[int, Node]:
+    """Copy the part of the graph ``outputs`` need into a new graph, giving the nodes
+    in ``shapes`` new shapes (shape rules run again). Returns old id → new node."""
+    old = outputs[0].graph
+    g = Graph(old.name)
+    new: dict[int, Node] = {}
+    for n in old.ancestors(outputs):
+        if n.is_leaf:
+            value = n.value
+            if n in shapes:
+                value = np.zeros(shapes[n])
+            node = g.add_node(n.op, shape=value.shape, value=value, role=n.role,
+                              trainable=n.trainable, exact_name=n.name)
+        else:
+            inputs = tuple(new[x.id] for x in n.inputs)
+            op = ops.OPS[n.op]
+            attrs = dict(n.attrs)
+            try:
+                shape = ops._SHAPE_RULES[op.kind](op, inputs, attrs)
+            except NbbpError as exc:
+                changed = ", ".join(f"{k.name!r} to {v}" for k, v in shapes.items())
+                raise BuildError(f"changing the shape of {changed} breaks node {n.name!r}: "
+                                 f"{exc.message}") from None
+            node = g.add_node(n.op, inputs, attrs, shape, role=n.role, exact_name=n.name)
+        node.line = n.line
+        new[n.id] = node
+    return new
+
+
+class TrainLoop:
+    """A compiled training loop for one model, optimizer and data feed.
+
+    ``run(steps)`` trains in compiled code and keeps the state in the loop;
+    ``sync()`` copies the parameters back into the model and recomputes it.
+    """
+
+    def __init__(self, model, optimizer: optim.Optimizer, batch_size: int | None = None,
+                 feed: Mapping[Any, Any] | None = None, seed: int = 0) -> None:
+        from .model import Model
+        if model.output.shape != ():
+            raise NbbpError(f"training needs a scalar loss; {model.output.name!r} has shape "
+                            f"{model.output.shape}: end the model with mean(...) or sum(...)")
+        self.model, self.optimizer, self.batch_size = model, optimizer, batch_size
+        self.rng = np.random.default_rng(seed)
+        data = self._data(model, feed)
+        self.n_rows = self._rows(data, batch_size)
+        shapes = {n: ((batch_size,) + v.shape[1:] if batch_size else v.shape)
+                  for n, v in data.items()}
+        shapes = {n: s for n, s in shapes.items() if s != n.shape}
+        if shapes:
+            mapping = clone([model.output], shapes)
+            self.tmodel = Model(mapping[model.output.id], engine=model.engine,
+                                source=model.source, name=model.name)
+        else:
+            mapping = {n.id: n for n in model.forward}
+            self.tmodel = model
+        tm = self.tmodel
+        for n in model.forward:          # start from the model's current values
+            if n.op in ("param", "input") and n.id in mapping:
+                tm.layout.write(tm.arena, mapping[n.id], model.value_of(n))
+        self.data = {mapping[n.id]: v for n, v in data.items()}
+        self.params = [(n, mapping[n.id]) for n in model.forward
+                       if n.op == "param" and n.trainable and model.grad_node(n) is not None]
+        if not self.params:
+            raise NbbpError(f"model {model.name!r} has no trainable params that its loss "
+                            "depends on; make weights with param(...)")
+        self._build()
+        self.history: list[float] = []
+
+    # -- setting up ------------------------------------------------------------
+    @staticmethod
+    def _data(model, feed) -> dict[Node, np.ndarray]:
+        data = {n: np.asarray(model.value_of(n)) for n in model.forward if n.op == "input"}
+        for key, value in (feed or {}).items():
+            node = model._node(key)
+            if node.op != "input":
+                raise FeedError(f"feed {node.name!r}: only inputs are fed in training; "
+                                f"{node.name!r} is a {node.op} node")
+            arr = np.asarray(_feed_array(node, value), dtype=np.float64)
+            if arr.shape[1:] != node.shape[1:] or arr.ndim != node.ndim:
+                raise FeedError(f"feed {node.name!r}: the data has shape {arr.shape}, but "
+                                f"{node.name!r} takes rows of shape {node.shape[1:]} "
+                                f"(shape {node.shape})")
+            data[node] = arr
+        return data
+
+    @staticmethod
+    def _rows(data: dict[Node, np.ndarray], batch_size: int | None) -> int:
+        rows = {n.name: v.shape[0] for n, v in data.items() if v.ndim}
+        if batch_size is None:
+            return 0
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise NbbpError(f"batch_size must be a whole number ≥ 1, got {batch_size!r}")
+        if not rows:
+            raise NbbpError("batch_size needs inputs with rows (one row per example); "
+                            "this model has none")
+        if len(set(rows.values())) != 1:
+            raise FeedError("batch_size needs every input to have the same number of rows, "
+                            f"got {rows}")
+        n = next(iter(rows.values()))
+        if batch_size > n:
+            raise NbbpError(f"batch_size={batch_size} is larger than the data ({n} rows)")
+        return n
+
+    def _build(self) -> None:
+        tm, opt = self.tmodel, self.optimizer
+        lay = tm.layout
+        loss = tm.output
+        grads = [tm.grad_node(t) for _, t in self.params]
+        todo = [n for n in tm.graph.ancestors([loss] + grads) if not n.is_leaf]
+        # arena: the model's, then the hyperparameters, the optimizer state, the data
+        pos = -(-lay.size // ALIGN) * ALIGN
+        self.h_at = pos
+        pos += optim.N_HYPER
+        updates: list[list[int]] = [[optim.TICK, self.h_at, 0, 0, 0, 0, 0, 0]]
+        self.state_at: list[int] = []
+        for _, t in self.params:
+            pos = -(-pos // ALIGN) * ALIGN
+            self.state_at.append(pos)
+            updates.append([opt.code, lay.offsets[t.id], lay.offsets[tm.grad_node(t).id],
+                            pos, self.h_at, 0, 0, t.size])
+            pos += max(opt.n_state, 2) * t.size
+        self.size = pos
+        self.arena = np.zeros(self.size)
+        self.arena[:lay.size] = tm.arena
+        self.arena[self.h_at:self.h_at + optim.N_HYPER] = opt.hyper()
+        if isinstance(opt, optim.Adagrad) and opt.initial_accumulator:
+            for (_, t), s in zip(self.params, self.state_at):
+                self.arena[s:s + t.size] = opt.initial_accumulator
+        self.code, nodes = lower(lay, todo, keep=[loss] + grads, watch=[loss], extra=updates)
+        self.n_fb = len(nodes)
+        self.n_all = self.n_fb + len(updates)
+        self.loss_at = int(lay.offsets[loss.id])
+        # minibatches: the full data lives in its own array, rows are copied in
+        if self.batch_size:
+            parts, spec = [], [len(self.data), self.batch_size]
+            at = 0
+            for node, arr in self.data.items():
+                row = int(np.prod(arr.shape[1:], dtype=np.int64))
+                spec += [at, int(lay.offsets[node.id]), row]
+                parts.append(arr.reshape(-1))
+                at += arr.size
+            self.full = np.concatenate(parts)
+            self.batches = np.asarray(spec, dtype=np.int64)
+        else:
+            for node, arr in self.data.items():
+                lay.write(self.arena, node, arr)
+            self.full = np.zeros(1)
+            self.batches = np.zeros(2, dtype=np.int64)
+        self._order = np.zeros(0, dtype=np.int64)
+        self._train = kernel("train") if tm.engine == "numba" else None
+
+    def _rows_for(self, steps: int) -> np.ndarray:
+        """Row indices of the next ``steps`` minibatches: shuffled epochs, seeded."""
+        if not self.batch_size:
+            return np.zeros(1, dtype=np.int64)
+        need = steps * self.batch_size
+        while self._order.size < need:
+            self._order = np.concatenate([self._order, self.rng.permutation(self.n_rows)])
+        rows, self._order = self._order[:need], self._order[need:]
+        return np.ascontiguousarray(rows, dtype=np.int64)
+
+    # -- running ---------------------------------------------------------------
+    def run(self, steps: int) -> None:
+        """Train ``steps`` steps (one compiled call); the model is not updated until
+        :meth:`sync`. Raises NumericError if the loss becomes nan or inf."""
+        hist = np.empty(steps)
+        rows = self._rows_for(steps)
+        if self._train is not None:
+            bad = self._train(self.code, self.arena, self.n_fb, self.n_all, steps,
+                              self.loss_at, hist, self.full, self.batches, rows)
+        else:
+            bad = self._run_python(steps, hist, rows)
+        done = steps if bad < 0 else bad
+        self.history.extend(hist[:done].tolist())
+        if bad >= 0:
+            self._diagnose(len(self.history))
+
+    def _run_python(self, steps: int, hist: np.ndarray, rows: np.ndarray) -> int:
+        """The reference loop: the NumPy path and ``Optimizer.step_numpy``."""
+        tm, lay, opt = self.tmodel, self.tmodel.layout, self.optimizer
+        view = self.arena[:lay.size]
+        prog = make_program(lay, [n for n in tm.graph.ancestors(
+            [tm.output] + [tm.grad_node(t) for _, t in self.params]) if not n.is_leaf], "python")
+        t0 = int(self.arena[self.h_at + optim.H_T])
+        for s in range(steps):
+            if self.batch_size:
+                r = rows[s * self.batch_size:(s + 1) * self.batch_size]
+                for node, arr in self.data.items():
+                    lay.write(view, node, arr[r])
+            prog(view, check=False)
+            hist[s] = loss = view[self.loss_at]
+            if not np.isfinite(loss):
+                return s
+            t = t0 + s + 1
+            self.arena[self.h_at + optim.H_T] = t
+            for (_, p), at in zip(self.params, self.state_at):
+                state = [self.arena[at + k * p.size:at + (k + 1) * p.size].reshape(p.shape)
+                         for k in range(2)]
+                new = opt.step_numpy(lay.view(view, p), lay.view(view, tm.grad_node(p)),
+                                     state, t)
+                lay.write(view, p, new)
+        return -1
+
+    def _diagnose(self, step: int) -> None:
+        tm = self.tmodel
+        arena = self.arena[:tm.layout.size].copy()
+        prog = make_program(tm.layout, [n for n in tm.graph.ancestors([tm.output])
+                                        if not n.is_leaf], tm.engine, keep=[tm.output])
+        prog(arena, check=True)
+        try:
+            tm._check(prog, arena, [tm.output])
+        except NumericError as exc:
+            raise NumericError(f"training stopped at step {step}, before its update: "
+                               f"{exc.message}", node=exc.node, line=exc.line, col=exc.col,
+                               source_line=exc.source_line) from None
+        raise NumericError(f"training stopped at step {step}: the loss is not finite")
+
+    def sync(self) -> None:
+        """Copy the trained parameters into the model and recompute its values."""
+        m, tm = self.model, self.tmodel
+        for n, t in self.params:
+            m.layout.write(m.arena, n, tm.layout.view(self.arena, t))
+        m.compute()
+
+    def value_of(self, name: str) -> float | np.ndarray:
+        """A node's current value inside the loop (before :meth:`sync`)."""
+        return self.tmodel.layout.read(self.arena, self.tmodel.graph[name])
+
+    @property
+    def last_loss(self) -> float:
+        return self.history[-1] if self.history else float("nan")
+
+
+def _feed_array(node: Node, value: Any) -> np.ndarray:
+    if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
+        raise FeedError(f"feed {node.name!r}: needs a number or an array of numbers, got "
+                        f"{type(value).__name__} {value!r}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise FeedError(f"feed {node.name!r}: needs an array of numbers, got "
+                        f"{type(value).__name__}") from None
+
+
+def fit(model, steps: int = 100, optimizer: optim.Optimizer | str | None = None,
+        lr: float | None = None, batch_size: int | None = None,
+        feed: Mapping[Any, Any] | None = None, seed: int = 0, progress: bool = True
+        ) -> History:
+    """Train the model's params to lower its (scalar) output; see :meth:`Model.fit`."""
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise NbbpError(f"fit(steps=...) needs a whole number ≥ 1, got {steps!r}")
+    opt = optim.get(optimizer, lr)
+    key = (id(opt), batch_size, tuple(sorted(str(k) for k in (feed or {}))), seed)
+    loop = model._loops.get(key)
+    if loop is None or loop.optimizer is not opt or feed:
+        loop = model._loops[key] = TrainLoop(model, opt, batch_size, feed, seed)
+    history = model.history
+    start = len(loop.history)
+    bar = _progress_bar(steps, model.name) if progress else None
+    done, chunk = 0, 1
+    try:
+        while done < steps:
+            n = min(chunk, steps - done)
+            t = time.perf_counter()
+            loop.run(n)
+            done += n
+            # about ten chunks a second: progress stays live, Ctrl-C answers fast
+            chunk = int(min(max(1, n * 0.1 / max(time.perf_counter() - t, 1e-9)), 10**6))
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix(loss=f"{loop.last_loss:.4g}", refresh=False)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        print(f"nbbp: training interrupted after {len(loop.history) - start} steps; the "
+              "parameters are those of the last completed step.", file=sys.stderr)
+    finally:
+        history.loss.extend(loop.history[start:])
+        if bar is not None:
+            bar.close()
+        loop.sync()
+    return history
+
+
+def _progress_bar(total: int, name: str):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=f"fit {name}", unit="step", leave=True)
