@@ -20,9 +20,25 @@ globals().update(_FUNCTIONS)     # nbbp.tanh, nbbp.matmul, … straight from the
 
 __version__ = "0.1.0"
 
+_LAZY = ("datasets", "io", "optim", "tf1", "train")
+
+
+def __getattr__(name: str):
+    """Submodules that load on first use: nbbp.datasets, nbbp.optim, nbbp.tf1, …"""
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'nbbp' has no attribute {name!r}")
+
+
+def load(path, engine: str | None = None) -> Model:
+    """Load a model saved with ``Model.save`` (one ``.nbbp`` file; never runs code)."""
+    from .io import load as _load
+    return _load(path, engine=engine)
+
 __all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError",
            "Graph", "Model", "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build",
-           "check_grads", "const", "grad", "gradients", "input", "param", "scope",
+           "check_grads", "const", "grad", "gradients", "input", "load", "param", "scope",
            *sorted(_FUNCTIONS)]
 
 

@@ -286,6 +286,12 @@ class Model:
         from .train import TrainLoop
         return TrainLoop(self, optim.get(optimizer, lr), batch_size, feed, seed)
 
+    def save(self, path) -> None:
+        """Write the graph and current values to one ``.nbbp`` file (see :mod:`nbbp.io`);
+        ``nbbp.load(path)`` reads it back without running any code."""
+        from .io import save
+        save(self, path)
+
     # -- helpers -----------------------------------------------------------
     def _node(self, key: Node | str | NodeView) -> Node:
         if isinstance(key, NodeView):

@@ -126,7 +126,7 @@ class SGD(Optimizer):
         g = self._grad(p, g)
         lr = self.decay.lr_at(self.lr, t)
         if self.momentum:
-            state[0] = self.momentum * state[0] + g
+            state[0][...] = self.momentum * state[0] + g
             g = g + self.momentum * state[0] if self.nesterov else state[0]
         return p - lr * g
 
@@ -151,7 +151,7 @@ class Adagrad(Optimizer):
 
     def step_numpy(self, p, g, state, t):
         g = self._grad(p, g)
-        state[0] = state[0] + g * g
+        state[0][...] = state[0] + g * g
         return p - self.decay.lr_at(self.lr, t) * g / (np.sqrt(state[0]) + self.eps)
 
 
@@ -178,10 +178,10 @@ class RMSProp(Optimizer):
 
     def step_numpy(self, p, g, state, t):
         g = self._grad(p, g)
-        state[0] = self.alpha * state[0] + (1 - self.alpha) * g * g
+        state[0][...] = self.alpha * state[0] + (1 - self.alpha) * g * g
         step = g / (np.sqrt(state[0]) + self.eps)
         if self.momentum:
-            state[1] = self.momentum * state[1] + step
+            state[1][...] = self.momentum * state[1] + step
             step = state[1]
         return p - self.decay.lr_at(self.lr, t) * step
 
@@ -209,8 +209,8 @@ class Adam(Optimizer):
     def step_numpy(self, p, g, state, t):
         b1, b2 = self.betas
         g = self._grad(p, g)
-        state[0] = b1 * state[0] + (1 - b1) * g
-        state[1] = b2 * state[1] + (1 - b2) * g * g
+        state[0][...] = b1 * state[0] + (1 - b1) * g
+        state[1][...] = b2 * state[1] + (1 - b2) * g * g
         mhat = state[0] / (1 - b1 ** t)
         vhat = state[1] / (1 - b2 ** t)
         return p - self.decay.lr_at(self.lr, t) * mhat / (np.sqrt(vhat) + self.eps)

@@ -104,8 +104,9 @@ class TrainLoop:
             self.tmodel = model
         tm = self.tmodel
         for n in model.forward:          # start from the model's current values
-            if n.op in ("param", "input") and n.id in mapping:
-                tm.layout.write(tm.arena, mapping[n.id], model.value_of(n))
+            t = mapping.get(n.id)
+            if n.op in ("param", "input") and t is not None and t.shape == n.shape:
+                tm.layout.write(tm.arena, t, model.value_of(n))
         self.data = {mapping[n.id]: v for n, v in data.items()}
         self.params = [(n, mapping[n.id]) for n in model.forward
                        if n.op == "param" and n.trainable and model.grad_node(n) is not None]
@@ -269,7 +270,10 @@ class TrainLoop:
         m, tm = self.model, self.tmodel
         for n, t in self.params:
             m.layout.write(m.arena, n, tm.layout.view(self.arena, t))
-        m.compute()
+        try:
+            m.compute()
+        except NumericError:
+            pass    # training reports its own nan; the model shows the values as they are
 
     def value_of(self, name: str) -> float | np.ndarray:
         """A node's current value inside the loop (before :meth:`sync`)."""

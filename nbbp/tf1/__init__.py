@@ -1,0 +1,223 @@
+"""TensorFlow 1's programming model on nbbp's core: ``import nbbp.tf1 as tf``.
+
+Graphs of named operations, ``tf.Session().run(fetches, feed_dict)``,
+placeholders, variables with initializers and ``assign``, variable scopes with
+``get_variable``, ``tf.gradients``, ``tf.hessians`` and the ``tf.train``
+optimizers behave as in TensorFlow 1 — including its errors, which name the
+variable, graph or placeholder and say how to fix the program. A session lowers
+what a run needs to an :class:`nbbp.Graph` and runs it on nbbp's compiled engine.
+
+Differences from TensorFlow 1 (see ``docs/tf1.md``): every value is computed in
+float64 whatever the dtype; random ops are seeded even without
+``set_random_seed`` (runs repeat exactly); only the ops listed here exist.
+
+>>> import nbbp.tf1 as tf
+>>> with tf.Graph().as_default():
+...     x = tf.placeholder(tf.float32)
+...     y = tf.multiply(x, 2)
+...     with tf.Session() as sess:
+...         print(sess.run(y, feed_dict={x: [1, 2, 3]}))
+[2. 4. 6.]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors, losses, nn, train
+from ._core import (
+    Graph,
+    Operation,
+    Tensor,
+    convert_to_tensor,
+    get_default_graph,
+    reset_default_graph,
+)
+from ._grad import gradients, hessians
+from ._ops import (
+    abs,
+    add,
+    add_n,
+    cast,
+    constant,
+    cos,
+    div,
+    divide,
+    equal,
+    exp,
+    expand_dims,
+    eye,
+    fill,
+    greater,
+    greater_equal,
+    identity,
+    less,
+    less_equal,
+    linspace,
+    log,
+    log1p,
+    matmul,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    ones,
+    ones_like,
+    placeholder,
+    pow,
+    random_normal,
+    random_uniform,
+    range,
+    realdiv,
+    reciprocal,
+    reduce_logsumexp,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_sum,
+    reshape,
+    rsqrt,
+    set_random_seed,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    squared_difference,
+    squeeze,
+    stop_gradient,
+    subtract,
+    tanh,
+    transpose,
+    truediv,
+    truncated_normal,
+    where,
+    zeros,
+    zeros_like,
+)
+from ._session import InteractiveSession, Session, get_default_session
+from ._types import DType, TensorShape, as_dtype, bool_, float16, float32, float64, int32, int64
+from ._variables import (
+    AUTO_REUSE,
+    GraphKeys,
+    Variable,
+    VariableScope,
+    assign,
+    assign_add,
+    assign_sub,
+    constant_initializer,
+    get_variable,
+    get_variable_scope,
+    global_variables,
+    global_variables_initializer,
+    glorot_normal_initializer,
+    glorot_uniform_initializer,
+    group,
+    no_op,
+    ones_initializer,
+    random_normal_initializer,
+    random_uniform_initializer,
+    trainable_variables,
+    truncated_normal_initializer,
+    variable_scope,
+    variables_initializer,
+    variance_scaling_initializer,
+    zeros_initializer,
+)
+
+float_ = float32
+double = float64
+
+
+def name_scope(name: str | None, default_name: str | None = None, values: list | None = None):
+    """Prefix the names of ops built inside with ``name/`` (made unique)."""
+    from ._core import graph_of
+    g = graph_of(values or [], "tf.name_scope")
+    return g.name_scope(name if name is not None else default_name)
+
+
+def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
+                  name: str | None = None) -> Tensor:
+    """min(max(t, clip_value_min), clip_value_max)."""
+    with get_default_graph().name_scope(name or "clip_by_value"):
+        return minimum(maximum(t, clip_value_min), clip_value_max)
+
+
+def norm(tensor: Any, ord: str = "euclidean", axis: Any = None, keepdims: bool = False,
+         name: str | None = None) -> Tensor:
+    """The Euclidean norm sqrt(sum(t²)) over ``axis`` (None: all elements)."""
+    if ord not in ("euclidean", "fro", 2):
+        raise errors.UsageError(f"tf.norm(ord={ord!r}): nbbp.tf1 supports the Euclidean norm")
+    with get_default_graph().name_scope(name or "norm"):
+        return sqrt(reduce_sum(square(tensor), axis=axis, keepdims=keepdims))
+
+
+def to_model(fetch: Tensor, feed_dict: dict | None = None, session: Session | None = None):
+    """The :class:`nbbp.Model` of ``fetch`` at ``session``'s variable values (default:
+    the default session): draw it with nbbp, read the gradient on every edge.
+
+    See :meth:`Session.to_model`.
+    """
+    from ._session import _session_for
+    return _session_for(fetch, session, "to_model()").to_model(fetch, feed_dict)
+
+
+_NOT_SUPPORTED = {
+    "argmax": "nbbp computes in float64 and has no index ops; fetch the values and use "
+              "numpy.argmax",
+    "argmin": "fetch the values and use numpy.argmin",
+    "one_hot": "build one-hot labels with numpy (np.eye(k)[labels]) and feed them",
+    "gather": "nbbp has no indexing op; select rows with numpy before feeding",
+    "slice": "slice the fetched array, or feed the slice",
+    "concat": "nbbp has no concat op; keep the parts as separate tensors",
+    "stack": "nbbp has no stack op; keep the parts as separate tensors",
+    "split": "nbbp has no split op",
+    "tile": "use broadcasting instead (x * tf.ones([...]))",
+    "cond": "use tf.where(cond, x, y), which computes both branches",
+    "while_loop": "write the loop in Python around sess.run",
+    "control_dependencies": "fetch the ops you need together: sess.run([train_op, loss])",
+    "py_func": "nbbp.tf1 never runs Python code inside a graph",
+    "layers": "build layers from tf.get_variable and tf.matmul",
+    "keras": "nbbp.tf1 covers TF 1's graph API, not Keras",
+    "data": "feed numpy batches through placeholders",
+    "summary": "record values in Python from what sess.run returns",
+    "Print": "print what sess.run returns",
+    "enable_eager_execution": "nbbp.tf1 is TF 1's graph mode; for eager-style code use "
+                              "nbbp's own API (nbbp.param, nbbp.Model)",
+}
+
+__all__ = [
+    "AUTO_REUSE", "DType", "Graph", "GraphKeys", "InteractiveSession", "Operation", "Session",
+    "Tensor", "TensorShape", "Variable", "VariableScope", "abs", "add", "add_n", "as_dtype",
+    "assign", "assign_add", "assign_sub", "bool_", "cast", "clip_by_value", "constant",
+    "constant_initializer", "convert_to_tensor", "cos", "div", "divide", "double", "equal",
+    "errors", "exp", "expand_dims", "eye", "fill", "float16", "float32", "float64", "float_",
+    "get_default_graph", "get_default_session", "get_variable", "get_variable_scope",
+    "global_variables", "global_variables_initializer", "glorot_normal_initializer",
+    "glorot_uniform_initializer", "gradients", "greater", "greater_equal", "group",
+    "hessians", "identity", "int32", "int64", "less", "less_equal", "linspace", "log",
+    "log1p", "losses", "matmul", "maximum", "minimum", "multiply", "name_scope", "negative",
+    "nn", "no_op", "norm", "not_equal", "ones", "ones_initializer", "ones_like",
+    "placeholder", "pow", "random_normal", "random_normal_initializer", "random_uniform",
+    "random_uniform_initializer", "range", "realdiv", "reciprocal", "reduce_logsumexp",
+    "reduce_max", "reduce_mean", "reduce_min", "reduce_sum", "reset_default_graph",
+    "reshape", "rsqrt", "set_random_seed", "sigmoid", "sign", "sin", "sqrt", "square",
+    "squared_difference", "squeeze", "stop_gradient", "subtract", "tanh", "to_model",
+    "train", "trainable_variables", "transpose", "truediv", "truncated_normal",
+    "truncated_normal_initializer", "variable_scope", "variables_initializer",
+    "variance_scaling_initializer", "where", "zeros", "zeros_initializer", "zeros_like",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    import difflib
+    if name in _NOT_SUPPORTED:
+        raise errors.NotSupportedError(f"tf.{name} is not supported by nbbp.tf1: "
+                                       f"{_NOT_SUPPORTED[name]}")
+    close = difflib.get_close_matches(name, __all__, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(f'tf.{c}' for c in close)}? " if close else ""
+    raise errors.NotSupportedError(f"module 'nbbp.tf1' has no attribute {name!r}; {hint}"
+                                   "the names nbbp.tf1 provides are listed in docs/tf1.md")
