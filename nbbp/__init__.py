@@ -12,6 +12,7 @@ from .build import build
 from .check import GradientCheckError, check_grads
 from .errors import BuildError, FeedError, FileFormatError, NbbpError, NumericError, ShapeError
 from .graph import Graph, Node, const, input, param, scope
+from .losses import bce_with_logits, hinge, mae, mse, softmax_cross_entropy
 from .model import Edge, Model
 from .ops import FUNCTIONS as _FUNCTIONS
 from .ops import OPS
@@ -38,7 +39,8 @@ def load(path, engine: str | None = None) -> Model:
 
 __all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError",
            "Graph", "Model", "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build",
-           "check_grads", "const", "grad", "gradients", "input", "load", "param", "scope",
+           "check_grads", "const", "grad", "gradients", "input", "load", "param", "scope", "mse", "mae", "bce_with_logits",
+           "softmax_cross_entropy", "hinge",
            *sorted(_FUNCTIONS)]
 
 

@@ -65,7 +65,8 @@ def _shape(shape: tuple) -> tuple[int, ...]:
 def dsl_namespace(seed: int | None = 0) -> dict[str, Any]:
     """The names a model's source can use (ops, leaves, scope, grad, initialisers)."""
     init = Initializers(seed)
-    ns: dict[str, Any] = dict(ops.FUNCTIONS)
+    from .losses import LOSSES
+    ns: dict[str, Any] = {**ops.FUNCTIONS, **LOSSES}
     ns.update(param=_graph.param, input=_graph.input, const=_graph.const,
               scope=_graph.scope, grad=grad, gradients=gradients,
               randn=init.randn, uniform=init.uniform, zeros=init.zeros, ones=init.ones,
@@ -145,7 +146,7 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
     def name_node(value: Any, target: str) -> Any:
         if isinstance(value, Node) and value.graph is g:
             if value.auto_named:
-                g.rename(value, target)
+                g.rename(value, target, g.scope)
             bound.pop(target, None)
             bound[target] = value
         return value

@@ -240,9 +240,12 @@ class Graph:
         self.by_name[full] = node
         return node
 
-    def rename(self, node: Node, base: str) -> None:
-        """Give an automatically named node the name a cell assigned it to."""
+    def rename(self, node: Node, base: str, scope: str | None = None) -> None:
+        """Give an automatically named node the name a cell assigned it to, in
+        ``scope`` (default: its own), e.g. ``loss = mse(p, y)`` names ``mse``'s result
+        ``loss`` at the level of the assignment."""
         del self.by_name[node.name]
+        node.scope = node.scope if scope is None else scope
         node.name = self.unique_name(base, node.scope)
         node.auto_named = False
         self.by_name[node.name] = node

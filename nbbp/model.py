@@ -286,6 +286,22 @@ class Model:
         from .train import TrainLoop
         return TrainLoop(self, optim.get(optimizer, lr), batch_size, feed, seed)
 
+    def predict(self, x: Any, node: Any = None) -> np.ndarray:
+        """The prediction node's value for new data ``x`` (any number of rows); the
+        node is ``node`` or the one named ``pred``, ``logits``, ``s``, ``out``, …"""
+        from .train import predict
+        return predict(self, x, node)
+
+    def plot_loss(self, **kw: Any):
+        """Matplotlib figure of the loss at every training step."""
+        from .plots import plot_loss
+        return plot_loss(self, **kw)
+
+    def plot_boundary(self, X: Any = None, y: Any = None, node: Any = None, **kw: Any):
+        """Matplotlib figure of a 2-D classifier's decision regions and its data."""
+        from .plots import plot_boundary
+        return plot_boundary(self, X, y, node, **kw)
+
     def save(self, path) -> None:
         """Write the graph and current values to one ``.nbbp`` file (see :mod:`nbbp.io`);
         ``nbbp.load(path)`` reads it back without running any code."""

@@ -340,3 +340,62 @@ def _progress_bar(total: int, name: str):
     except ImportError:
         return None
     return tqdm(total=total, desc=f"fit {name}", unit="step", leave=True)
+
+
+PREDICTION_NAMES = ("pred", "prediction", "y_hat", "yhat", "logits", "scores", "score",
+                    "out", "output", "s", "o")
+
+
+def prediction_node(model, node: Any = None) -> Node:
+    """The node ``predict`` evaluates: ``node``, or one named like a prediction."""
+    if node is not None:
+        return model._node(node)
+    for name in PREDICTION_NAMES:
+        for n in model.forward:
+            if n.name.rsplit("/", 1)[-1] == name and not n.is_leaf:
+                return n
+    rows = [n.name for n in model.forward if not n.is_leaf and n.ndim >= 1
+            and n is not model.output]
+    raise NbbpError("predict needs to know which node is the prediction: pass node=..., e.g. "
+                    + ", ".join(repr(r) for r in rows[-4:]) + " (or name it `pred`)")
+
+
+def predict(model, x: Any, node: Any = None) -> np.ndarray:
+    """Evaluate the prediction node for new data: ``x`` is an array for the model's
+    data input (or a dict ``{input name: array}``); any number of rows."""
+    target = prediction_node(model, node)
+    inputs = [n for n in model.graph.ancestors([target]) if n.op == "input"]
+    if isinstance(x, Mapping):
+        feed = {model._node(k): _feed_array(model._node(k), v) for k, v in x.items()}
+    else:
+        if not inputs:
+            raise NbbpError(f"node {target.name!r} depends on no input to feed")
+        if len(inputs) > 1:
+            raise NbbpError(f"node {target.name!r} depends on several inputs ("
+                            + ", ".join(n.name for n in inputs)
+                            + "); pass x as a dict {name: array}")
+        feed = {inputs[0]: _feed_array(inputs[0], x)}
+    for n, v in feed.items():
+        if v.ndim != n.ndim or v.shape[1:] != n.shape[1:]:
+            raise FeedError(f"predict: {n.name!r} takes rows of shape {n.shape[1:]}, got data "
+                            f"of shape {v.shape}")
+    shapes = {n: v.shape for n, v in feed.items() if v.shape != n.shape}
+    if not shapes:
+        return np.asarray(model.run(target, feed))
+    key = ("predict", target.id, tuple(sorted((n.id, s) for n, s in shapes.items())))
+    cached = model._subprograms.get(key)
+    if cached is None:
+        from .engine import Layout
+        mapping = clone([target], shapes)
+        layout = Layout(mapping[target.id].graph)
+        nodes = [n for n in layout.graph.nodes if not n.is_leaf]
+        prog = make_program(layout, nodes, model.engine, keep=[mapping[target.id]])
+        cached = model._subprograms[key] = (mapping, layout, prog)
+    mapping, layout, prog = cached
+    arena = layout.new_arena()
+    for n in model.graph.ancestors([target]):
+        if n.is_leaf:
+            value = feed[n] if n in feed else model.value_of(n)
+            layout.write(arena, mapping[n.id], value)
+    prog(arena)
+    return layout.read(arena, mapping[target.id])

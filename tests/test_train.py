@@ -151,3 +151,66 @@ def test_fit_needs_a_scalar_loss_and_params():
         nbbp.build("w = param([1.0, 2.0])\ny = w * 2").fit(3, progress=False)
     with pytest.raises(nbbp.NbbpError, match="no trainable params"):
         nbbp.build("x = input(1.0)\ny = x * 2").fit(3, progress=False)
+
+
+MOONS_MLP = """
+x = input(X); y = input(Y)
+with scope("hidden1"):
+    W1 = param(randn(2, 16) * 0.5); b1 = param(zeros(16))
+    h1 = relu(x @ W1 + b1)
+with scope("hidden2"):
+    W2 = param(randn(16, 16) * 0.3); b2 = param(zeros(16))
+    h2 = relu(h1 @ W2 + b2)
+with scope("out"):
+    W3 = param(randn(16, 1) * 0.3); b3 = param(zeros(1))
+    logits = h2 @ W3 + b3
+loss = bce_with_logits(logits, y)
+"""
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_mlp_learns_the_moons(batch_size):
+    X, Y = nbbp.datasets.moons(200, noise=0.1, seed=0)
+    m = nbbp.build(MOONS_MLP, namespace={"X": X, "Y": Y})
+    assert m.output.name == "loss" and "bce/" in " ".join(n.name for n in m.forward)
+    m.fit(1500, nbbp.optim.Adam(lr=0.01), batch_size=batch_size, progress=False)
+    assert ((m.predict(X) > 0) == (Y > 0.5)).mean() >= 0.97
+    Xt, Yt = nbbp.datasets.moons(400, noise=0.1, seed=1)      # unseen points
+    assert ((m.predict(Xt) > 0) == (Yt > 0.5)).mean() >= 0.95
+    fig = m.plot_boundary()
+    assert "decision boundary of out/logits" in fig.axes[0].get_title()
+    assert "1500 steps" in m.plot_loss().axes[0].get_title()
+
+
+def test_losses_against_their_formulas(rng):
+    z, y01 = rng.normal(size=(6, 1)), (rng.random((6, 1)) > 0.5).astype(float)
+    logits, onehot = rng.normal(size=(6, 3)), np.eye(3)[rng.integers(0, 3, 6)]
+    ns = {"z": z, "y01": y01, "L": logits, "Y": onehot}
+    cases = {
+        "mse(p, y01)": np.mean((z - y01) ** 2),
+        "mae(p, y01)": np.mean(np.abs(z - y01)),
+        "bce_with_logits(p, y01)": np.mean(-(y01 * np.log(1 / (1 + np.exp(-z)))
+                                             + (1 - y01) * np.log(1 - 1 / (1 + np.exp(-z))))),
+        "hinge(p, 2 * y01 - 1)": np.mean(np.maximum(0, 1 - (2 * y01 - 1) * z)),
+    }
+    for expr, want in cases.items():
+        m = nbbp.build(f"p = param(z)\nloss = {expr}", namespace=ns)
+        assert m.value == pytest.approx(want, rel=1e-12), expr
+        nbbp.check_grads(m)
+    m = nbbp.build("q = param(L)\nloss = softmax_cross_entropy(q, Y)", namespace=ns)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert m.value == pytest.approx(np.mean(-np.log((p * onehot).sum(axis=1))), rel=1e-12)
+    np.testing.assert_allclose(m.grads["q"], (p - onehot) / 6, rtol=1e-10)
+    # stable for huge logits
+    big = nbbp.build("q = param([[1000.0, -1000.0]])\nloss = softmax_cross_entropy(q, [[0.0, 1.0]])")
+    assert big.value == pytest.approx(2000.0)
+
+
+def test_predict_takes_any_number_of_rows(rng):
+    X = rng.normal(size=(8, 2))
+    m = nbbp.build("x = input(X)\nW = param(ones(2, 1))\npred = x @ W\nloss = mean(pred**2)",
+                   namespace={"X": X})
+    np.testing.assert_allclose(m.predict(X), X.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(m.predict(np.ones((3, 2))), np.full((3, 1), 2.0))
+    with pytest.raises(nbbp.FeedError, match=r"takes rows of shape \(2,\)"):
+        m.predict(np.ones((3, 5)))
