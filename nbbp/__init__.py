@@ -39,8 +39,8 @@ def load(path, engine: str | None = None) -> Model:
 
 __all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError",
            "Graph", "Model", "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build",
-           "check_grads", "const", "grad", "gradients", "input", "load", "param", "scope", "mse", "mae", "bce_with_logits",
-           "softmax_cross_entropy", "hinge",
+           "check_grads", "const", "grad", "gradients", "input", "load", "param", "scope",
+           "mse", "mae", "bce_with_logits", "softmax_cross_entropy", "hinge",
            *sorted(_FUNCTIONS)]
 
 
