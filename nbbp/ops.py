@@ -512,3 +512,25 @@ le = FUNCTIONS["le"]; eq = FUNCTIONS["eq"]; sum = FUNCTIONS["sum"]              
 matmul = FUNCTIONS["matmul"]; transpose = FUNCTIONS["transpose"]                  # noqa: E702
 reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]          # noqa: E702
 sum_to = FUNCTIONS["sum_to"]                                                      # noqa: E702
+
+
+def table_markdown() -> str:
+    """The op table as Markdown (``docs/ops.md`` is this text; a test keeps it so)."""
+    kinds = {UNARY: "elementwise", BINARY: "elementwise, broadcasting",
+             WHERE: "elementwise, broadcasting", REDUCE: "reduction (axis=None|int, keepdims)",
+             MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)"}
+    lines = ["# The op table", "",
+             "Generated from `nbbp.ops.OPS` by `nbbp.ops.table_markdown()`; "
+             "`tests/test_docs.py` keeps this file in sync. Every op is a function in a "
+             "`%%bpgraph` cell and in `nbbp`; `+ − * / ** @` and `-x` on nodes build "
+             "`add sub mul div pow matmul neg`.", "",
+             "| op | kind | computes | derivative shown on the picture |",
+             "|---|---|---|---|"]
+    for op in OPS.values():
+        if op.kind == LEAF:
+            continue
+        derivs = "<br>".join(op.formula(i) for i in range(op.arity))
+        what = op.doc or pretty(op.expr)
+        cells = [f"`{op.name}`", kinds[op.kind], what, derivs]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
