@@ -302,9 +302,29 @@ class Model:
         from .plots import plot_boundary
         return plot_boundary(self, X, y, node, **kw)
 
-    def save(self, path) -> None:
-        """Write the graph and current values to one ``.nbbp`` file (see :mod:`nbbp.io`);
-        ``nbbp.load(path)`` reads it back without running any code."""
+    # -- the picture (nbbp.render, imported when used) ----------------------
+    def to_dot(self, **opts: Any) -> str:
+        """The picture as DOT text; options as in ``%%bpgraph`` (docs/bpgraph.md)."""
+        from . import render
+        return render.to_dot(self, **opts)
+
+    def svg(self, **opts: Any) -> str:
+        """The picture as SVG text (raises ``RenderError`` if no Graphviz renderer works)."""
+        from . import render
+        return render.svg(self, **opts)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        from . import render
+        return render.mimebundle(self, include, exclude)
+
+    def save(self, path, **opts: Any) -> None:
+        """Save the picture (``.svg``, ``.png``, ``.dot``) or, for any other suffix, the
+        model: graph and current values in one ``.nbbp`` file (see :mod:`nbbp.io`) that
+        ``nbbp.load(path)`` reads back without running any code."""
+        if str(path).lower().endswith((".svg", ".png", ".dot")):
+            from . import render
+            render.save(self, path, **opts)
+            return
         from .io import save
         save(self, path)
 

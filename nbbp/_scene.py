@@ -1,0 +1,505 @@
+"""What a picture shows: the drawn nodes, their text, the edges and their gradients.
+
+:class:`Scene` reads a model once (values, gradients, the contribution on every edge),
+decides which scopes are drawn as one node, and answers the questions the DOT writer
+in :mod:`nbbp.render` and the text listing ask. It knows nothing of DOT syntax.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._format import fmt, formula, full, norm, shape_text, summary
+from .errors import NbbpError, suggest
+from .ops import OPS
+
+if TYPE_CHECKING:
+    from .render import Options
+
+AUTO_LR_RANKS = 8          # rankdir="auto": left to right up to this many ranks
+FANOUT = 6                 # a leaf used more often is drawn again beside each consumer
+REUSE_EDGES_UP_TO = 40     # backward: draw the forward values gradient nodes read, up to here
+
+
+def scopes_of(nodes: list) -> list[str]:
+    """Every scope path (and its parents) of ``nodes``, in order of first use."""
+    out: dict[str, None] = {}
+    for n in nodes:
+        if n.scope:
+            parts = n.scope.split("/")
+            for k in range(1, len(parts) + 1):
+                out.setdefault("/".join(parts[:k]))
+    return list(out)
+
+
+def check_collapse(model: Any, collapse: tuple[str, ...], nodes: list | None = None) -> None:
+    """Raise if ``collapse`` names a scope the model does not have."""
+    scopes = scopes_of(model.forward if nodes is None else nodes)
+    for s in collapse:
+        if s not in scopes:
+            raise NbbpError(f"cannot collapse scope {s!r}: model {model.name!r} has no such "
+                            "scope; " + (suggest(s, scopes, "scope") if scopes else
+                                         "it has no scopes (make them with "
+                                         "`with scope(\"name\"):`)"))
+
+
+def _ident(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text.replace("/", "__"))
+
+
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+@dataclass
+class EdgeView:
+    """One drawn edge (possibly several graph edges merged between collapsed ends)."""
+
+    src: str            # DOT key of the tail
+    dst: str
+    id: str
+    src_name: str
+    dst_name: str
+    grad: Any           # the contribution (float, array) or None
+    mag: float | None
+    label: str
+    tip: str
+    const: bool
+    spine: bool         # op → op: drawn straight (heavier in the layout)
+    ghost: str = ""     # id of a small copy of the tail drawn beside the head, if any
+
+
+class Scene:
+    """A model read once for drawing: values, gradients, units, clusters."""
+
+    def __init__(self, model: Any, opts: Options) -> None:
+        self.model, self.opts = model, opts
+        m = model
+        self.out_name = _base(m.output.name)
+        self.lines = (getattr(m, "source", None) or "").splitlines()
+        self.forward = list(m.forward)
+        self.fwd_ids = fwd_ids = {n.id for n in self.forward}
+        self.backward: list = []
+        if opts.backward:
+            targets = [g for g in (m.grad_node(n) for n in self.forward) if g is not None]
+            targets += [g for n in self.forward for p in range(len(n.inputs))
+                        if (g := m.edge_grad_node(n, p)) is not None]
+            self.backward = [n for n in m.graph.ancestors(targets) if n.id not in fwd_ids]
+        self.nodes = self.forward + self.backward
+        self.value = {n.id: m.value_of(n) for n in self.nodes}
+        self.grad: dict[int, Any] = {}
+        self.egrad: dict[tuple[int, int], Any] = {}
+        self.contribs: dict[int, list] = {n.id: [] for n in self.forward}
+        for n in self.forward:
+            if m.grad_node(n) is not None:
+                self.grad[n.id] = m.grad_of(n)
+            for pos, x in enumerate(n.inputs):
+                gn = m.edge_grad_node(n, pos)
+                g = None if gn is None else m.value_of(gn)
+                self.egrad[(n.id, pos)] = g
+                if g is not None:
+                    self.contribs[x.id].append(g)
+        seed = m.grad_node(m.output)
+        self.seed_id = None if seed is None else seed.id
+        self.means: dict[int, str] = {}
+        if self.backward:
+            self._explain_backward()
+        self._units()
+
+    # -- which scopes are one node ------------------------------------------------
+    def _units(self) -> None:
+        o = self.opts
+        self.scopes = scopes = scopes_of(self.nodes)
+        check_collapse(self.model, o.collapse, self.nodes)
+        # collapsing a scope also collapses its backward twin (grad/hidden for hidden)
+        self.collapsed = list(o.collapse) + [f"grad/{c}" for c in o.collapse
+                                             if f"grad/{c}" in scopes]
+        self.auto: list[str] = []
+        self.rest: set[int] = set()
+        self._assign()
+        if o.max_nodes and len(self.unit_order) > o.max_nodes:
+            sizes: dict[str, int] = {}
+            for n in self.nodes:
+                if n.scope:
+                    top = n.scope.split("/")[0]
+                    sizes[top] = sizes.get(top, 0) + 1
+            for top in sorted(sizes, key=lambda s: (-sizes[s], scopes.index(s))):
+                if len(self.unit_order) <= o.max_nodes:
+                    break
+                if top in self.collapsed:
+                    continue
+                self.collapsed = [c for c in self.collapsed if c.split("/")[0] != top] + [top]
+                self.auto.append(top)
+                self._assign()
+            if len(self.unit_order) > o.max_nodes:      # flat graph: keep the latest nodes
+                keep = set(self.unit_order[-(o.max_nodes - 1):]) if o.max_nodes > 1 else set()
+                self.rest = {n.id for n in self.nodes if self.unit[n.id] not in keep}
+                self._assign()
+
+    def _assign(self) -> None:
+        cache: dict[str, str | None] = {}
+        self.unit: dict[int, str] = {}
+        self.unit_order: list[str] = []
+        seen: set[str] = set()
+        for n in self.nodes:
+            own = "" if self.inline(n) else f"n{n.id}"     # "": not drawn
+            if n.id in self.rest:
+                key = own and "rest"
+            else:
+                if n.scope not in cache:
+                    hit = [c for c in self.collapsed if n.scope == c or
+                           n.scope.startswith(c + "/")]
+                    cache[n.scope] = "s_" + _ident(min(hit, key=len)) if hit else None
+                key = cache[n.scope] or own
+            self.unit[n.id] = key
+            if key and key not in seen:
+                seen.add(key)
+                self.unit_order.append(key)
+        self.scope_of_key = {"s_" + _ident(c): c for c in self.collapsed}
+        self.forward_keys = {self.unit[n.id] for n in self.forward}
+
+    def ties(self) -> dict[int, list[int]]:
+        """Params in a scope drawn beside their first consumer in that scope (same
+        rank): otherwise each scope's params start a rank early, the scope boxes overlap
+        in rank and a deep network is drawn as a staircase."""
+        out: dict[int, list[int]] = {}
+        first: dict[int, Any] = {}
+        for n in self.forward:
+            for x in n.inputs:
+                first.setdefault(x.id, n)
+        for n in self.forward:
+            c = first.get(n.id)
+            if n.op == "param" and n.scope and c is not None and c.scope == n.scope \
+                    and self.unit[n.id] == f"n{n.id}" and self.unit[c.id] == f"n{c.id}":
+                out.setdefault(c.id, []).append(n.id)
+        return out
+
+    @property
+    def rankdir(self) -> str:
+        """The layout direction; "auto" is LR for shallow graphs, TB for deep ones
+        (a notebook scrolls down, not sideways)."""
+        if self.opts.rankdir != "auto":
+            return self.opts.rankdir
+        depth: dict[int, int] = {}
+        for n in self.nodes:
+            u = self.unit[n.id]
+            depth[n.id] = max((depth[x.id] + (self.unit[x.id] != u) for x in n.inputs
+                               if x.id in depth and self.unit[x.id]), default=1)
+        if self.backward and self.seed_id in depth:
+            depth[self.seed_id] = depth[self.model.output.id] + 1
+            for n in self.backward:
+                u = self.unit[n.id]
+                depth[n.id] = max([depth[n.id]] + [depth[x.id] + (self.unit[x.id] != u)
+                                                   for x in n.inputs if x.id in depth])
+        return "LR" if max(depth.values(), default=1) <= AUTO_LR_RANKS else "TB"
+
+    def cluster_tree(self) -> list:
+        """Nested ``(kind, item)`` lists: nodes, collapsed scopes and clusters."""
+        root: list = []
+        clusters: dict[str, list] = {"": root}
+
+        def place(path: str) -> list:
+            if path not in clusters:
+                parent = place(path.rsplit("/", 1)[0] if "/" in path else "")
+                kids: list = []
+                parent.append(("cluster", (path, kids)))
+                clusters[path] = kids
+            return clusters[path]
+
+        by_key = {n.id: n for n in self.nodes}
+        first: dict[str, int] = {}
+        for n in self.nodes:
+            first.setdefault(self.unit[n.id], n.id)
+        for key in self.unit_order:
+            if key == "rest":
+                root.append(("rest", None))
+            elif key.startswith("s_"):
+                s = self.scope_of_key[key]
+                place(s.rsplit("/", 1)[0] if "/" in s else "").append(("scope", key))
+            else:
+                n = by_key[first[key]]
+                place(n.scope).append(("node", n))
+        return root
+
+    @staticmethod
+    def cluster_id(path: str) -> str:
+        return "cluster_" + _ident(path)
+
+    @staticmethod
+    def cluster_label(path: str) -> str:
+        return "grad (the backward pass)" if path == "grad" else _base(path)
+
+    def is_forward_key(self, key: str) -> bool:
+        return key in self.forward_keys
+
+    # -- text of a node -------------------------------------------------------------
+    def short(self, n) -> str:
+        return _base(n.name)
+
+    def compact_const(self, n) -> bool:
+        """A named scalar constant is drawn as bare text (the backward seed is not)."""
+        return n.op == "const" and n.size == 1 and n.id != self.seed_id
+
+    def inline(self, n) -> bool:
+        """A literal number (``x * 0.9``) is not drawn: its consumer shows it."""
+        return n.op == "const" and n.size == 1 and n.auto_named and n.id != self.seed_id
+
+    def const_text(self, n) -> str:
+        v = summary(self.value[n.id], self.opts.precision)
+        return v if n.auto_named else f"{self.short(n)} = {v}"
+
+    def _arg(self, x) -> str:
+        if self.inline(x):
+            return summary(self.value[x.id], self.opts.precision)
+        return self.short(x)
+
+    def describe(self, n) -> str:
+        """``x * x``, ``tanh(z)``, ``param · 2×16``: the op as the cell wrote it."""
+        if n.is_leaf:
+            text = n.op
+        else:
+            op = OPS[n.op]
+            args = [self._arg(x) for x in n.inputs]
+            text = (f"{args[0]} {op.symbol} {args[1]}" if op.symbol and len(args) == 2
+                    else f"{op.name}({', '.join(args)})")
+            if len(text) > 28:
+                text = text[:26] + "…"
+        return text if n.shape == () else f"{text} · {shape_text(n.shape)}"
+
+    def kind(self, n) -> str:
+        """"output", "backward", "param", "input", "const" or "op" (picks the fill)."""
+        if n is self.model.output:
+            return "output"
+        if n.id not in self.fwd_ids:
+            return "backward"
+        return n.op if n.is_leaf else "op"
+
+    def grad_text(self, n) -> str:
+        """The grad row: ∂out/∂n, as the visible sum of its incoming contributions."""
+        if n.id not in self.grad:
+            return "—"
+        p, g, parts = self.opts.precision, self.grad[n.id], self.contribs.get(n.id, [])
+        if isinstance(g, float):
+            text = fmt(g, p)
+            if len(parts) > 4:
+                text += f" = Σ of {len(parts)} edges"
+            elif len(parts) >= 2:
+                terms = [fmt(parts[0], p)] + [("- " + fmt(-c, p)) if c < 0 else
+                                              ("+ " + fmt(c, p)) for c in parts[1:]]
+                text += " = " + " ".join(terms)
+            return text
+        text = f"‖{fmt(norm(g), p)}‖"
+        return text + (f" = Σ of {len(parts)} edges" if len(parts) >= 2 else "")
+
+    def grad_tip(self, n) -> str:
+        if n.id not in self.grad:
+            return f"no gradient of {self.out_name} reaches {n.name}"
+        return f"∂{self.out_name}/∂{self.short(n)} = " + full(self.grad[n.id],
+                                                              self.opts.precision)
+
+    def formulas(self, n) -> list[str]:
+        o = self.opts
+        if not (o.formulas and o.grad) or n.is_leaf or n.role != "forward" \
+                or n.id not in self.grad:
+            return []
+        return [formula(n.op, pos) for pos in range(len(n.inputs))
+                if self.egrad.get((n.id, pos)) is not None]
+
+    def node_tooltip(self, n) -> str:
+        """Everything about a node: its op, full value and gradient, the cell line."""
+        body = n.op if n.is_leaf else f"{n.op}({', '.join(x.name for x in n.inputs)})"
+        tip = f"{n.name} = {body}"
+        if n.id in self.means:
+            tip += f"\n{self.means[n.id]}"
+        if n.line and 0 < n.line <= len(self.lines):
+            tip += f"\nline {n.line}: {self.lines[n.line - 1].strip()}"
+        tip += "\nvalue: " + full(self.value[n.id], self.opts.precision)
+        if self.opts.grad and n.id in self.fwd_ids and n.op != "const":
+            tip += "\ngrad " + self.grad_tip(n)
+        return tip
+
+    def _explain_backward(self) -> None:
+        m, out = self.model, self.out_name
+        totals: dict[int, list[str]] = {}
+        for n in reversed(self.forward):      # the output first
+            g = m.grad_node(n)
+            if g is not None:
+                totals.setdefault(g.id, []).append(f"∂{out}/∂{self.short(n)}")
+        for gid, names in totals.items():
+            self.means[gid] = "= " + ", ".join(names[:2]) + (", …" if len(names) > 2 else "")
+        for n in self.forward:
+            for pos, x in enumerate(n.inputs):
+                g = m.edge_grad_node(n, pos)
+                if g is not None and g.id not in self.means:
+                    self.means[g.id] = f"∂{out}/∂{self.short(x)} via {self.short(n)}"
+
+    # -- edges ----------------------------------------------------------------------
+    def _label(self, g: Any) -> str:
+        p = self.opts.precision
+        return fmt(g, p) if isinstance(g, float) else f"‖{fmt(norm(g), p)}‖"
+
+    def edges(self, collapse: bool = True) -> list[EdgeView]:
+        """Forward edges in build order of their heads, each with its contribution."""
+        out: list[EdgeView] = []
+        groups: dict[tuple[str, str], EdgeView] = {}
+        oname = self.out_name
+        for n in self.forward:
+            for pos, x in enumerate(n.inputs):
+                g = self.egrad[(n.id, pos)]
+                src, dst = (self.unit[x.id], self.unit[n.id]) if collapse else \
+                    (f"n{x.id}", f"n{n.id}")
+                if src == dst or not src:
+                    continue
+                if g is None:
+                    tip = f"no gradient flows from {n.name} back to {x.name}"
+                else:
+                    tip = (f"∂{oname}/∂{self.short(x)} flowing back through {self.short(n)}"
+                           f" (its argument {'abc'[pos]}): "
+                           f"{full(g, self.opts.precision, values=False)}"
+                           f"\nlocal derivative {formula(n.op, pos)}")
+                e = EdgeView(src, dst, f"e{n.id}_{pos}", x.name, n.name, g,
+                             None if g is None else norm(g),
+                             "" if g is None else self._label(g), tip,
+                             x.op == "const", not x.is_leaf or src[0] in "sr")
+                merge = collapse and (src[0] in "sr" or dst[0] in "sr")
+                if merge and (src, dst) in groups:
+                    self._merge(groups[(src, dst)], e)
+                    continue
+                if merge:
+                    groups[(src, dst)] = e
+                out.append(e)
+        if collapse:
+            self._ghosts(out)
+        return out
+
+    def _ghosts(self, edges: list[EdgeView]) -> None:
+        """A leaf, collapsed scope or the hidden rest feeding more than :data:`FANOUT`
+        drawn nodes gets a small copy beside each consumer: long labelled edges across
+        the whole picture are what makes a layout slow and a picture unreadable."""
+        count: dict[str, int] = {}
+        for e in edges:
+            count[e.src] = count.get(e.src, 0) + 1
+        for e in edges:
+            if count[e.src] > FANOUT and (not e.spine or e.src[0] in "sr"):
+                e.ghost = "g" + e.id[1:]
+
+    def ghost_label(self, e: EdgeView) -> tuple[str, str]:
+        """Text and tooltip of the small copy of an edge's tail."""
+        if e.src == "rest":
+            name = _base(e.src_name) if e.src_name != "several nodes" else "…"
+            return name, f"{e.src_name}: among the earlier nodes not drawn"
+        if e.src.startswith("s_"):
+            return _base(self.scope_of_key[e.src]), f"scope {self.scope_of_key[e.src]}"
+        return _base(e.src_name), f"{e.src_name}: drawn once, used by many nodes"
+
+    def _merge(self, into: EdgeView, e: EdgeView) -> None:
+        """Parallel edges between collapsed ends become one: a sum when they leave the
+        same node, else the combined norm."""
+        if e.grad is None:
+            return
+        if into.grad is None:
+            into.grad, into.mag, into.label, into.tip = e.grad, e.mag, e.label, e.tip
+            into.src_name = e.src_name
+            return
+        if into.src_name == e.src_name:
+            into.grad = into.grad + e.grad
+            into.mag = norm(into.grad)
+            into.label = self._label(into.grad)
+        else:
+            into.grad = 0.0
+            into.mag = math.hypot(into.mag or 0.0, e.mag or 0.0)
+            into.label = f"‖{fmt(into.mag, self.opts.precision)}‖"
+            into.src_name = "several nodes"
+        into.tip = (f"gradients flowing back from {into.dst_name} to {into.src_name}, "
+                    f"several edges combined: {into.label}")
+
+    def top_magnitude(self) -> float:
+        mags = [mag for mag in (norm(g) for g in self.egrad.values() if g is not None)
+                if math.isfinite(mag)]
+        return max(mags, default=0.0)
+
+    def backward_edges(self) -> list[tuple[str, str, str, bool]]:
+        """(tail, head, id, is_seed) of the gradient graph's edges, deduplicated."""
+        if not self.backward:
+            return []
+        out, seen = [], set()
+        reuse = len(self.unit_order) <= REUSE_EDGES_UP_TO
+        seed = self.model.grad_node(self.model.output)
+        if seed is not None:
+            out.append((self.unit[self.model.output.id], self.unit[seed.id], "b_seed", True))
+        for n in self.backward:
+            for pos, x in enumerate(n.inputs):
+                src, dst = self.unit.get(x.id), self.unit[n.id]
+                if not src or src == dst or (src, dst) in seen or (
+                        not reuse and src in self.forward_keys):
+                    continue
+                seen.add((src, dst))
+                out.append((src, dst, f"b{n.id}_{pos}", False))
+        return out
+
+    # -- collapsed scopes, the rest, the caption ---------------------------------------
+    def collapsed_info(self, key: str) -> dict[str, Any]:
+        s, p = self.scope_of_key[key], self.opts.precision
+        inside = [n for n in self.nodes if self.unit[n.id] == key]
+        params = [n for n in inside if n.op == "param"]
+        rows: list[tuple[str, str]] = []
+        if params:
+            count = sum(n.size for n in params)
+            rows.append(("params", f"{count:,} in {len(params)} tensors"))
+            which, vals = "params", [self.value[n.id] for n in params]
+            grads = [self.grad[n.id] for n in params if n.id in self.grad]
+        else:
+            outs = [n for n in inside if n is self.model.output or any(
+                self.unit.get(c.id, key) != key for c in self._consumers(n))] or inside[-1:]
+            which, vals = "outputs", [self.value[n.id] for n in outs]
+            grads = [self.grad[n.id] for n in outs if n.id in self.grad]
+            rows.append(("params", "none"))
+        rows.append((f"‖{which}‖", fmt(math.hypot(*map(norm, vals)), p)))
+        if self.opts.grad and inside[0].role == "forward":
+            rows.append((f"‖∂{self.out_name}/∂{which}‖",
+                         fmt(math.hypot(*map(norm, grads)), p) if grads else "—"))
+        names = ", ".join(n.name for n in inside[:12]) + (", …" if len(inside) > 12 else "")
+        how = ("collapsed automatically to keep the picture readable; draw it open with "
+               "max_nodes=0 (%%bpgraph … --max-nodes 0)" if s in self.auto else
+               "collapsed on request (collapse=…)")
+        return {"name": s, "what": f"{len(inside)} nodes", "rows": rows,
+                "tip": f"scope {s}: {names}\n{how}"}
+
+    def _consumers(self, n) -> list:
+        if not hasattr(self, "_cons"):
+            self._cons: dict[int, list] = {}
+            for v in self.nodes:
+                for x in v.inputs:
+                    self._cons.setdefault(x.id, []).append(v)
+        return self._cons.get(n.id, [])
+
+    def caption_lines(self, kinds: set[str]) -> list[str]:
+        o, out = self.opts, self.out_name
+        lines = []
+        if o.grad:
+            lines.append(f"grad: ∂{out}/∂node.  On each edge u → v: the part of ∂{out}/∂u "
+                         "flowing back through v.")
+            lines.append("Darker, thicker edges carry larger gradients (log scale).")
+        if "vanish" in kinds:
+            lines.append("Grey dashed: vanishing, below 1e-6 × the largest.")
+        if "explode" in kinds:
+            lines.append("Red: exploding, above 1e3.")
+        if self.backward:
+            lines.append("Orange, dashed boxes: the backward pass, nodes the engine runs "
+                         "like any other.")
+        if self.auto:
+            lines.append(f"Collapsed to fit {o.max_nodes} nodes: {', '.join(self.auto)}; "
+                         "draw all with max_nodes=0 (--max-nodes 0).")
+        if self.rest:
+            lines.append(f"{len(self.rest)} earlier nodes not drawn; draw all with "
+                         "max_nodes=0 (--max-nodes 0).")
+        return lines
+
+    def rest_info(self) -> tuple[str, str]:
+        params = sum(1 for n in self.nodes if n.id in self.rest and n.op == "param")
+        return (f"… {len(self.rest):,} earlier nodes ({params} param"
+                f"{'' if params == 1 else 's'})",
+                "not drawn to keep the picture readable; draw all with max_nodes=0")

@@ -1,0 +1,195 @@
+"""The ``%%bpgraph`` cell magic: type a model into a cell, see backpropagation on it.
+
+``%load_ext nbbp`` registers it. The cell body is the source of :func:`nbbp.build`
+with the notebook's names in reach; afterwards ``NAME`` holds the model and the cell
+shows its picture. A mistake in the cell (a bad option, an error in the body, a shape
+mismatch, an unknown op) is reported as a one-line ``UsageError`` pointing at the cell
+line, and leaves the previous value of ``NAME`` untouched. Defaults are settable with
+``%config BpgraphMagics.<option> = value``.
+
+IPython is imported only when this module is, i.e. by ``%load_ext nbbp``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, CaselessStrEnum, Int, Unicode
+
+from . import render
+from .errors import NbbpError
+
+_BOOL = argparse.BooleanOptionalAction
+
+
+class Picture:
+    """What ``%%bpgraph`` returns: a model together with the options to draw it.
+
+    Displays itself as the picture (SVG), or as a text listing when no renderer works.
+    """
+
+    def __init__(self, model: Any, **opts: Any) -> None:
+        self.model, self.opts = model, opts
+
+    def to_dot(self) -> str:
+        return render.to_dot(self.model, **self.opts)
+
+    def svg(self) -> str:
+        return render.svg(self.model, **self.opts)
+
+    def save(self, path: str) -> Any:
+        return render.save(self.model, path, **self.opts)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return render.mimebundle(self.model, include, exclude, **self.opts)
+
+    def __repr__(self) -> str:
+        return f"<Picture of {self.model!r}>"
+
+
+def _usage(err: NbbpError, name: str, offset: int = 1) -> UsageError:
+    """An nbbp error as a UsageError located in the cell (line 1 is the %%bpgraph line)."""
+    if err.line is None:
+        return UsageError(f"%%bpgraph {name}: {err.message}")
+    where = f"cell line {err.line + offset}" + (f", col {err.col + 1}"
+                                                if err.col is not None else "")
+    text = f"{where}: {err.message}"
+    if err.source_line is not None:
+        src = err.source_line.rstrip()
+        text += f"\n    {src}\n    " + (" " * err.col + "^" if err.col is not None
+                                        else "^" * max(1, len(src.strip())))
+    return UsageError(text)
+
+
+@magics_class
+class BpgraphMagics(Magics):
+    """The ``%%bpgraph`` magic; its traits are the defaults of the options."""
+
+    rankdir = CaselessStrEnum(("auto", "LR", "TB"), default_value="auto", help=(
+        "Layout direction: LR (left to right), TB (top to bottom), or auto (LR for "
+        "graphs up to 8 ranks deep, TB for deeper ones)")).tag(config=True)
+    precision = Int(4, help="Significant digits of the numbers shown").tag(config=True)
+    backward = Bool(False, help="Also draw the backward pass (the gradient nodes)"
+                    ).tag(config=True)
+    grad = Bool(True, help="Show gradients (False: values only)").tag(config=True)
+    formulas = Bool(True, help="Show each op's local derivative formula").tag(config=True)
+    engine = CaselessStrEnum(("numba", "python"), default_value="numba",
+                             help="Engine that computes values and gradients").tag(config=True)
+    max_nodes = Int(150, help="Collapse scopes automatically above this many nodes "
+                    "(0: never)").tag(config=True)
+    renderer = Unicode("auto", help=(
+        "Graphviz program: auto ($NBBP_DOT, dot on the PATH, then graphviz-pure), dot, "
+        "graphviz-pure (byte-identical SVG on every machine), none (text only), or a "
+        "path")).tag(config=True)
+
+    @magic_arguments(name="%bpgraph")     # the usage line then reads %%bpgraph
+    @argument("name", help="the notebook variable that receives the model")
+    @argument("--output", metavar="NODE",
+              help="the output node (default: the last assigned node)")
+    @argument("--rankdir", metavar="LR|TB|auto",
+              help="layout direction (default: auto)")
+    @argument("--precision", type=int, metavar="N",
+              help="significant digits of the numbers shown (default: 4)")
+    @argument("--backward", action=_BOOL, default=None,
+              help="also draw the backward pass: the gradient nodes that compute each "
+                   "gradient, run by the same engine (default: off)")
+    @argument("--collapse", nargs="+", action="extend", metavar="SCOPE",
+              help="draw these scopes as one node each (parameter count, value and "
+                   "gradient norms)")
+    @argument("--grad", action=_BOOL, default=None,
+              help="show gradients on nodes and edges; --no-grad shows values only")
+    @argument("--formulas", action=_BOOL, default=None,
+              help="show each op's local derivative (default: on)")
+    @argument("--engine", metavar="numba|python",
+              help="compute with the compiled engine (numba) or the NumPy reference "
+                   "(python)")
+    @argument("--max-nodes", type=int, metavar="N",
+              help="collapse scopes automatically above N drawn nodes; 0 draws "
+                   "everything (default: 150)")
+    @argument("--renderer", metavar="PROGRAM",
+              help="auto, dot, graphviz-pure, none, or a path (default: auto)")
+    @cell_magic
+    def bpgraph(self, line: str, cell: str) -> Picture:
+        """Build a model from the cell and show backpropagation on its graph.
+
+        The cell body is Python run in a graph-building context: ``param``,
+        ``input``, ``const``, ``scope``, every op (``tanh``, ``relu``, ``matmul``,
+        ``mean``, ...), the initialisers ``randn``, ``zeros``, ``ones``, ``uniform``
+        and the notebook's own variables are in reach. Each assignment names the node
+        it binds. After the cell, NAME holds the model (``NAME.value``,
+        ``NAME.grads``, ``NAME.set(...)``, ``NAME.run(...)``) and the cell shows its
+        graph: every node with its value and gradient, every edge with the part of
+        the gradient that flows back along it.
+
+        Examples
+        --------
+        The article's example (∂f/∂x = 6 + 6 = 12, ∂f/∂y = 9 + 1 = 10)::
+
+            %%bpgraph f
+            x = param(3.0)
+            y = param(2.0)
+            f = x*x*y + y + 1
+
+        A network on notebook data, with the backward pass drawn, one scope collapsed::
+
+            %%bpgraph mlp --collapse hidden --precision 3
+            x = input(X); y = input(Y)
+            with scope("hidden"):
+                W1 = param(randn(2, 16) * 0.5); b1 = param(zeros(16))
+                h = tanh(x @ W1 + b1)
+            s = h @ param(randn(16, 1))
+            loss = mean(relu(1 - y * s))
+
+        Defaults for every option: ``%config BpgraphMagics.precision = 6``,
+        ``%config BpgraphMagics.renderer = "graphviz-pure"`` (byte-stable SVG for
+        nbval), ``%config BpgraphMagics.backward = True``. ``%config BpgraphMagics``
+        lists them. The picture also comes from ``nbbp.render.svg(NAME, ...)``,
+        ``nbbp.render.save(NAME, "graph.svg" | ".png" | ".dot", ...)`` and
+        ``nbbp.render.to_dot(NAME, ...)``. See docs/bpgraph.md.
+        """
+        args = parse_argstring(self.bpgraph, line)
+        name = args.name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise UsageError(f"%%bpgraph {name}: the model's name must be a Python variable "
+                             "name, e.g. %%bpgraph f")
+        engine = (args.engine or self.engine).lower()
+        if engine not in ("numba", "python"):
+            raise UsageError(f"--engine {args.engine}: use numba (compiled) or python "
+                             "(the NumPy reference)")
+        opts = dict(
+            rankdir=args.rankdir or self.rankdir,
+            precision=self.precision if args.precision is None else args.precision,
+            backward=self.backward if args.backward is None else args.backward,
+            grad=self.grad if args.grad is None else args.grad,
+            formulas=self.formulas if args.formulas is None else args.formulas,
+            collapse=tuple(args.collapse or ()),
+            max_nodes=self.max_nodes if args.max_nodes is None else args.max_nodes,
+            renderer=args.renderer or self.renderer)
+        try:
+            render.options(None, **opts)          # check the options before building
+        except NbbpError as err:
+            raise UsageError(f"%%bpgraph {name}: {err.message}") from None
+        if not cell.strip():
+            raise UsageError(f"%%bpgraph {name}: the cell is empty; write the model below "
+                             "the %%bpgraph line, e.g.\n    x = param(3.0)\n    f = x * x")
+
+        from .build import build
+        try:
+            model = build(cell, output=args.output, namespace=self.shell.user_ns,
+                          engine=engine, name=name)
+            render.check(model, **opts)           # e.g. --collapse names a real scope
+        except NbbpError as err:
+            raise _usage(err, name) from None
+        render.remember(model, **opts)
+        self.shell.user_ns[name] = model
+        return Picture(model, **opts)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbbp``: register the ``%%bpgraph`` magic."""
+    ipython.register_magics(BpgraphMagics)
