@@ -359,14 +359,7 @@ class Model:
 
     @staticmethod
     def _feed_value(node: Node, value: Any, verb: str) -> np.ndarray:
-        if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
-            raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
-                            f"got {type(value).__name__} {value!r}")
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
-                            f"got {type(value).__name__} {value!r}") from None
+        arr = as_array(node, value, verb)
         if arr.shape != node.shape:
             raise FeedError(f"{verb} {node.name!r}: the value has shape {arr.shape}, but "
                             f"{node.name!r} has shape {node.shape}; a model's shapes are "
@@ -401,6 +394,18 @@ class Model:
         more = "" if len(self.grads) <= 6 else ", …"
         return (f"<Model {self.name!r}: value={_fmt(self.value)}, grads {{{parts}{more}}}, "
                 f"{len(self.forward)} nodes, engine={self.engine}>")
+
+
+def as_array(node: Node, value: Any, verb: str) -> np.ndarray:
+    """A value for ``node`` as a float64 array, or a FeedError saying why not."""
+    if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
+        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
+                        f"got {type(value).__name__} {value!r}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
+                        f"got {type(value).__name__} {value!r}") from None
 
 
 def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:

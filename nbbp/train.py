@@ -26,6 +26,7 @@ from . import ops, optim
 from .engine import ALIGN, kernel, lower, make_program
 from .errors import BuildError, FeedError, NbbpError, NumericError
 from .graph import Graph, Node
+from .model import Model, as_array
 
 
 @dataclass
@@ -84,7 +85,6 @@ class TrainLoop:
 
     def __init__(self, model, optimizer: optim.Optimizer, batch_size: int | None = None,
                  feed: Mapping[Any, Any] | None = None, seed: int = 0) -> None:
-        from .model import Model
         if model.output.shape != ():
             raise NbbpError(f"training needs a scalar loss; {model.output.name!r} has shape "
                             f"{model.output.shape}: end the model with mean(...) or sum(...)")
@@ -125,7 +125,7 @@ class TrainLoop:
             if node.op != "input":
                 raise FeedError(f"feed {node.name!r}: only inputs are fed in training; "
                                 f"{node.name!r} is a {node.op} node")
-            arr = np.asarray(_feed_array(node, value), dtype=np.float64)
+            arr = as_array(node, value, "feed")
             if arr.shape[1:] != node.shape[1:] or arr.ndim != node.ndim:
                 raise FeedError(f"feed {node.name!r}: the data has shape {arr.shape}, but "
                                 f"{node.name!r} takes rows of shape {node.shape[1:]} "
@@ -197,7 +197,11 @@ class TrainLoop:
             self.full = np.zeros(1)
             self.batches = np.zeros(2, dtype=np.int64)
         self._order = np.zeros(0, dtype=np.int64)
-        self._train = kernel("train") if tm.engine == "numba" else None
+        if tm.engine == "numba":
+            self._train = kernel("train")
+        else:
+            self._train = None
+            self._reference = make_program(lay, todo, "python")
 
     def _rows_for(self, steps: int) -> np.ndarray:
         """Row indices of the next ``steps`` minibatches: shuffled epochs, seeded."""
@@ -229,8 +233,7 @@ class TrainLoop:
         """The reference loop: the NumPy path and ``Optimizer.step_numpy``."""
         tm, lay, opt = self.tmodel, self.tmodel.layout, self.optimizer
         view = self.arena[:lay.size]
-        prog = make_program(lay, [n for n in tm.graph.ancestors(
-            [tm.output] + [tm.grad_node(t) for _, t in self.params]) if not n.is_leaf], "python")
+        prog = self._reference
         t0 = int(self.arena[self.h_at + optim.H_T])
         for s in range(steps):
             if self.batch_size:
@@ -282,17 +285,6 @@ class TrainLoop:
     @property
     def last_loss(self) -> float:
         return self.history[-1] if self.history else float("nan")
-
-
-def _feed_array(node: Node, value: Any) -> np.ndarray:
-    if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
-        raise FeedError(f"feed {node.name!r}: needs a number or an array of numbers, got "
-                        f"{type(value).__name__} {value!r}")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise FeedError(f"feed {node.name!r}: needs an array of numbers, got "
-                        f"{type(value).__name__}") from None
 
 
 def fit(model, steps: int = 100, optimizer: optim.Optimizer | str | None = None,
@@ -366,7 +358,7 @@ def predict(model, x: Any, node: Any = None) -> np.ndarray:
     target = prediction_node(model, node)
     inputs = [n for n in model.graph.ancestors([target]) if n.op == "input"]
     if isinstance(x, Mapping):
-        feed = {model._node(k): _feed_array(model._node(k), v) for k, v in x.items()}
+        feed = {model._node(k): as_array(model._node(k), v, "predict") for k, v in x.items()}
     else:
         if not inputs:
             raise NbbpError(f"node {target.name!r} depends on no input to feed")
@@ -374,7 +366,7 @@ def predict(model, x: Any, node: Any = None) -> np.ndarray:
             raise NbbpError(f"node {target.name!r} depends on several inputs ("
                             + ", ".join(n.name for n in inputs)
                             + "); pass x as a dict {name: array}")
-        feed = {inputs[0]: _feed_array(inputs[0], x)}
+        feed = {inputs[0]: as_array(inputs[0], x, "predict")}
     for n, v in feed.items():
         if v.ndim != n.ndim or v.shape[1:] != n.shape[1:]:
             raise FeedError(f"predict: {n.name!r} takes rows of shape {n.shape[1:]}, got data "
