@@ -221,7 +221,8 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
         if not bound:
             raise BuildError("the source assigns no node; end with an assignment such as "
                              "`f = x * y` (or pass output=...)")
-        out_node = list(bound.values())[-1]
+        var, out_node = list(bound.items())[-1]
+        name = name or var        # `f = h` names the model f even though the node is h
     else:
         out_node = g.by_name[output] if output in g.by_name else bound.get(output)
         if out_node is None:
