@@ -114,7 +114,7 @@ class Model:
         self.arena = self.layout.new_arena()
         self._run = self._program.bind(self.arena)
         self._subprograms: dict[tuple, Any] = {}
-        self._loops: dict[tuple, Any] = {}
+        self._loop = None           # the last training loop (its optimizer state goes on)
         from .train import History
         self.history = History()
         self.compute()
@@ -239,7 +239,8 @@ class Model:
     # -- training ----------------------------------------------------------
     def fit(self, steps: int = 100, optimizer: Any = None, lr: float | None = None,
             batch_size: int | None = None, feed: Mapping[Any, Any] | None = None,
-            seed: int = 0, progress: bool = True):
+            seed: int = 0, progress: bool = True, metrics: Any = None,
+            every: int | None = None):
         r"""Train the params to lower the output (a scalar loss), in compiled code.
 
         Parameters
@@ -259,6 +260,10 @@ class Model:
             Training data for inputs, ``{name: array}``, instead of their defaults.
         progress
             Show a progress bar with the loss.
+        metrics, every
+            ``"accuracy"``, a list of names, or ``{name: function(model) -> float}``,
+            measured every ``every`` steps (default: 20 times a fit) into
+            ``history.metrics[name]`` as ``(step, value)`` pairs.
 
         Returns
         -------
@@ -275,7 +280,8 @@ class Model:
         3.0
         """
         from .train import fit
-        return fit(self, steps, optimizer, lr, batch_size, feed, seed, progress)
+        return fit(self, steps, optimizer, lr, batch_size, feed, seed, progress, metrics,
+                   every)
 
     def train_loop(self, optimizer: Any = None, lr: float | None = None,
                    batch_size: int | None = None, feed: Mapping[Any, Any] | None = None,

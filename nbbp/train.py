@@ -34,6 +34,7 @@ class History:
     """The loss at every training step (across ``fit`` calls) and what stopped it."""
 
     loss: list[float] = field(default_factory=list)
+    metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     interrupted: bool = False
 
     @property
@@ -43,7 +44,8 @@ class History:
     def __repr__(self) -> str:
         if not self.loss:
             return "History(no steps yet)"
-        tail = ", interrupted" if self.interrupted else ""
+        tail = "".join(f", {k} {v[-1][1]:.4g}" for k, v in self.metrics.items() if v)
+        tail += ", interrupted" if self.interrupted else ""
         return f"History(steps={self.steps}, loss {self.loss[0]:.6g} → {self.loss[-1]:.6g}{tail})"
 
 
@@ -289,16 +291,19 @@ class TrainLoop:
 
 def fit(model, steps: int = 100, optimizer: optim.Optimizer | str | None = None,
         lr: float | None = None, batch_size: int | None = None,
-        feed: Mapping[Any, Any] | None = None, seed: int = 0, progress: bool = True
-        ) -> History:
+        feed: Mapping[Any, Any] | None = None, seed: int = 0, progress: bool = True,
+        metrics: Mapping[str, Any] | None = None, every: int | None = None) -> History:
     """Train the model's params to lower its (scalar) output; see :meth:`Model.fit`."""
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise NbbpError(f"fit(steps=...) needs a whole number ≥ 1, got {steps!r}")
     opt = optim.get(optimizer, lr)
-    key = (id(opt), batch_size, tuple(sorted(str(k) for k in (feed or {}))), seed)
-    loop = model._loops.get(key)
-    if loop is None or loop.optimizer is not opt or feed:
-        loop = model._loops[key] = TrainLoop(model, opt, batch_size, feed, seed)
+    key = (id(opt), batch_size, seed)
+    loop = model._loop
+    if loop is None or loop.key != key or feed:     # the same optimizer object goes on
+        loop = model._loop = TrainLoop(model, opt, batch_size, feed, seed)
+        loop.key = key
+    metrics = _metrics(model, metrics)
+    every = every or max(1, steps // 20)
     history = model.history
     start = len(loop.history)
     bar = _progress_bar(steps, model.name) if progress else None
@@ -306,11 +311,18 @@ def fit(model, steps: int = 100, optimizer: optim.Optimizer | str | None = None,
     try:
         while done < steps:
             n = min(chunk, steps - done)
+            if metrics:                     # stop at multiples of `every` to measure
+                n = min(n, every - (done % every))
             t = time.perf_counter()
             loop.run(n)
             done += n
             # about ten chunks a second: progress stays live, Ctrl-C answers fast
             chunk = int(min(max(1, n * 0.1 / max(time.perf_counter() - t, 1e-9)), 10**6))
+            if metrics and (done % every == 0 or done == steps):
+                loop.sync()
+                for name, fn in metrics.items():
+                    history.metrics.setdefault(name, []).append(
+                        (len(history.loss) + done, float(fn(model))))
             if bar is not None:
                 bar.update(n)
                 bar.set_postfix(loss=f"{loop.last_loss:.4g}", refresh=False)
@@ -324,6 +336,43 @@ def fit(model, steps: int = 100, optimizer: optim.Optimizer | str | None = None,
             bar.close()
         loop.sync()
     return history
+
+
+def accuracy(model, node: Any = None, labels: Any = None) -> float:
+    """Fraction of rows classified right: the prediction node against the label input
+    (``y`` by default). One column: score > 0 (or > 0.5 for values in [0, 1]) against
+    label > 0.5 (labels 0/1) or > 0 (labels ±1); several columns: argmax against argmax."""
+    pred = np.asarray(model.value_of(prediction_node(model, node)))
+    if labels is None:
+        names = [n for n in model.forward if n.op == "input"
+                 and n.name.rsplit("/", 1)[-1] in ("y", "labels", "target", "t")]
+        if not names:
+            raise NbbpError("accuracy needs the labels: name the label input `y` or pass "
+                            "labels=...")
+        labels = model.value_of(names[0])
+    y = np.asarray(labels, dtype=float).reshape(len(pred), -1)
+    p = pred.reshape(len(pred), -1)
+    if p.shape[1] > 1:
+        return float(np.mean(p.argmax(axis=1) == y.argmax(axis=1)))
+    cut = 0.5 if p.min() >= 0 and p.max() <= 1 else 0.0
+    ycut = 0.0 if y.min() < 0 else 0.5
+    return float(np.mean((p[:, 0] > cut) == (y[:, 0] > ycut)))
+
+
+def _metrics(model, metrics) -> dict[str, Any]:
+    if not metrics:
+        return {}
+    if isinstance(metrics, str) or not isinstance(metrics, Mapping):
+        metrics = {m: m for m in ([metrics] if isinstance(metrics, str) else metrics)}
+    out = {}
+    for name, fn in metrics.items():
+        if fn == "accuracy":
+            fn = accuracy
+        if not callable(fn):
+            raise NbbpError(f"metric {name!r} must be 'accuracy' or a function of the "
+                            f"model, got {fn!r}")
+        out[name] = fn
+    return out
 
 
 def _progress_bar(total: int, name: str):

@@ -214,3 +214,15 @@ def test_predict_takes_any_number_of_rows(rng):
     np.testing.assert_allclose(m.predict(np.ones((3, 2))), np.full((3, 1), 2.0))
     with pytest.raises(nbbp.FeedError, match=r"takes rows of shape \(2,\)"):
         m.predict(np.ones((3, 5)))
+
+
+def test_metrics_are_measured_every_k_steps():
+    X, Y = nbbp.datasets.moons(100, noise=0.1, seed=0)
+    m = nbbp.build(MOONS_MLP, namespace={"X": X, "Y": Y})
+    h = m.fit(300, "adam", lr=0.01, progress=False, metrics="accuracy", every=100)
+    steps = [s for s, _ in h.metrics["accuracy"]]
+    assert steps == [100, 200, 300]
+    assert h.metrics["accuracy"][-1][1] == nbbp.train.accuracy(m) >= 0.9
+    assert "accuracy" in repr(h)
+    with pytest.raises(nbbp.NbbpError, match="metric 'f1' must be"):
+        m.fit(10, "adam", progress=False, metrics={"f1": 3})
