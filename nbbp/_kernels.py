@@ -52,6 +52,14 @@ H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1 = (_optim.H_LR, _optim.H_B1, _optim.H_B2, _o
 H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = (_optim.H_T, _optim.H_DECAY, _optim.H_DA,
                                                _optim.H_DB, _optim.H_NESTEROV, _optim.H_LRT)
 
+# Every op code the interpreters implement; a program with any other is refused
+# (e.g. an op registered at run time, which only the Python engine can run).
+SUPPORTED = frozenset([NEG, EXP, LOG, SQRT, ABS, SIN, COS, TANH, SIGMOID, RELU, SOFTPLUS,
+                       SIGN, STEP, STOPGRAD, ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, LEAKY,
+                       GT, GE, LT, LE, EQ, WHERE, SUM, MEAN, MAX, MIN, MATMUL, TRANSPOSE,
+                       RESHAPE, BROADCAST, SUMTO, SOFTMAX, LOGSOFTMAX, COPY, MASK, ADDRELU,
+                       TICK, UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM])
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 

@@ -103,6 +103,7 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                 g = g + p
             if g.id >= start and g.auto_named and g.id not in named:
                 graph.rename(g, "d" + _base(n))
+                g.auto_named = True       # still an automatic name: `d1 = grad(f, x)` wins
                 named.add(g.id)
             result.total[n.id] = g
             op = ops.OPS[n.op]

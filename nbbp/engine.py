@@ -315,6 +315,12 @@ class Program:
         self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
         self._fn = kernel("run_scalar" if layout.scalar else "run")
+        from ._kernels import SUPPORTED
+        for n in self.nodes:
+            if OPS[n.op].code not in SUPPORTED:
+                raise NbbpError(f"op {n.op!r} (node {n.name!r}) has no compiled kernel: run "
+                                "the model with engine='python', or add its kernel to "
+                                "nbbp/_kernels.py (see docs/engine.md)")
 
     def __call__(self, arena: np.ndarray, check: bool = False) -> int:
         """Run on ``arena``. Returns -1 if every watched value is finite; otherwise,

@@ -178,3 +178,21 @@ def test_layout_ops_compose(kind, engine):
     m = nbbp.build(src, namespace={"reshape_src": np.arange(12.0), "w": w}, engine=engine)
     want = (w.sum(axis=0)).T.reshape(12)
     np.testing.assert_array_equal(m.grads["x"], want)
+
+
+def test_an_op_without_a_kernel_is_refused_by_the_compiled_engine(monkeypatch):
+    from nbbp import ops
+    cube = ops.Op("cube", 199, 1, UNARY, lambda a: a ** 3, lambda g, y: (g * 3.0 * y.inputs[0] ** 2,),
+                  "a³", ("3*a**2",), ((-2.0, 2.0),))
+    monkeypatch.setitem(ops.OPS, "cube", cube)
+    with nbbp.Graph():
+        x = nbbp.param(2.0, name="x")
+        y = apply("cube", x, name_="y")
+    assert nbbp.Model(y, engine="python").value == 8.0
+    with pytest.raises(nbbp.NbbpError, match=r"op 'cube' \(node 'y'\) has no compiled kernel.*engine='python'"):
+        nbbp.Model(y)
+
+
+def test_an_assignment_names_a_gradient_node():
+    m = nbbp.build("x = param(2.0)\ny = x ** 3\nd1 = grad(y, x)\nd2 = grad(d1, x)", output="y")
+    assert m.run("d1") == 12.0 and m.run("d2") == 12.0
