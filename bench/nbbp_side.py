@@ -116,8 +116,9 @@ def nbbp_w5() -> Prepared:
 
 
 def nbbp_s1() -> Prepared:
-    """S1 slider update of a ~100-node graph: recompute + new picture (widgets issue)."""
-    raise ImportError("S1 needs the live view (widgets issue)")
+    """S1 slider update of a ~100-node graph: set + recompute + new picture text."""
+    from bench.bench_slider import s1_prepared
+    return s1_prepared()
 
 
 def nbbp_s2_code() -> str:

@@ -21,7 +21,7 @@ globals().update(_FUNCTIONS)     # nbbp.tanh, nbbp.matmul, … straight from the
 
 __version__ = "0.1.0"
 
-_LAZY = ("datasets", "io", "optim", "tf1", "train")
+_LAZY = ("datasets", "io", "optim", "sweep", "tf1", "train", "widgets")
 
 
 def __getattr__(name: str):

@@ -89,6 +89,18 @@ class Scene:
                         if (g := m.edge_grad_node(n, p)) is not None]
             self.backward = [n for n in m.graph.ancestors(targets) if n.id not in fwd_ids]
         self.nodes = self.forward + self.backward
+        self.read()
+        seed = m.grad_node(m.output)
+        self.seed_id = None if seed is None else seed.id
+        self.means: dict[int, str] = {}
+        if self.backward:
+            self._explain_backward()
+        self._units()
+
+    def read(self) -> None:
+        """(Re)read values, gradients and edge contributions from the model: a live
+        view reads again after every change without redoing the rest."""
+        m = self.model
         self.value = {n.id: m.value_of(n) for n in self.nodes}
         self.grad: dict[int, Any] = {}
         self.egrad: dict[tuple[int, int], Any] = {}
@@ -102,12 +114,6 @@ class Scene:
                 self.egrad[(n.id, pos)] = g
                 if g is not None:
                     self.contribs[x.id].append(g)
-        seed = m.grad_node(m.output)
-        self.seed_id = None if seed is None else seed.id
-        self.means: dict[int, str] = {}
-        if self.backward:
-            self._explain_backward()
-        self._units()
 
     # -- which scopes are one node ------------------------------------------------
     def _units(self) -> None:
@@ -276,6 +282,10 @@ class Scene:
         if n.id not in self.fwd_ids:
             return "backward"
         return n.op if n.is_leaf else "op"
+
+    def value_text(self, n) -> str:
+        """The value row: a scalar in full, a small tensor inline, else mean ± sd."""
+        return summary(self.value[n.id], self.opts.precision)
 
     def grad_text(self, n) -> str:
         """The grad row: ∂out/∂n, as the visible sum of its incoming contributions."""

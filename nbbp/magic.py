@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import keyword
+import re
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -113,6 +114,13 @@ class BpgraphMagics(Magics):
                    "everything (default: 150)")
     @argument("--renderer", metavar="PROGRAM",
               help="auto, dot, graphviz-pure, none, or a path (default: auto)")
+    @argument("--sliders", nargs="*", metavar="NAME[=(MIN,MAX[,STEP])]",
+              help="show sliders for these params and inputs (default: every scalar one, "
+                   "and an element picker for tensor params) above a live picture, with a "
+                   "step-through of the backward pass; see docs/widgets.md")
+    @argument("--train", action="store_true", default=False,
+              help="show a training panel: optimizer, learning rate, Step / Train N / "
+                   "Pause / Reset, loss curve, decision boundary")
     @cell_magic
     def bpgraph(self, line: str, cell: str) -> Picture:
         """Build a model from the cell and show backpropagation on its graph.
@@ -145,6 +153,14 @@ class BpgraphMagics(Magics):
             s = h @ param(randn(16, 1))
             loss = mean(relu(1 - y * s))
 
+        Sliders over a live picture, with a step-through of the backward pass
+        (``--train`` shows a training panel instead; both together share one
+        picture; see docs/widgets.md)::
+
+            %%bpgraph neuron --sliders w1=(-4, 4, 0.5) b
+            x1 = input(2.0); w1 = param(-3.0); b = param(6.88)
+            o = tanh(x1*w1 + b)
+
         Defaults for every option: ``%config BpgraphMagics.precision = 6``,
         ``%config BpgraphMagics.renderer = "graphviz-pure"`` (byte-stable SVG for
         nbval), ``%config BpgraphMagics.backward = True``. ``%config BpgraphMagics``
@@ -152,6 +168,8 @@ class BpgraphMagics(Magics):
         ``nbbp.render.save(NAME, "graph.svg" | ".png" | ".dot", ...)`` and
         ``nbbp.render.to_dot(NAME, ...)``. See docs/bpgraph.md.
         """
+        # slider ranges may be written with spaces: --sliders x=(-3, 3, 0.1)
+        line = re.sub(r"\(([^)]*)\)", lambda m: "(" + m.group(1).replace(" ", "") + ")", line)
         args = parse_argstring(self.bpgraph, line)
         name = args.name
         if not name.isidentifier() or keyword.iskeyword(name):
@@ -186,6 +204,14 @@ class BpgraphMagics(Magics):
         except NbbpError as err:
             raise _usage(err, name) from None
         render.remember(model, **opts)
+        if args.sliders is not None or args.train:
+            from . import widgets
+            try:
+                shown = widgets.for_magic(model, args.sliders, args.train)
+            except NbbpError as err:
+                raise UsageError(f"%%bpgraph {name}: {err.message}") from None
+            self.shell.user_ns[name] = model
+            return shown
         self.shell.user_ns[name] = model
         return Picture(model, **opts)
 

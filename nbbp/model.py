@@ -308,6 +308,17 @@ class Model:
         from .plots import plot_boundary
         return plot_boundary(self, X, y, node, **kw)
 
+    # -- widgets (nbbp.widgets, imported when used) -------------------------
+    def sliders(self, *names: Any, **ranges: Any):
+        """Sliders over a live picture, with step-through backprop (nbbp.widgets.sliders)."""
+        from .widgets import sliders
+        return sliders(self, *names, **ranges)
+
+    def trainer(self, *args: Any, **kw: Any):
+        """A training panel: Step / Train N / Pause / Reset, loss curve (nbbp.widgets.trainer)."""
+        from .widgets import trainer
+        return trainer(self, *args, **kw)
+
     # -- the picture (nbbp.render, imported when used) ----------------------
     def to_dot(self, **opts: Any) -> str:
         """The picture as DOT text; options as in ``%%bpgraph`` (docs/bpgraph.md)."""

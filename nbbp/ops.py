@@ -334,6 +334,12 @@ def _matmul_vjp(g: Node, y: Node):
             gb if gb.shape == b.shape else reshape(gb, b.shape))
 
 
+def _share(a: Node, b: Node) -> Node:
+    """1 where a wins, ½ at a tie, 0 where b wins: how maximum splits its gradient (as
+    max does, and as PyTorch, JAX and HIPS autograd do)."""
+    return gt(a, b) + 0.5 * eq(a, b)
+
+
 def _max_vjp(g: Node, y: Node):
     (x,) = y.inputs
     axis, keep = y.attrs["axis"], y.attrs["keepdims"]
@@ -404,11 +410,13 @@ defop("pow", 24, 2, BINARY, np.power,
                     g * log(y.inputs[0]) * y),
       "a**b", ("b*a**(b - 1)", "log(a)*y"), (_B, _U), symbol="**")
 defop("maximum", 25, 2, BINARY, np.maximum,
-      lambda g, y: (g * ge(*y.inputs), g * lt(*y.inputs)), "maximum(a, b)",
-      ("a >= b", "a < b"), (_U, _U))
+      lambda g, y: (g * _share(*y.inputs), g * _share(*y.inputs[::-1])), "maximum(a, b)",
+      ("(a > b) + 0.5*(a == b)", "(b > a) + 0.5*(a == b)"), (_U, _U),
+      doc="the larger; at a tie each side gets half the gradient")
 defop("minimum", 26, 2, BINARY, np.minimum,
-      lambda g, y: (g * le(*y.inputs), g * gt(*y.inputs)), "minimum(a, b)",
-      ("a <= b", "a > b"), (_U, _U))
+      lambda g, y: (g * _share(*y.inputs[::-1]), g * _share(*y.inputs)), "minimum(a, b)",
+      ("(a < b) + 0.5*(a == b)", "(b < a) + 0.5*(a == b)"), (_U, _U),
+      doc="the smaller; at a tie each side gets half the gradient")
 defop("leaky_relu", 27, 2, BINARY, lambda a, b: np.where(a > 0, a, b * a),
       lambda g, y: (g * where(y.inputs[0] > 0.0, 1.0, y.inputs[1]),
                     g * minimum(y.inputs[0], 0.0)),

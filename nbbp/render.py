@@ -172,13 +172,13 @@ def _table(rows: list[str]) -> str:
 def _node_stmt(sc: Scene, n) -> str:
     """The DOT statement of one drawn graph node. Its texts come in a fixed order
     (name, op, "value", value, "grad", grad, formulas…) so a live view can find them."""
-    nid, p = f"n{n.id}", sc.opts.precision
+    nid = f"n{n.id}"
     tip = sc.node_tooltip(n)
     if sc.compact_const(n):
         return (f'{nid} [id="{nid}", shape=plaintext, style="", fontsize=10, '
                 f'fontcolor="#666666", margin=0, width=0, height=0, '
                 f'label={_q(sc.const_text(n))}, tooltip={_q(tip)}]')
-    rows = [_header(sc.short(n), sc.describe(n)), _row("value", summary(sc.value[n.id], p))]
+    rows = [_header(sc.short(n), sc.describe(n)), _row("value", sc.value_text(n))]
     if n.role == "forward" and sc.opts.grad and n.op != "const":
         rows.append(_row("grad", sc.grad_text(n), "#08519c"))
     elif n.id in sc.means:
@@ -212,7 +212,12 @@ def to_dot(model: Any, **opts: Any) -> str:
     >>> 'label="9"' in to_dot(m)     # the contribution into y through x*x*y
     True
     """
-    sc = Scene(model, _opts(model, opts))
+    return scene_dot(Scene(model, _opts(model, opts)))
+
+
+def scene_dot(sc: Scene) -> str:
+    """The DOT text of a :class:`~nbbp._scene.Scene` (a live view passes one whose
+    numbers are placeholders as wide as any value, to lay the graph out once)."""
     o = sc.opts
     out = [f"digraph {_q(sc.model.name)} {{",
            f'graph [rankdir={sc.rankdir}, fontname="Helvetica", fontsize=9, nodesep=0.22, '
@@ -297,8 +302,7 @@ def to_dot(model: Any, **opts: Any) -> str:
 
 def _caption(sc: Scene, kinds: set[str]) -> str:
     """The figure caption under the graph: the output's value and the legend."""
-    p = sc.opts.precision
-    head = (f'<B>{_h(sc.model.name)}</B> = {_h(summary(sc.value[sc.model.output.id], p))}'
+    head = (f'<B>{_h(sc.model.name)}</B> = {_h(sc.value_text(sc.model.output))}'
             f'<FONT COLOR="#777777">   {len(sc.forward)} nodes'
             + (f' + {len(sc.backward)} in the backward pass' if sc.backward else "")
             + '</FONT>')

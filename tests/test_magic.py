@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
+from IPython.testing.globalipapp import get_ipython, start_ipython
 
 from nbbp import _renderers, render
 from nbbp.magic import BpgraphMagics, Picture
@@ -18,7 +18,7 @@ ARTICLE = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = start_ipython()
+    shell = start_ipython() or get_ipython()     # one shell per process, shared
     shell.run_line_magic("load_ext", "nbbp")
     return shell
 

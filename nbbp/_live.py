@@ -1,0 +1,462 @@
+"""A live picture: the graph laid out once, its numbers and colours refilled in place.
+
+Re-running Graphviz's layout after every slider tick costs 20–70 ms for 100–200 nodes
+and moves every node. :class:`LivePicture` lays the graph out once, with every number
+that can change replaced by a placeholder at least as wide as the numbers it will hold
+(a run of zeros: no real label contains one), finds those placeholders in the SVG and
+keeps the SVG as fixed pieces with slots between them. A frame joins the pieces with
+the current texts, edge colours and tooltips: no layout, the same positions, about a
+millisecond for 100 nodes. A number wider than its slot is squeezed (SVG
+``textLength``), never moved; right-aligned cells are anchored at their right edge.
+
+An :class:`Overlay` replaces texts and colours for one frame: the step-through of the
+forward and backward passes, the finite-difference check and the before/after view of
+an optimizer step (:mod:`nbbp._explain`) are overlays. The texts themselves come from
+:class:`~nbbp._scene.Scene`, the colours from :mod:`nbbp.render`: this module only
+decides where they go.
+
+>>> import nbbp
+>>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
+>>> pic = LivePicture(m)
+>>> '>21<' in pic.svg()
+True
+>>> '>5<' in pic.svg() if m.set(x=1.0) else None    # 1·1·2 + 2 + 1, same layout
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from html import escape, unescape
+from typing import Any
+
+from . import _renderers, render
+from ._scene import Scene
+from .errors import NbbpError
+
+PENDING = "#9a9a9a"          # text of a number not computed yet
+ACTIVE = "#e6550d"           # the node or edge the step-through is at
+DIGIT_EM = 0.556             # a digit's width per point of font size (Helvetica, Liberation Sans)
+
+# width of characters relative to a digit (Helvetica metrics, rounded): enough to size
+# placeholders and to notice a number that will not fit its slot
+_UNITS = {" ": .5, ".": .5, ",": .5, ":": .5, "-": .6, "‖": .5, "[": .5, "]": .5, "(": .6,
+          ")": .6, "=": 1.05, "+": 1.05, "±": 1.05, "·": .5, "Σ": 1.1, "Δ": 1.2, "≈": 1.05,
+          "f": .5, "i": .4, "j": .4, "l": .4, "t": .5, "r": .6, "m": 1.5, "w": 1.3, "—": 1.8,
+          "…": 1.8, "✓": 1.2}
+
+_RUN = re.compile(r"(?<![\w.,])0{2,}(?![\w.,])")
+_GROUP = re.compile(r'<g id="([^"]+)" class="(node|edge|cluster)">')
+_TEXT = re.compile(r"<text ([^>]*)>([^<]*)</text>")
+_TITLE = re.compile(r'xlink:title="([^"]*)"')
+_STYLE = r'(fill="[^"]*" stroke="[^"]*"(?: stroke-width="[^"]*")?(?: stroke-dasharray="[^"]*")?)'
+_EPATH = re.compile(r'<path fill="none" (stroke="[^"]*"(?: stroke-width="[^"]*")?'
+                    r'(?: stroke-dasharray="[^"]*")?) d=')
+_EHEAD = re.compile(r"<polygon " + _STYLE + " points=")
+_NSHAPE = re.compile(r"<(?:path|polygon) " + _STYLE + " (?:d|points)=")
+_ATTR = re.compile(r'\s*(text-anchor|x|fill|textLength|lengthAdjust)="[^"]*"')
+_NUM_ATTR = re.compile(r'(x|font-size)="([-\d.]+)"')
+
+
+def units(text: str) -> float:
+    """Approximate width of ``text`` in digit widths."""
+    return sum(_UNITS.get(c, 1.0) for c in text)
+
+
+def _esc(text: str) -> str:
+    return escape(text, quote=True).replace("\n", "&#10;")
+
+
+@dataclass
+class Overlay:
+    """Texts and colours that replace the plain picture's for one frame.
+
+    ``value``/``grad``: node id → (text, colour, italic); ``label``: edge id → (text,
+    colour, italic); ``edge``: edge id → "active" | "pending" | "muted"; ``node``: drawn
+    key (``n3``) → (fill, stroke, stroke width), None keeping the plain one; ``tip``:
+    drawn key or edge id → a line added to its tooltip; ``caption``: the output's text.
+    """
+
+    value: dict[int, tuple[str, str | None, bool]] = field(default_factory=dict)
+    grad: dict[int, tuple[str, str | None, bool]] = field(default_factory=dict)
+    label: dict[str, tuple[str, str | None, bool]] = field(default_factory=dict)
+    edge: dict[str, str] = field(default_factory=dict)
+    node: dict[str, tuple[str | None, str | None, float | None]] = field(default_factory=dict)
+    tip: dict[str, str] = field(default_factory=dict)
+    caption: tuple[str, str | None, bool] | None = None
+
+
+class _TemplateScene(Scene):
+    """A scene whose changing numbers are runs of zeros as wide as any value."""
+
+    def __init__(self, model: Any, opts: render.Options) -> None:
+        p = opts.precision
+        self.w_num, self.w_term = "0" * (p + 4), "0" * (p + 2)
+        self.scope_slots: dict[str, list[int]] = {}
+        super().__init__(model, opts)
+
+    @staticmethod
+    def _zeros(shape_text: str) -> str:
+        return "0" * max(2, math.ceil(units(shape_text)))
+
+    def _tensor(self, size: int) -> str:
+        t = self.w_term
+        return "[" + ", ".join([t] * size) + "]" if size <= 4 else f"mean {t} ± {t}"
+
+    def value_text(self, n) -> str:
+        if n.op == "const":
+            return super().value_text(n)
+        return self._zeros(self.w_num if n.shape == () else self._tensor(n.size))
+
+    def grad_text(self, n) -> str:
+        if n.id not in self.grad:
+            return "—"
+        k = len(self.contribs.get(n.id, []))
+        if n.shape == ():
+            text = self.w_num + (f" = Σ of {k} edges" if k > 4 else
+                                 " = " + " + ".join([self.w_term] * k) if k >= 2 else "")
+        else:
+            text = f"‖{self.w_num}‖" + (f" = Σ of {k} edges" if k >= 2 else "")
+        return self._zeros(text)
+
+    def _label(self, g: Any) -> str:
+        return self._zeros(self.w_num if isinstance(g, float) else f"‖{self.w_num}‖")
+
+    def _merge(self, into, e) -> None:
+        super()._merge(into, e)
+        if into.grad is not None:
+            into.label = self._zeros(f"‖{self.w_num}‖")
+
+    def caption_lines(self, kinds: set[str]) -> list[str]:
+        return super().caption_lines(kinds | {"vanish", "explode"})   # any may appear later
+
+    def collapsed_info(self, key: str) -> dict[str, Any]:
+        info = super().collapsed_info(key)
+        rows, slots = [], []
+        for i, (k, v) in enumerate(info["rows"]):
+            if i and v != "—":
+                v = self._zeros(self.w_num)
+                slots.append(i)
+            rows.append((k, v))
+        self.scope_slots[key] = slots
+        return {**info, "rows": rows}
+
+
+@dataclass
+class _Text:
+    """A slot holding one ``<text>`` element."""
+
+    kind: str            # "value", "grad", "row", "label", "caption"
+    key: Any             # node id, (scope key, row), edge id
+    attrs: str           # the element's attributes without anchor, x and fill
+    anchor: str
+    x: float
+    size: float
+    width: float         # the room the layout left, in points
+    fill: str | None
+
+
+class LivePicture:
+    """A model's picture, laid out once; :meth:`svg` draws the current numbers.
+
+    Parameters
+    ----------
+    model
+        The :class:`~nbbp.Model` to draw.
+    **opts
+        Picture options as in :func:`nbbp.render.to_dot` (defaults: those the model
+        was built with by ``%%bpgraph``).
+    """
+
+    def __init__(self, model: Any, **opts: Any) -> None:
+        self.model = model
+        self.opts = render.check(model, **opts)
+        self.layouts = 0
+        self.mode = "live"       # "live", "redraw" (no template: lay out each frame), "text"
+        self.note = ""
+        self.layout()
+
+    # -- laying out once --------------------------------------------------------
+    def layout(self) -> None:
+        """Lay the graph out (again): needed only when the structure or options change."""
+        self.scene = Scene(self.model, self.opts)
+        self.by_id = {n.id: n for n in self.scene.nodes}
+        self.layouts += 1
+        if self.opts.renderer == "none" or _renderers.find_renderer(self.opts.renderer) is None:
+            self.mode, self.note = "text", render.INSTALL_HINT
+            return
+        tsc = _TemplateScene(self.model, self.opts)
+        svg = _renderers.run_renderer(render.scene_dot(tsc).encode(), "svg",
+                                      self.opts.renderer).decode("utf-8")
+        svg = render._fit(svg[svg.index("<svg"):])
+        try:
+            self._parse(svg, tsc, _digit_widths(self.opts.renderer))
+            self.mode = "live"
+        except NbbpError as exc:             # an unexpected SVG: correct, but slower
+            self.mode, self.note = "redraw", f"live template unavailable ({exc})"
+
+    def _plan(self, tsc: _TemplateScene) -> dict[str, list[tuple[str, Any]]]:
+        """The text slots each SVG group must hold, in row order."""
+        plan: dict[str, list[tuple[str, Any]]] = {}
+        o = self.opts
+        for n in tsc.nodes:
+            key = f"n{n.id}"
+            if tsc.unit[n.id] != key or tsc.compact_const(n):
+                continue
+            slots: list[tuple[str, Any]] = [] if n.op == "const" else [("value", n.id)]
+            if n.role == "forward" and o.grad and n.op != "const" and n.id in tsc.grad:
+                slots.append(("grad", n.id))
+            plan[key] = slots
+        for key, rows in tsc.scope_slots.items():
+            plan[key] = [("row", (key, i)) for i in rows]
+        for e in tsc.edges():
+            if e.mag is not None and o.grad:
+                plan[e.id] = [("label", e.id)]
+        return plan
+
+    def _parse(self, svg: str, tsc: _TemplateScene, digit: dict[float, float]) -> None:
+        plan = self._plan(tsc)
+        cuts: list[tuple[int, int, Any]] = []       # (start, end, slot) in the SVG text
+        starts = [(m.start(), m.group(1), m.group(2)) for m in _GROUP.finditer(svg)]
+        bounds = [(0, None, "head")] + starts
+        seen = set()
+        for i, (a, gid, cls) in enumerate(bounds):
+            b = bounds[i + 1][0] if i + 1 < len(bounds) else len(svg)
+            if cls == "cluster":
+                continue
+            expect = plan.get(gid, []) if cls != "head" else (
+                [("caption", None)] if self.model.output.op != "const" else [])
+            texts = [m for m in _TEXT.finditer(svg, a, b) if _RUN.search(m.group(2))]
+            if len(texts) != len(expect):
+                raise NbbpError(f"{gid or 'caption'}: {len(texts)} number slots in the SVG, "
+                                f"{len(expect)} expected")
+            for m, (kind, key) in zip(texts, expect):
+                cuts.append((m.start(), m.end(), self._text_slot(m, kind, key, digit)))
+            if cls == "head":
+                continue
+            seen.add(gid)
+            if cls == "node" and gid in plan:
+                t = _TITLE.search(svg, a, b)
+                s = _NSHAPE.search(svg, a, b)
+                if t and gid.startswith("n"):
+                    cuts.append((t.start(1), t.end(1), ("ntip", int(gid[1:]))))
+                if s:
+                    cuts.append((s.start(1), s.end(1), ("nstyle", gid, s.group(1))))
+            elif cls == "edge" and plan.get(gid):
+                for t in _TITLE.finditer(svg, a, b):
+                    cuts.append((t.start(1), t.end(1), ("etip", gid)))
+                p, h = _EPATH.search(svg, a, b), _EHEAD.search(svg, a, b)
+                if p is None or h is None:
+                    raise NbbpError(f"edge {gid}: no path or arrowhead")
+                cuts.append((p.start(1), p.end(1), ("epath", gid)))
+                cuts.append((h.start(1), h.end(1), ("ehead", gid)))
+        missing = [g for g in plan if g not in seen and plan[g]]
+        if missing:
+            raise NbbpError(f"groups missing from the SVG: {', '.join(missing[:5])}")
+        cuts.sort(key=lambda c: c[0])
+        self._tips: dict[int, str] = {}
+        self._static, self._slots, at = [], [], 0
+        for a, b, slot in cuts:
+            self._static.append(svg[at:a])
+            self._slots.append(slot)
+            at = b
+        self._static.append(svg[at:])
+        self.template_svg = svg
+
+    def _text_slot(self, m: re.Match, kind: str, key: Any, digit: dict[float, float]) -> _Text:
+        attrs, content = m.group(1), m.group(2)
+        nums = dict(_NUM_ATTR.findall(attrs))
+        x, size = float(nums["x"]), float(nums.get("font-size", 11))
+        anchor = re.search(r'text-anchor="(\w+)"', attrs)
+        fill = re.search(r'\bfill="([^"]*)"', attrs)
+        run = _RUN.search(content)
+        w = digit.get(size, DIGIT_EM * size)
+        width = units(content[:run.start()]) * w + len(run.group()) * w
+        anchor_text = anchor.group(1) if anchor else "start"
+        if kind in ("value", "grad", "row"):        # right-aligned cells: keep the right edge
+            anchor_text, x = "end", x + width
+        return _Text(kind, key, _ATTR.sub("", attrs).strip(), anchor_text, x, size, width,
+                     fill.group(1) if fill else None)
+
+    # -- drawing a frame -----------------------------------------------------------
+    def svg(self, overlay: Overlay | None = None, tips: bool = True) -> str:
+        """The picture with the model's current numbers (and ``overlay``, if any).
+
+        ``tips=False`` keeps the node tooltips of the last frame drawn with them: a
+        tensor's tooltip lists its values, the slowest text to make, and nobody reads
+        tooltips while dragging a slider (a live view redraws them when it settles).
+        """
+        if self.mode != "live":
+            return self._fallback()
+        sc = self.scene
+        sc.read()
+        ov = overlay or Overlay()
+        edges = {e.id: e for e in sc.edges()}
+        top = sc.top_magnitude()
+        memo: dict = {}
+        tips = tips or not self._tips
+        out = [self._static[0]]
+        for i, (slot, static) in enumerate(zip(self._slots, self._static[1:])):
+            if not tips and type(slot) is tuple and slot[0] == "ntip":
+                out.append(self._tips[i])
+            else:
+                text = self._fill(slot, sc, ov, edges, top, memo)
+                if tips and type(slot) is tuple and slot[0] == "ntip":
+                    self._tips[i] = text
+                out.append(text)
+            out.append(static)
+        return "".join(out)
+
+    def _fill(self, slot, sc: Scene, ov: Overlay, edges: dict, top: float,
+              memo: dict) -> str:
+        if isinstance(slot, _Text):
+            k, key = slot.kind, slot.key
+            if k == "value":
+                t = ov.value.get(key) or (sc.value_text(self.by_id[key]), None, False)
+            elif k == "grad":
+                t = ov.grad.get(key) or (sc.grad_text(self.by_id[key]), None, False)
+            elif k == "label":
+                e, state = edges[key], ov.edge.get(key)
+                t = ov.label.get(key) or (e.label, ACTIVE if state == "active" else
+                                          self._edge(e, top, state, memo)[2], False)
+            elif k == "caption":
+                t = ov.caption or (sc.value_text(sc.model.output), None, False)
+                t = (" = " + t[0],) + t[1:]
+            else:
+                skey, row = key
+                if skey not in memo:
+                    memo[skey] = sc.collapsed_info(skey)["rows"]
+                t = (memo[skey][row][1], None, False)
+            return _text(slot, *t)
+        kind = slot[0]
+        if kind == "ntip":
+            n = self.by_id[slot[1]]
+            extra = ov.tip.get(f"n{n.id}")
+            return _esc(sc.node_tooltip(n) + (f"\n{extra}" if extra else ""))
+        if kind == "nstyle":
+            style = ov.node.get(slot[1])
+            if style is None:
+                return slot[2]
+            old = dict(re.findall(r'([\w-]+)="([^"]*)"', slot[2]))
+            fill, stroke, width = style
+            return (f'fill="{fill or old.get("fill")}" stroke="{stroke or old.get("stroke")}" '
+                    f'stroke-width="{width or old.get("stroke-width", 1)}"')
+        e = edges[slot[1]]
+        if kind == "etip":
+            key = ("tip", e.id)
+            if key not in memo:
+                extra = ov.tip.get(e.id)
+                memo[key] = _esc(e.tip + (f"\n{extra}" if extra else ""))
+            return memo[key]
+        path, head, _ = self._edge(e, top, ov.edge.get(e.id), memo)
+        return path if kind == "epath" else head
+
+    @staticmethod
+    def _edge(e, top: float, state: str | None, memo: dict) -> tuple[str, str, str]:
+        key = ("edge", e.id)
+        if key not in memo:
+            memo[key] = _edge_svg(e.mag, top, state)
+        return memo[key]
+
+    def _fallback(self) -> str:
+        if self.mode == "text":
+            return ('<pre style="font-size:11px;line-height:1.25">'
+                    + escape(render.listing(self.model, **_opts_dict(self.opts)))
+                    + f"\n{escape(self.note)}</pre>")
+        self.layouts += 1
+        return render.svg(self.model, **_opts_dict(self.opts))
+
+    # -- what tests and benchmarks look at --------------------------------------------
+    def numbers(self, svg: str | None = None) -> dict[str, list[str]]:
+        """The texts in the slots of a frame by SVG group: ``{"n5": ["-6", "0.5"], …}``."""
+        svg = self.svg() if svg is None else svg
+        out: dict[str, list[str]] = {}
+        for gid, body in _groups(svg):
+            out[gid] = [unescape(m.group(2)) for m in _TEXT.finditer(body)]
+        return out
+
+
+def _groups(svg: str) -> list[tuple[str, str]]:
+    starts = [(m.start(), m.group(1)) for m in _GROUP.finditer(svg)]
+    bounds = [(0, "caption")] + starts + [(len(svg), "")]
+    return [(gid, svg[a:bounds[i + 1][0]]) for i, (a, gid) in enumerate(bounds[:-1])]
+
+
+def _opts_dict(o: render.Options) -> dict[str, Any]:
+    return {f: getattr(o, f) for f in render._FIELDS}
+
+
+def _text(slot: _Text, text: str, colour: str | None, italic: bool) -> str:
+    fill = colour or slot.fill
+    room = slot.width * 1.03 / (DIGIT_EM * slot.size)         # in digit widths
+    squeeze = (f' textLength="{slot.width:.1f}" lengthAdjust="spacingAndGlyphs"'
+               if len(text) > 0.55 * room and units(text) > room else "")
+    if "&" in text or "<" in text or ">" in text:
+        text = escape(text, quote=False)
+    return (f'<text text-anchor="{slot.anchor}" x="{slot.x:.2f}" {slot.attrs}'
+            + (f' fill="{fill}"' if fill else "") + (' font-style="italic"' if italic else "")
+            + f"{squeeze}>{text}</text>")
+
+
+_EDGE_CACHE: dict[tuple, tuple[str, str, str]] = {}
+_DOT_ATTR = re.compile(r'(\w+)="?([^",]*)"?')
+
+
+def _edge_svg(mag: float | None, top: float, state: str | None) -> tuple[str, str, str]:
+    """(path attributes, arrowhead attributes, label colour) of an edge."""
+    if state == "pending":
+        colour, label, width, dashed = "#d4d4d4", PENDING, 0.9, True
+    elif state == "active":
+        colour, label, width, dashed = ACTIVE, ACTIVE, 3.5, False
+    elif mag is None:
+        colour, label, width, dashed = render.GREY, "#8c8c8c", 1.0, True
+    else:
+        style, _ = render._edge_style(mag, top)
+        key = (style, state)
+        if key in _EDGE_CACHE:
+            return _EDGE_CACHE[key]
+        a = dict(_DOT_ATTR.findall(style))
+        colour, label = a["color"], a["fontcolor"]
+        width, dashed = float(a["penwidth"]), a.get("style") == "dashed"
+        if state == "muted":
+            colour, label = "#cfcfcf", "#b0b0b0"
+        _EDGE_CACHE[key] = _edge_attrs(colour, label, width, dashed)
+        return _EDGE_CACHE[key]
+    return _edge_attrs(colour, label, width, dashed)
+
+
+def _edge_attrs(colour: str, label: str, width: float, dashed: bool) -> tuple[str, str, str]:
+    dash = ' stroke-dasharray="5,2"' if dashed else ""
+    return (f'stroke="{colour}" stroke-width="{width:.2f}"{dash}',
+            f'fill="{colour}" stroke="{colour}" stroke-width="{width:.2f}"', label)
+
+
+_DIGITS: dict[str, dict[float, float]] = {}
+
+
+def _digit_widths(choice: str) -> dict[float, float]:
+    """A digit's width in the renderer's own text metrics at the sizes the picture uses
+    (one tiny layout per renderer; Graphviz with Pango and graphviz-pure differ)."""
+    r = _renderers.find_renderer(choice)
+    key = r.path if r else ""
+    if key in _DIGITS:
+        return _DIGITS[key]
+    sizes, long = (9.0, 10.0, 11.0), 40
+    rows = "".join(f'<TR><TD ALIGN="RIGHT"><FONT POINT-SIZE="{s:g}">{"0" * k}</FONT></TD></TR>'
+                   for s in sizes for k in (long, 1))
+    dot = ('digraph{a [shape=plaintext, fontname="Helvetica", label=<<TABLE BORDER="0" '
+           f'CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>>]}}')
+    found: dict[float, float] = {}
+    try:
+        svg = _renderers.run_renderer(dot.encode(), "svg", choice).decode("utf-8")
+        xs = [float(dict(_NUM_ATTR.findall(m.group(1)))["x"]) for m in _TEXT.finditer(svg)]
+        for i, s in enumerate(sizes):
+            w = (xs[2 * i + 1] - xs[2 * i]) / (long - 1)
+            if 0.3 * s < w < 0.9 * s:
+                found[s] = w
+    except (NbbpError, KeyError, IndexError, ValueError):
+        pass
+    _DIGITS[key] = found
+    return found
