@@ -55,10 +55,10 @@ def _leaf_grads(m, names) -> dict:
     return {k: m.grad_of(k) for k in names}
 
 
-def _step(loop, names) -> Prepared:
-    """One SGD step per call of the compiled loop (forward, backward, update)."""
-    return Prepared(lambda: loop.run(1), lambda _: {"loss": loop.last_loss,
-                                                    **{k: loop.value_of(k) for k in names}})
+def _step(loop, names, steps: int = 1) -> Prepared:
+    """``steps`` SGD steps (forward, backward, update) per call of the compiled loop."""
+    return Prepared(lambda: loop.run(steps), lambda _: {"loss": loop.last_loss,
+                                                        **{k: loop.value_of(k) for k in names}})
 
 
 def nbbp_w1() -> Prepared:
@@ -80,11 +80,11 @@ def _w3_model():
     return _nbbp().build(W3_SOURCE, namespace=ns)
 
 
-def nbbp_w3(step: bool) -> Prepared:
-    """W3 MLP 2-16-16-1 on the moons: fwd+bwd, or one SGD step if ``step``."""
+def nbbp_w3(step: bool, steps: int = 1) -> Prepared:
+    """W3 MLP 2-16-16-1 on the moons: fwd+bwd, or ``steps`` SGD steps per call."""
     m = _w3_model()
     if step:
-        return _step(m.train_loop("sgd", lr=wl.W3_LR), wl.W3_PARAM_NAMES)
+        return _step(m.train_loop("sgd", lr=wl.W3_LR), wl.W3_PARAM_NAMES, steps)
     return Prepared(m.compute, lambda _: {"loss": m.value,
                                           **_leaf_grads(m, wl.W3_PARAM_NAMES)})
 

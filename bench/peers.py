@@ -513,7 +513,16 @@ def _jax_prepare(
         value, g = vg(p)
         return value, jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
 
-    step = jax.jit(sgd, donate_argnums=0)
+    if case.steps > 1:  # the whole loop inside one jitted function
+        def loop(p: dict[str, Any]) -> Any:
+            def body(_: Any, carry: Any) -> Any:
+                return sgd(carry[1])
+            first = sgd(p)
+            return jax.lax.fori_loop(1, case.steps, body, first)
+
+        step = jax.jit(loop, donate_argnums=0)
+    else:
+        step = jax.jit(sgd, donate_argnums=0)
 
     def run() -> Any:
         value, state["p"] = jax.block_until_ready(step(state["p"]))
@@ -573,9 +582,10 @@ def _np_prepare(
         return Prepared(lambda: grads(p), lambda r: {"loss": r[0], **r[1]})  # type: ignore[index]
 
     def run() -> float:
-        value, g = grads(p)
-        for k in p:
-            p[k] -= lr * g[k]
+        for _ in range(case.steps):
+            value, g = grads(p)
+            for k in p:
+                p[k] -= lr * g[k]
         return value
 
     return Prepared(run, lambda r: {"loss": r, **p})  # type: ignore[dict-item]
@@ -605,6 +615,8 @@ def prepare(peer: str, case: Case) -> Prepared:
     impl = _IMPLS[peer].get(case.workload)
     if impl is None:
         raise NotApplicable(f"{peer} has no {case.workload}")
+    if case.steps > 1 and peer not in ("jax", "numpy"):
+        raise NotApplicable(f"{peer} has no compiled training loop; see its SGD step row")
     return impl(case)
 
 

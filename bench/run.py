@@ -23,7 +23,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as ``python bench/run.py``
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         hooks = {
             "W1": nbbp_side.nbbp_w1,
             "W2": nbbp_side.nbbp_w2,
-            "W3": lambda: nbbp_side.nbbp_w3(case.step),
+            "W3": lambda: nbbp_side.nbbp_w3(case.step, case.steps),
             "W4": lambda: nbbp_side.nbbp_w4(case.dtype, case.step),
             "W5": nbbp_side.nbbp_w5,
             "S1": nbbp_side.nbbp_s1,
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{label}: error: {msg}")
                 bad += 1
                 continue
+            if case.steps > 1:  # report per step
+                timing = replace(timing, median=timing.median / case.steps)
             cells[case.id, column] = Cell(seconds=timing.median, wrong=problem is not None)
             raw.append(
                 {"case": case.id, "column": column, "correct": problem is None, **asdict(timing)}
@@ -244,7 +246,10 @@ def legend(baseline: str, interpreter: float | None) -> str:
         f"(×r) = time relative to {baseline} (r > 1: slower than {baseline}); "
         "missing = not installed / hook not filled in; n/a = not implemented for that peer.",
         "W3/W4 SGD step: steady state of a Python-level training loop (one call = one step; "
-        "for JAX the step itself is one jitted function). "
+        "for JAX the step itself is one jitted function; for nbbp one call of its compiled "
+        "loop). 'In a compiled loop of 100': one call runs 100 steps, the time is per step "
+        "(nbbp: Model.train_loop, what fit runs; JAX: lax.fori_loop inside jit; hand NumPy: "
+        "a Python loop). "
         "Checked at rel 1e-9 (f64) / 1e-4 (W4 f32) against a hand NumPy step.",
         "S2: wall time of a fresh `python -c` process importing the package and running W1 "
         "(one untimed warm-up first, so on-disk caches are warm).",

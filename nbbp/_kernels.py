@@ -314,6 +314,13 @@ def _matmul(v, o, a, b, m, k, n, flags):
             ib = b + t if flags & 2 else b + t * n
             acc += v[ia] * v[ib]
         C[0, 0] = acc
+    elif k == 1:                 # an outer product: BLAS is slower than a plain loop
+        for i in range(m):
+            ai = v[a + i]
+            row = v[o + i * n:o + (i + 1) * n]
+            bb = v[b:b + n]
+            for j in range(n):
+                row[j] = ai * bb[j]
     elif flags == 0:
         np.dot(v[a:a + m * k].reshape(m, k), v[b:b + k * n].reshape(k, n), C)
     elif flags == 1:

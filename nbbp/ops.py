@@ -340,6 +340,15 @@ def _share(a: Node, b: Node) -> Node:
     return gt(a, b) + 0.5 * eq(a, b)
 
 
+def _pow_vjp(g: Node, y: Node):
+    a, b = y.inputs
+    if b.op == "const" and b.size == 1 and float(b.value) == 2.0:
+        da = g * (2.0 * a)                   # the common square: no pow(a, 1) node
+    else:
+        da = g * b * a ** (b - 1.0)
+    return da, g * log(a) * y
+
+
 def _max_vjp(g: Node, y: Node):
     (x,) = y.inputs
     axis, keep = y.attrs["axis"], y.attrs["keepdims"]
@@ -405,9 +414,7 @@ defop("mul", 22, 2, BINARY, np.multiply,
 defop("div", 23, 2, BINARY, np.divide,
       lambda g, y: (g / y.inputs[1], -g * y.inputs[0] / (y.inputs[1] * y.inputs[1])),
       "a/b", ("1/b", "-a/b**2"), (_U, _B), symbol="/")
-defop("pow", 24, 2, BINARY, np.power,
-      lambda g, y: (g * y.inputs[1] * y.inputs[0] ** (y.inputs[1] - 1.0),
-                    g * log(y.inputs[0]) * y),
+defop("pow", 24, 2, BINARY, np.power, lambda g, y: _pow_vjp(g, y),
       "a**b", ("b*a**(b - 1)", "log(a)*y"), (_B, _U), symbol="**")
 defop("maximum", 25, 2, BINARY, np.maximum,
       lambda g, y: (g * _share(*y.inputs), g * _share(*y.inputs[::-1])), "maximum(a, b)",
