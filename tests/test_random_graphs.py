@@ -102,16 +102,20 @@ def _run(lib, steps, leaves):
     return out
 
 
+def _model(steps, values):
+    """The program as an nbbp model, and its leaves."""
+    with nbbp.Graph():
+        leaves = [nbbp.param(v, name=f"p{k}") for k, v in enumerate(values)]
+        out = _run("nbbp", steps, leaves)
+    return nbbp.Model(out), leaves
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_graph_matches_autograd(prog):
     steps, values = prog
-    with nbbp.Graph():
-        leaves = [nbbp.param(v, name=f"p{k}") for k, v in enumerate(values)]
-        out = _run("nbbp", steps, leaves)
-        if not isinstance(out, nbbp.Node):
-            return
-    m = nbbp.Model(out)
+    m, leaves = _model(steps, values)
+    out = m.output
 
     def f(*xs):
         return _run("autograd", steps, list(xs))
@@ -132,11 +136,7 @@ def test_random_graph_matches_autograd(prog):
 @settings(max_examples=40, deadline=None)
 @given(programs())
 def test_edges_sum_to_node_gradients(prog):
-    steps, values = prog
-    with nbbp.Graph():
-        leaves = [nbbp.param(v, name=f"p{k}") for k, v in enumerate(values)]
-        out = _run("nbbp", steps, leaves)
-    m = nbbp.Model(out)
+    m, _ = _model(*prog)
     for node in m.forward:
         if node.op == "const" or node is m.output:
             continue
