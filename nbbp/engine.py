@@ -15,6 +15,7 @@ import functools
 import glob
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -32,27 +33,51 @@ ALIGN = 8      # float64s per 64 bytes
 ENGINES = ("numba", "python")
 
 _loaded: dict[str, Callable] = {}
+_loading = threading.Lock()     # one loader at a time (preload runs in a thread)
 
 
 def kernel(name: str) -> Callable:
     """The compiled entry point ``name`` of :mod:`nbbp._kernels` (``run``,
-    ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled, once per
-    installation, with a notice. Scalar-only graphs never load the tensor kernel."""
+    ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled,
+    once per installation, with a notice. Scalar-only graphs never load the tensor
+    kernel."""
     fn = _loaded.get(name)
-    if fn is None:
-        from . import _kernels
-        dispatcher = getattr(_kernels, name)
-        if not _cache_present(dispatcher, name):
-            print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
-                  "10–20 s; later sessions load it from Numba's cache.", file=sys.stderr)
-        code = np.array([COPY, 0, 0, 0, 0, 0, 0, 1, 0, 0], dtype=np.int64)
-        arena, ints = np.zeros(1), np.zeros(2, dtype=np.int64)
-        if name == "train":                      # compile, or load from the cache
-            dispatcher(code, arena, 1, 1, 0, 0, arena, arena, ints, ints)
-        else:
-            dispatcher(code, arena, 0, 1, 1)
-        fn = _loaded[name] = _entry_point(dispatcher)
+    if fn is not None:
+        return fn
+    with _loading:
+        fn = _loaded.get(name)
+        if fn is None:
+            fn = _loaded[name] = _load(name)
     return fn
+
+
+def preload(names: tuple[str, ...] = ("run_scalar", "run", "train")) -> threading.Thread:
+    """Load the kernels in a background thread (``%load_ext nbbp`` does this), so the
+    first model of a session does not wait for Numba's start-up."""
+    def work() -> None:
+        for name in names:
+            try:
+                kernel(name)
+            except Exception:   # the foreground call will raise it with context
+                return
+    thread = threading.Thread(target=work, name="nbbp-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load(name: str) -> Callable:
+    from . import _kernels
+    dispatcher = getattr(_kernels, name)
+    if not _cache_present(dispatcher, name):
+        print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
+              "10–20 s; later sessions load it from Numba's cache.", file=sys.stderr)
+    code = np.array([COPY, 0, 0, 0, 0, 0, 0, 1, 0, 0], dtype=np.int64)
+    arena, ints = np.zeros(1), np.zeros(2, dtype=np.int64)
+    if name == "train":                      # compile, or load from the cache
+        dispatcher(code, arena, 1, 1, 0, 0, arena, arena, ints, ints)
+    else:
+        dispatcher(code, arena, 0, 1, 1)
+    return _entry_point(dispatcher)
 
 
 def kernels() -> None:

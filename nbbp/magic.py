@@ -217,5 +217,8 @@ class BpgraphMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbbp``: register the ``%%bpgraph`` magic."""
+    """``%load_ext nbbp``: register the ``%%bpgraph`` magic, and start loading the
+    compiled kernels in the background so the first cell does not wait for Numba."""
     ipython.register_magics(BpgraphMagics)
+    from .engine import preload
+    preload()

@@ -203,3 +203,15 @@ def test_model_picture_methods(ip, tmp_path):
     assert "<svg" in data["image/svg+xml"] and data["text/plain"].startswith("<Model 'f'")
     m.save(tmp_path / "f.nbbp")
     assert nbbp.load(tmp_path / "f.nbbp").grads == m.grads
+
+
+def test_load_ext_preloads_the_kernels_in_the_background(ip):
+    """After %load_ext the kernels load in a thread; a model built meanwhile waits for
+    the same load (one lock), never a second compile."""
+    import threading
+
+    from nbbp import engine
+    thread = engine.preload(("run_scalar",))
+    assert isinstance(thread, threading.Thread) and thread.daemon
+    thread.join(timeout=60)
+    assert not thread.is_alive() and "run_scalar" in engine._loaded
