@@ -81,8 +81,11 @@ class _Plan:
                 raise NbbpError(f"sweep: steps must be a whole number ≥ 1, got {s!r}")
 
         # the model as plain data
-        names = _lookup(free - set(self.axes), namespace)
-        self.missing = sorted(free - set(self.axes) - set(names))
+        # names every configuration sets need no value from the namespace; names only
+        # some set (a list grid) need one for the others
+        always = set.intersection(*(set(c) for c in self.configs)) if self.configs else set()
+        names = _lookup(free - always, namespace)
+        self.missing = sorted(free - always - set(names))
         for k, v in names.items():
             _check_plain(v, f"the name {k!r} that the model source reads")
         self.feed = {_feed_name(k): np.asarray(v, dtype=np.float64)

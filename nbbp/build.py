@@ -57,9 +57,11 @@ def _shape(shape: tuple) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     try:
-        return tuple(int(s) for s in shape)
+        if all(float(s) == int(s) and int(s) >= 0 for s in shape):
+            return tuple(int(s) for s in shape)
     except (TypeError, ValueError):
-        raise BuildError(f"a shape must be whole numbers, got {shape!r}") from None
+        pass
+    raise BuildError(f"a shape must be whole numbers ≥ 0, got {shape!r}")
 
 
 def dsl_namespace(seed: int | None = 0) -> dict[str, Any]:

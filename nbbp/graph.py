@@ -230,6 +230,9 @@ class Graph:
         if name is not None:
             if not isinstance(name, str) or not _NAME_RE.match(name.replace("/", "_")):
                 raise BuildError(f"node name {name!r} is not valid: use letters, digits and _")
+        if 0 in shape:
+            raise BuildError(f"{op} {name or ''}: shape {tuple(shape)} has an axis of size 0; "
+                             "every axis needs at least one element")
         full = exact_name or self.unique_name(name if name is not None else op)
         scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
         node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,

@@ -81,3 +81,13 @@ def test_where_masks_a_nan_branch_without_error():
     # the untaken branch is nan (log of a negative), yet nothing the model reports is
     m = nbbp.build("x = param(-2.0)\nf = where(x > 0, log(x), x * x)")
     assert m.value == 4.0 and m.grads["x"] == -4.0
+
+
+@pytest.mark.parametrize("src,message", [
+    ("W = param(randn(2, 2.5))", r"a shape must be whole numbers ≥ 0, got \(2, 2.5\)"),
+    ("W = param(zeros(2, 0))", r"shape \(2, 0\) has an axis of size 0"),
+    ("x = param(np.ones(3))\ny = reshape(x, (3, 0))", "reshape"),
+])
+def test_bad_shapes_from_initialisers(src, message):
+    with pytest.raises(nbbp.BuildError, match=message):
+        nbbp.build(src, namespace={"np": np})

@@ -238,7 +238,7 @@ def test_failing_configurations_get_their_own_rows():
     assert "training stopped at step 1" in nan.error and "log" in nan.error
     np.testing.assert_array_equal(nan.losses, sequential(FAULTY, {"n": 2, "lr": 10.0}, 1))
     for bad in (bad1, bad2):
-        assert bad.status == "error" and "negative dimensions" in bad.error
+        assert bad.status == "error" and "a shape must be whole numbers ≥ 0, got (-1,)" in bad.error
         assert bad.losses.size == 0
     assert [r.index for r in res.failed] == [1, 2, 3] and res.best() is ok
     assert list(res["status"]) == ["ok", "nan", "error", "error"]
@@ -421,3 +421,9 @@ def test_the_module_is_callable():
     import nbbp.sweep as mod
     res = mod(FAULTY, {"n": [1]}, steps=2, client="serial", progress=False)
     assert res[0].ok and "grid" in str(__import__("inspect").signature(mod))
+
+
+def test_a_list_grid_falls_back_to_the_namespace_for_names_some_configs_leave_out():
+    res = sweep(FAULTY, [{"lr": 0.1}, {"lr": 0.1, "n": 3}], steps=5, client="serial",
+                namespace={"n": 2}, progress=False)
+    assert [r.status for r in res] == ["ok", "ok"]
