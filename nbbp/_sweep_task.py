@@ -22,18 +22,20 @@ from .errors import NbbpError, NumericError
 
 
 def _run_chunk(shared: dict, jobs: list[tuple[int, dict]]) -> list[dict]:
-    """A task: some configurations, one after the other."""
-    return [_run_one(shared, i, job) for i, job in jobs]
+    """A task: some configurations, one after the other. Configurations that differ
+    only in training settings (lr, optimizer, steps, …) share one built model."""
+    built: dict[tuple, tuple[Any, list]] = {}
+    return [_run_one(shared, i, job, built) for i, job in jobs]
 
 
-def _run_one(shared: dict, index: int, job: dict) -> dict:
+def _run_one(shared: dict, index: int, job: dict, built: dict | None = None) -> dict:
     """Build, train and measure one configuration; never raises for the run's faults."""
     out: dict[str, Any] = dict(index=index, status="ok", error=None, worker=_worker_name())
     model = t0 = None
     try:
         _ensure_kernels(shared["engine"])     # once per process, not part of the run's time
         t0 = time.perf_counter()
-        model = _rebuild(shared, job)
+        model = _model_for(shared, job, built)
         model.fit(job["steps"], _make_optimizer(job["optimizer"]), None, job["batch_size"],
                   shared["feed"] or None, job["seed"] or 0, progress=False)
         if model.history.interrupted:       # fit stops quietly on Ctrl-C; a sweep stops too
@@ -61,6 +63,28 @@ def _run_one(shared: dict, index: int, job: dict) -> dict:
             out["params"] = {k: np.asarray(v) for k, v in model.params.items()}
     out["time"] = time.perf_counter() - t0 if t0 is not None else 0.0
     return out
+
+
+def _model_for(shared: dict, job: dict, built: dict | None):
+    """The configuration's model: built from plain data, or — when this task already
+    built one from the same source, names and seed — that model put back to its
+    initial values with a fresh history, which trains exactly as a new build would."""
+    if built is None:
+        return _rebuild(shared, job)
+    key = (tuple(sorted((k, repr(v)) for k, v in job["names"].items())), job["seed"])
+    if key not in built:
+        model = _rebuild(shared, job)
+        leaves = [(n, np.array(model.value_of(n))) for n in model.forward
+                  if n.op in ("param", "input")]
+        built[key] = (model, leaves)
+        return model
+    model, leaves = built[key]
+    from .train import History
+    for n, value in leaves:
+        model.layout.write(model.arena, n, value)
+    model.compute()
+    model.history, model._loop = History(), None
+    return model
 
 
 def _rebuild(shared: dict, job: dict):

@@ -157,9 +157,10 @@ def _collect_serial(plan: _Plan, progress: bool) -> tuple[list[Run], bool]:
     runs = [Run(i, c) for i, c in enumerate(plan.configs)]
     bar = _Progress(len(runs), progress)
     interrupted = False
+    built: dict = {}        # runs that share source, names and seed share one build
     try:
         for i, job in enumerate(plan.jobs):
-            _fill(runs[i], _run_one(plan.shared, i, job))
+            _fill(runs[i], _run_one(plan.shared, i, job, built))
             bar.update(1, runs[i].ok)
     except KeyboardInterrupt:
         interrupted = True
