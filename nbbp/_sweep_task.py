@@ -65,13 +65,18 @@ def _run_one(shared: dict, index: int, job: dict, built: dict | None = None) -> 
     return out
 
 
+def build_key(job: dict) -> tuple:
+    """Configurations with equal keys build the same model (same names, same seed)."""
+    return tuple(sorted((k, repr(v)) for k, v in job["names"].items())), repr(job["seed"])
+
+
 def _model_for(shared: dict, job: dict, built: dict | None):
     """The configuration's model: built from plain data, or — when this task already
     built one from the same source, names and seed — that model put back to its
     initial values with a fresh history, which trains exactly as a new build would."""
     if built is None:
         return _rebuild(shared, job)
-    key = (tuple(sorted((k, repr(v)) for k, v in job["names"].items())), job["seed"])
+    key = build_key(job)
     if key not in built:
         model = _rebuild(shared, job)
         leaves = [(n, np.array(model.value_of(n))) for n in model.forward

@@ -65,7 +65,7 @@ from ._sweep_plan import _names as _names
 from ._sweep_plan import _Plan
 from ._sweep_table import Run as Run
 from ._sweep_table import SweepResult as SweepResult
-from ._sweep_task import _run_chunk, _run_one
+from ._sweep_task import _run_chunk, _run_one, build_key
 from .errors import NbbpError
 
 TASK_SECONDS = 0.25     # aim for at least this much work per task when chunking
@@ -212,7 +212,8 @@ def _collect_dask(plan: _Plan, client: Any, workers: int | None, chunk: int | No
 def _submit_and_gather(client, plan: _Plan, runs: list[Run], size: int, bar) -> bool:
     from distributed import as_completed
     token = uuid.uuid4().hex[:10]
-    jobs = list(enumerate(plan.jobs))
+    # configurations that build the same model go to the same task, which builds it once
+    jobs = sorted(enumerate(plan.jobs), key=lambda ij: build_key(ij[1]))
     chunks = [jobs[k:k + size] for k in range(0, len(jobs), size)]
     # the shared data (source, arrays, settings) goes once to every worker: no task
     # waits for a transfer, none is drawn to one worker by its data, and a worker that
