@@ -189,9 +189,10 @@ def _row_tail(small: Node, big: Node) -> bool:
 def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     """Peephole rewrites: which instruction computes ``n`` and from which nodes.
 
-    ``a ** 2`` becomes ``a * a``, ``a ** 1`` a copy, and a matmul with a transposed
+    ``a ** 2`` becomes ``a * a``, ``a ** 1`` a copy; a matmul with a transposed
     matrix operand reads that matrix directly (BLAS transposes for free), so the
-    transpose node need not be computed at all.
+    transpose node need not be computed at all; ``g * step(y)`` (relu's backward)
+    becomes one ``mask`` pass and ``relu(a + b)`` one ``addrelu`` pass.
     """
     op = OPS[n.op]
     if op.name == "pow" and _const_value(n.inputs[1]) in (1.0, 2.0):

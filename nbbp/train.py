@@ -91,7 +91,7 @@ class TrainLoop:
             raise NbbpError(f"training needs a scalar loss; {model.output.name!r} has shape "
                             f"{model.output.shape}: end the model with mean(...) or sum(...)")
         self.model, self.optimizer, self.batch_size = model, optimizer, batch_size
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.rng = seed, np.random.default_rng(seed)
         data = self._data(model, feed)
         self.n_rows = self._rows(data, batch_size)
         shapes = {n: ((batch_size,) + v.shape[1:] if batch_size else v.shape)
@@ -297,11 +297,11 @@ def fit(model, steps: int = 100, optimizer: optim.Optimizer | str | None = None,
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise NbbpError(f"fit(steps=...) needs a whole number ≥ 1, got {steps!r}")
     opt = optim.get(optimizer, lr)
-    key = (id(opt), batch_size, seed)
     loop = model._loop
-    if loop is None or loop.key != key or feed:     # the same optimizer object goes on
+    same = (loop is not None and loop.optimizer is opt and loop.batch_size == batch_size
+            and loop.seed == seed)
+    if not same or feed:                 # the same optimizer object goes on with its state
         loop = model._loop = TrainLoop(model, opt, batch_size, feed, seed)
-        loop.key = key
     metrics = _metrics(model, metrics)
     every = every or max(1, steps // 20)
     history = model.history
