@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nbbp  # noqa: E402
-from nbbp import _renderers, render  # noqa: E402
+from nbbp.view import graphviz as _renderers  # noqa: E402
+from nbbp.view import render  # noqa: E402
 
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import scalar_graph, tensor_graph  # noqa: E402
 
 import nbbp  # noqa: E402
-from nbbp import render, widgets  # noqa: E402
-from nbbp._live import LivePicture  # noqa: E402
+from nbbp import widgets  # noqa: E402
+from nbbp.view import render  # noqa: E402
+from nbbp.view.live import LivePicture  # noqa: E402
 
 
 def median_ms(fn: Callable[[int], object], repeats: int, warmup: int = 20) -> float:

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nbbp import sweep as sweep_module
     load0 = os.getloadavg()
-    nbbp.engine.kernels()
+    nbbp.core.engine.kernels()
     ns = data()
     g64 = grid(64)
     sequential(grid(4), ns)                                         # warm-up

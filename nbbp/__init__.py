@@ -7,28 +7,30 @@ IPython, ipywidgets and Graphviz only where they are used. In a notebook,
 
 from __future__ import annotations
 
-from .autodiff import grad, gradients
 from .build import build
-from .check import GradientCheckError, check_grads
+from .core.autodiff import grad, gradients
+from .core.graph import Graph, Node, const, input, param, scope
+from .core.ops import FUNCTIONS as _FUNCTIONS
+from .core.ops import OPS
 from .errors import BuildError, FeedError, FileFormatError, NbbpError, NumericError, ShapeError
-from .graph import Graph, Node, const, input, param, scope
-from .losses import bce_with_logits, hinge, mae, mse, softmax_cross_entropy
 from .model import Edge, Model
-from .ops import FUNCTIONS as _FUNCTIONS
-from .ops import OPS
+from .train.check import GradientCheckError, check_grads
+from .train.losses import bce_with_logits, hinge, mae, mse, softmax_cross_entropy
 
 globals().update(_FUNCTIONS)     # nbbp.tanh, nbbp.matmul, … straight from the op table
 
 __version__ = "0.1.0"
 
-_LAZY = ("datasets", "io", "optim", "sweep", "tf1", "train", "widgets")
+# submodules that load on first use, and where they live
+_LAZY = {"datasets": "train.datasets", "io": "io", "optim": "train.optim", "sweep": "sweep",
+         "tf1": "tf1", "train": "train", "widgets": "widgets"}
 
 
 def __getattr__(name: str):
     """Submodules that load on first use: nbbp.datasets, nbbp.optim, nbbp.tf1, …"""
     if name in _LAZY:
         import importlib
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{_LAZY[name]}")
     raise AttributeError(f"module 'nbbp' has no attribute {name!r}")
 
 

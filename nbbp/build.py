@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from . import graph as _graph
-from . import ops
-from .autodiff import grad, gradients
+from .core import graph as _graph
+from .core import ops
+from .core.autodiff import grad, gradients
+from .core.graph import Graph, Node
 from .errors import BuildError, NbbpError, suggest
-from .graph import Graph, Node
 from .model import Model
 
 FILENAME = "<bpgraph>"
@@ -67,7 +67,7 @@ def _shape(shape: tuple) -> tuple[int, ...]:
 def dsl_namespace(seed: int | None = 0) -> dict[str, Any]:
     """The names a model's source can use (ops, leaves, scope, grad, initialisers)."""
     init = Initializers(seed)
-    from .losses import LOSSES
+    from .train.losses import LOSSES
     ns: dict[str, Any] = {**ops.FUNCTIONS, **LOSSES}
     ns.update(param=_graph.param, input=_graph.input, const=_graph.const,
               scope=_graph.scope, grad=grad, gradients=gradients,

@@ -11,7 +11,7 @@ A ``.nbbp`` file is a zip archive holding two members:
     The current value of every leaf (param, input, const) as a float64 array.
 
 Loading reads JSON and ``np.load(..., allow_pickle=False)`` only — no code runs —
-and rebuilds the graph with the op table (:func:`nbbp.ops.apply`), so every shape
+and rebuilds the graph with the op table (:func:`nbbp.core.ops.apply`), so every shape
 is checked again. Gradient nodes are not stored: :class:`nbbp.Model` rebuilds
 them. A truncated, tampered or foreign file raises
 :class:`~nbbp.errors.FileFormatError` naming the file and the problem, before
@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from .core import ops
+from .core.graph import LEAF_OPS, MAX_NDIM, Graph, Node
 from .errors import FileFormatError, NbbpError, suggest
-from .graph import LEAF_OPS, MAX_NDIM, Graph, Node
 
 FORMAT = "nbbp-model"
 VERSION = 1

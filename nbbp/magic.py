@@ -22,8 +22,8 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
 
-from . import render
 from .errors import NbbpError
+from .view import render
 
 _BOOL = argparse.BooleanOptionalAction
 
@@ -164,9 +164,9 @@ class BpgraphMagics(Magics):
         Defaults for every option: ``%config BpgraphMagics.precision = 6``,
         ``%config BpgraphMagics.renderer = "graphviz-pure"`` (byte-stable SVG for
         nbval), ``%config BpgraphMagics.backward = True``. ``%config BpgraphMagics``
-        lists them. The picture also comes from ``nbbp.render.svg(NAME, ...)``,
-        ``nbbp.render.save(NAME, "graph.svg" | ".png" | ".dot", ...)`` and
-        ``nbbp.render.to_dot(NAME, ...)``. See docs/bpgraph.md.
+        lists them. The picture also comes from ``nbbp.view.render.svg(NAME, ...)``,
+        ``nbbp.view.render.save(NAME, "graph.svg" | ".png" | ".dot", ...)`` and
+        ``nbbp.view.render.to_dot(NAME, ...)``. See docs/bpgraph.md.
         """
         # slider ranges may be written with spaces: --sliders x=(-3, 3, 0.1)
         line = re.sub(r"\(([^)]*)\)", lambda m: "(" + m.group(1).replace(" ", "") + ")", line)
@@ -220,5 +220,5 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbbp``: register the ``%%bpgraph`` magic, and start loading the
     compiled kernels in the background so the first cell does not wait for Numba."""
     ipython.register_magics(BpgraphMagics)
-    from .engine import preload
+    from .core.engine import preload
     preload()

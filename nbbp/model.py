@@ -1,7 +1,7 @@
 """A model: a graph with an output, its gradients, and values that follow.
 
 A :class:`Model` owns the forward nodes that its output depends on, the gradient
-nodes :mod:`nbbp.autodiff` added for every one of them, and one program that
+nodes :mod:`nbbp.core.autodiff` added for every one of them, and one program that
 computes both in a single compiled call. ``m.set(...)`` writes new leaf values and
 recomputes; ``m.run(...)`` evaluates any nodes with some of them fed, computing
 only the part of the graph the fetches need, without touching the model's values.
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .autodiff import build_gradients
-from .engine import ENGINES, Layout, make_program
+from .core.autodiff import build_gradients
+from .core.engine import ENGINES, Layout, make_program
+from .core.graph import Node
+from .core.ops import OPS
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
-from .graph import Node
-from .ops import OPS
 
 
 def _fmt(v: float | np.ndarray | None) -> str:
@@ -115,7 +115,7 @@ class Model:
         self._run = self._program.bind(self.arena)
         self._subprograms: dict[tuple, Any] = {}
         self._loop = None           # the last training loop (its optimizer state goes on)
-        from .train import History
+        from .train.loop import History
         self.history = History()
         self.compute()
 
@@ -279,7 +279,7 @@ class Model:
         >>> round(m["w"].value, 6)
         3.0
         """
-        from .train import fit
+        from .train.loop import fit
         return fit(self, steps, optimizer, lr, batch_size, feed, seed, progress, metrics,
                    every)
 
@@ -288,24 +288,24 @@ class Model:
                    seed: int = 0):
         """A :class:`nbbp.train.TrainLoop` for stepping training by hand:
         ``loop.run(steps)`` trains in compiled code, ``loop.sync()`` updates the model."""
-        from . import optim
-        from .train import TrainLoop
+        from .train import optim
+        from .train.loop import TrainLoop
         return TrainLoop(self, optim.get(optimizer, lr), batch_size, feed, seed)
 
     def predict(self, x: Any, node: Any = None) -> np.ndarray:
         """The prediction node's value for new data ``x`` (any number of rows); the
         node is ``node`` or the one named ``pred``, ``logits``, ``s``, ``out``, …"""
-        from .train import predict
+        from .train.loop import predict
         return predict(self, x, node)
 
     def plot_loss(self, **kw: Any):
         """Matplotlib figure of the loss at every training step."""
-        from .plots import plot_loss
+        from .view.plots import plot_loss
         return plot_loss(self, **kw)
 
     def plot_boundary(self, X: Any = None, y: Any = None, node: Any = None, **kw: Any):
         """Matplotlib figure of a 2-D classifier's decision regions and its data."""
-        from .plots import plot_boundary
+        from .view.plots import plot_boundary
         return plot_boundary(self, X, y, node, **kw)
 
     # -- widgets (nbbp.widgets, imported when used) -------------------------
@@ -319,19 +319,19 @@ class Model:
         from .widgets import trainer
         return trainer(self, *args, **kw)
 
-    # -- the picture (nbbp.render, imported when used) ----------------------
+    # -- the picture (nbbp.view.render, imported when used) ----------------------
     def to_dot(self, **opts: Any) -> str:
         """The picture as DOT text; options as in ``%%bpgraph`` (docs/bpgraph.md)."""
-        from . import render
+        from .view import render
         return render.to_dot(self, **opts)
 
     def svg(self, **opts: Any) -> str:
         """The picture as SVG text (raises ``RenderError`` if no Graphviz renderer works)."""
-        from . import render
+        from .view import render
         return render.svg(self, **opts)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
-        from . import render
+        from .view import render
         return render.mimebundle(self, include, exclude)
 
     def save(self, path, **opts: Any) -> None:
@@ -339,7 +339,7 @@ class Model:
         model: graph and current values in one ``.nbbp`` file (see :mod:`nbbp.io`) that
         ``nbbp.load(path)`` reads back without running any code."""
         if str(path).lower().endswith((".svg", ".png", ".dot")):
-            from . import render
+            from .view import render
             render.save(self, path, **opts)
             return
         from .io import save

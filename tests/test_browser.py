@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from nbbp._format import fmt
+from nbbp.view.numbers import fmt
 
 pytestmark = pytest.mark.slow
 

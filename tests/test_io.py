@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import nbbp
-from nbbp import graph as nbbp_graph
 from nbbp import io
+from nbbp.core import graph as nbbp_graph
 from nbbp.errors import FileFormatError
 
 MLP = """

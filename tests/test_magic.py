@@ -10,8 +10,9 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import get_ipython, start_ipython
 
-from nbbp import _renderers, render
 from nbbp.magic import BpgraphMagics, Picture
+from nbbp.view import graphviz as _renderers
+from nbbp.view import render
 
 ARTICLE = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
 
@@ -188,7 +189,7 @@ def test_the_manual(ip):
 
 
 def test_model_picture_methods(ip, tmp_path):
-    """to_dot, svg, save and _repr_mimebundle_ delegate to nbbp.render; ``save``
+    """to_dot, svg, save and _repr_mimebundle_ delegate to nbbp.view.render; ``save``
     dispatches on the suffix: pictures to render.save, anything else to nbbp.io."""
     import nbbp
 
@@ -210,7 +211,7 @@ def test_load_ext_preloads_the_kernels_in_the_background(ip):
     the same load (one lock), never a second compile."""
     import threading
 
-    from nbbp import engine
+    from nbbp.core import engine
     thread = engine.preload(("run_scalar",))
     assert isinstance(thread, threading.Thread) and thread.daemon
     thread.join(timeout=60)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import nbbp
-from nbbp.ops import (
+from nbbp.core.ops import (
     BINARY,
     FORMULA_NS,
     LAYOUT,
@@ -181,7 +181,7 @@ def test_layout_ops_compose(kind, engine):
 
 
 def test_an_op_without_a_kernel_is_refused_by_the_compiled_engine(monkeypatch):
-    from nbbp import ops
+    from nbbp.core import ops
     cube = ops.Op("cube", 199, 1, UNARY, lambda a: a ** 3, lambda g, y: (g * 3.0 * y.inputs[0] ** 2,),
                   "a³", ("3*a**2",), ((-2.0, 2.0),))
     monkeypatch.setitem(ops.OPS, "cube", cube)

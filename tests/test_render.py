@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nbbp
-from nbbp import _renderers, render
+from nbbp.core.ops import OPS
 from nbbp.errors import NbbpError
-from nbbp.ops import OPS
-from nbbp.render import fmt
+from nbbp.view import graphviz as _renderers
+from nbbp.view import render
+from nbbp.view.render import fmt
 
 ARTICLE = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
 MLP = """
@@ -352,7 +353,7 @@ def test_mimebundle_never_raises():
 
 def test_import_nbbp_stays_light():
     code = ("import sys, nbbp; print(sorted(m for m in ('IPython', 'graphviz', "
-            "'nbbp.render', 'nbbp.magic') if m in sys.modules))")
+            "'nbbp.view.render', 'nbbp.magic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=True)
     assert out.stdout.strip() == "[]"

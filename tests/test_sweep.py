@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import nbbp
-from nbbp import sweep as sweep_module
 from nbbp.errors import BuildError, FeedError, NbbpError
 from nbbp.sweep import SweepResult, sweep
+from nbbp.sweep import run as sweep_module
 
 X, Y = nbbp.datasets.moons(100, noise=0.1, seed=0, labels="pm1")
 DATA = {"X": X, "Y": Y}
@@ -219,7 +219,7 @@ def test_deployment_survives_a_killed_worker(deployment, monkeypatch):
     np.testing.assert_array_equal(remote[1].losses, local[1].losses)
 
     def kernel_cache_stats():          # pickled by value: runs on the worker
-        from nbbp import _kernels
+        from nbbp.core import kernels as _kernels
         return {k: (sum(getattr(_kernels, k).stats.cache_hits.values()),
                     sum(getattr(_kernels, k).stats.cache_misses.values()))
                 for k in ("run", "train")}

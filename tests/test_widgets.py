@@ -16,10 +16,13 @@ import pytest
 from IPython.core.error import UsageError
 
 import nbbp
-from nbbp import _charts, _explain, render, widgets
-from nbbp._live import LivePicture, Overlay
-from nbbp._scene import Scene
+from nbbp import widgets
 from nbbp.errors import NbbpError
+from nbbp.view import charts as _charts
+from nbbp.view import explain as _explain
+from nbbp.view import render
+from nbbp.view.live import LivePicture, Overlay
+from nbbp.view.scene import Scene
 
 ARTICLE = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
 NEURON = ("x1 = input(2.0); x2 = input(0.0)\n"
@@ -137,7 +140,7 @@ def test_wide_numbers_are_squeezed_not_moved():
 
 
 def test_without_a_renderer_the_widget_shows_the_listing(monkeypatch, tmp_path):
-    from nbbp import _renderers
+    from nbbp.view import graphviz as _renderers
     monkeypatch.delenv("NBBP_DOT", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(_renderers, "_graphviz_pure_paths", lambda: [])

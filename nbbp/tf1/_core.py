@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import graph as _nbbp_graph
+from ..core import graph as _nbbp_graph
 from ..errors import NbbpError
 from ._types import TensorShape, float64, fully_known, shape_str
 from .errors import GraphMismatchError, ShapeError, UsageError

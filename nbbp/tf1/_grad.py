@@ -2,7 +2,7 @@
 
 A gradient tensor is an op of type ``SymbolicGradient`` that remembers its call
 (``ys``, ``xs``, ``grad_ys``, ``stop_gradients``). When a session runs it, the
-call is lowered once per run plan with :func:`nbbp.autodiff.gradients` on the
+call is lowered once per run plan with :func:`nbbp.core.autodiff.gradients` on the
 lowered nodes — so gradients of gradients (and Hessians) are nbbp's graph
 transform applied again. As in TF 1, an ``x`` that ``ys`` does not depend on
 gets ``None``.

@@ -4,7 +4,7 @@ Given the operations a run must compute and the shapes of its feeds, every
 needed op becomes nbbp nodes with concrete shapes: fed tensors, variables and
 random tensors become leaves the session writes before each run; constants
 become const leaves; other ops call their ``lower`` function from the op table;
-gradient ops call :func:`nbbp.autodiff.gradients` on the lowered nodes. Nodes
+gradient ops call :func:`nbbp.core.autodiff.gradients` on the lowered nodes. Nodes
 keep the TF names (``scope/W``, ``mul_1``), so a lowered graph reads like the
 TF program it came from.
 """
@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import ops as O
-from ..autodiff import gradients as nbbp_gradients
+from ..core import ops as O
+from ..core.autodiff import gradients as nbbp_gradients
+from ..core.graph import Graph as NbbpGraph
+from ..core.graph import Node
 from ..errors import NbbpError
-from ..graph import Graph as NbbpGraph
-from ..graph import Node
 from ._core import ASSIGN_TYPES, OPDEFS, Operation, nbbp_name
 from ._types import shape_list_str
 from .errors import InvalidArgumentError, ShapeError

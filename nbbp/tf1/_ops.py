@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops as O
+from ..core import ops as O
 from ..errors import BuildError
 from ._core import Tensor, check_name, defop, get_default_graph, make_op
 from ._types import DType, as_dtype, as_shape, float32, fully_known

@@ -2,7 +2,7 @@
 
 ``sess.run(fetches, feed_dict)`` finds the ops the fetches need (not looking past
 fed tensors), lowers them to an nbbp graph with the feeds' shapes (see
-:mod:`._lower`), and compiles one program with :func:`nbbp.engine.make_program`.
+:mod:`._lower`), and compiles one program with :func:`nbbp.core.engine.make_program`.
 The plan is cached per (fetches, fed tensors and their shapes), so a training
 loop lowers once. Each run writes the session's variable values, the feeds and
 fresh random samples into the arena, runs the program, reads the fetches, and
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import ENGINES, Layout, make_program
+from ..core.engine import ENGINES, Layout, make_program
 from ..errors import suggest
 from ._core import ASSIGN_TYPES, Graph, Operation, Tensor, get_default_graph, not_in_graph
 from ._lower import lower

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import graph as _nbbp_graph
+from ..core import graph as _nbbp_graph
 from .errors import UsageError
 
 # ---------------------------------------------------------------------------

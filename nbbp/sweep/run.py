@@ -51,22 +51,21 @@ from __future__ import annotations
 
 import sys
 import time
-import types
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import optim
-from ._sweep_cluster import _close, _cores
-from ._sweep_cluster import local_cluster as local_cluster
-from ._sweep_plan import METRICS as METRICS
-from ._sweep_plan import SETTINGS as SETTINGS
-from ._sweep_plan import _names as _names
-from ._sweep_plan import _Plan
-from ._sweep_table import Run as Run
-from ._sweep_table import SweepResult as SweepResult
-from ._sweep_task import _run_chunk, _run_one, build_key
-from .errors import NbbpError
+from ..errors import NbbpError
+from ..train import optim
+from .cluster import _close, _cores
+from .cluster import local_cluster as local_cluster
+from .plan import METRICS as METRICS
+from .plan import SETTINGS as SETTINGS
+from .plan import _names as _names
+from .plan import _Plan
+from .table import Run as Run
+from .table import SweepResult as SweepResult
+from .task import _run_chunk, _run_one, build_key
 
 TASK_SECONDS = 0.25     # aim for at least this much work per task when chunking
 
@@ -306,14 +305,3 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-# ``nbbp.sweep(...)`` calls :func:`sweep`: the module itself is callable, so the name
-# works whether or not ``import nbbp.sweep`` has replaced the package attribute.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> SweepResult:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-__signature__ = __import__("inspect").signature(sweep)

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _charts, _explain
-from ._explorer import Explorer
-from ._format import fmt
-from ._live import Overlay
-from .errors import NbbpError, suggest
-from .widgets import CHUNK_SECONDS, LEARNING_RATES, OPTIMIZER_NAMES, LiveGraph, _ipw, _running_loop
+from ..errors import NbbpError, suggest
+from ..view import charts as _charts
+from ..view import explain as _explain
+from ..view.live import Overlay
+from ..view.numbers import fmt
+from .explorer import Explorer
+from .live_graph import CHUNK_SECONDS, LEARNING_RATES, OPTIMIZER_NAMES, LiveGraph, ipw, running_loop
 
 
 class Trainer:
@@ -37,8 +38,8 @@ class Trainer:
                  feed: Mapping[Any, Any] | None = None, seed: int = 0,
                  explorer: Explorer | None = None,
                  opts: Mapping[str, Any] | None = None) -> None:
-        from . import optim
-        w = _ipw()
+        from ..train import optim
+        w = ipw()
         if model.output.shape != ():
             raise NbbpError(f"training needs a scalar loss; {model.output.name!r} has shape "
                             f"{model.output.shape}: end the model with mean(...) or sum(...)")
@@ -143,7 +144,7 @@ class Trainer:
             self._loop = None
 
     def _train_loop(self) -> Any:
-        from . import optim
+        from ..train import optim
         key = (self.optimizer.value, float(self.lr.value))
         if self._loop is None or self._loop_key != key:
             opt = self._custom if self._custom is not None and key == self._custom_key \
@@ -203,7 +204,7 @@ class Trainer:
     def _train_clicked(self) -> None:
         if self.running:
             return
-        loop = _running_loop()
+        loop = running_loop()
         if loop is None:
             self.train()
             return

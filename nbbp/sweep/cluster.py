@@ -23,7 +23,7 @@ def local_cluster(workers: int | None = None, engine: str = "numba"):
     """
     from distributed import Client, LocalCluster
     if engine == "numba":
-        from .engine import kernels
+        from ..core.engine import kernels
         kernels()           # fill the on-disk cache before the workers look for it
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cache = _numba_cache_dir()
@@ -70,7 +70,7 @@ def _ensure_kernels(engine: str) -> None:
     them when the on-disk cache is empty, the others wait for it and load it."""
     if engine != "numba" or engine in _WARM:
         return
-    from . import engine as _engine
+    from ..core import engine as _engine
     where = os.path.dirname(os.path.abspath(__file__)) + "|" + _numba_cache_dir()
     tag = hashlib.sha1(where.encode()).hexdigest()[:12]
     lock = os.path.join(tempfile.gettempdir(), f"nbbp-kernels-{tag}.lock")

@@ -2,7 +2,7 @@
 
 :class:`TrainLoop` lowers a model's loss and parameter gradients plus one update
 instruction per parameter into a single program, and
-:func:`nbbp._kernels.train` runs many steps of it per call. Python gets control
+:func:`nbbp.core.kernels.train` runs many steps of it per call. Python gets control
 back between chunks of steps (about ten times a second) to report progress, so
 interrupting the kernel stops at a chunk boundary with the parameters of the last
 completed step.
@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from . import ops, optim
-from .engine import ALIGN, kernel, lower, make_program
-from .errors import BuildError, FeedError, NbbpError, NumericError
-from .graph import Graph, Node
-from .model import Model, as_array
+from ..core import ops
+from ..core.engine import ALIGN, kernel, lower, make_program
+from ..core.graph import Graph, Node
+from ..errors import BuildError, FeedError, NbbpError, NumericError
+from ..model import Model, as_array
+from . import optim
 
 
 @dataclass
@@ -426,7 +427,7 @@ def predict(model, x: Any, node: Any = None) -> np.ndarray:
     key = ("predict", target.id, tuple(sorted((n.id, s) for n, s in shapes.items())))
     cached = model._subprograms.get(key)
     if cached is None:
-        from .engine import Layout
+        from ..core.engine import Layout
         mapping = clone([target], shapes)
         layout = Layout(mapping[target.id].graph)
         nodes = [n for n in layout.graph.nodes if not n.is_leaf]

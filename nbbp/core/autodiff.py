@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import BuildError
 from . import ops
-from .errors import BuildError
 from .graph import Node
 
 

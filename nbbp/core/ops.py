@@ -5,7 +5,7 @@ product (VJP) rule, NumPy reference implementation, display text and the domain
 its tests sample from. The builder functions (``tanh``, ``matmul``, …), the
 autodiff, the kernels' opcodes, the renderer's formulas, the docs' op list and the
 tests' parametrisation all read this table; adding an op is adding one entry here
-plus its kernel in :mod:`nbbp._kernels`.
+plus its kernel in :mod:`nbbp.core.kernels`.
 
 VJP rules build graph nodes with the same builder functions, so the backward
 pass is itself a graph that can be run, drawn and differentiated again.
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BuildError, ShapeError
+from ..errors import BuildError, ShapeError
 from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
 # Kinds decide the shape rule and how the engine lowers the op.
@@ -535,7 +535,7 @@ def table_markdown() -> str:
              WHERE: "elementwise, broadcasting", REDUCE: "reduction (axis=None|int, keepdims)",
              MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)"}
     lines = ["# The op table", "",
-             "Generated from `nbbp.ops.OPS` by `nbbp.ops.table_markdown()`; "
+             "Generated from `nbbp.core.ops.OPS` by `nbbp.core.ops.table_markdown()`; "
              "`tests/test_docs.py` keeps this file in sync. Every op is a function in a "
              "`%%bpgraph` cell and in `nbbp`; `+ − * / ** @` and `-x` on nodes build "
              "`add sub mul div pow matmul neg`.", "",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbbpError, suggest
+from ..errors import NbbpError, suggest
 
 
 @dataclass(eq=False)
@@ -133,7 +133,7 @@ class SweepResult:
              log: bool | None = None):
         """Loss curves by configuration and, over two grid axes, a heat map of ``value``
         (the final loss or a metric), averaged over the other axes. Returns the figure."""
-        from .plots import _pyplot
+        from ..view.plots import _pyplot
         varying = [k for k, v in self.axes.items() if len(v) > 1]
         if (x is None) != (y is None):
             raise NbbpError("plot: give both x= and y= (two grid axes), or neither")

@@ -2,7 +2,7 @@
 
 :class:`Scene` reads a model once (values, gradients, the contribution on every edge),
 decides which scopes are drawn as one node, and answers the questions the DOT writer
-in :mod:`nbbp.render` and the text listing ask. It knows nothing of DOT syntax.
+in :mod:`nbbp.view.render` and the text listing ask. It knows nothing of DOT syntax.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._format import fmt, formula, full, norm, shape_text, summary
-from .errors import NbbpError, suggest
-from .ops import OPS
+from ..core.ops import OPS
+from ..errors import NbbpError, suggest
+from .numbers import fmt, formula, full, norm, shape_text, summary
 
 if TYPE_CHECKING:
     from .render import Options

@@ -2,7 +2,7 @@
 
 Built by :func:`nbbp.widgets.sliders` (``m.sliders()``, ``%%bpgraph NAME --sliders``);
 see :mod:`nbbp.widgets` for how it stays responsive. The maths it shows comes from
-the model and :mod:`nbbp._explain`.
+the model and :mod:`nbbp.view.explain`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _explain
-from ._format import fmt
-from ._live import Overlay
-from .errors import NbbpError, suggest
-from .widgets import HINT, LiveGraph, _css, _ipw, slider_range
+from ..errors import NbbpError, suggest
+from ..view import explain as _explain
+from ..view.live import Overlay
+from ..view.numbers import fmt
+from .live_graph import HINT, LiveGraph, css_class, ipw, slider_range
 
 
 class Explorer:
@@ -31,7 +31,7 @@ class Explorer:
     def __init__(self, model: Any, names: Sequence[str] = (),
                  ranges: Mapping[str, Sequence[float]] | None = None,
                  opts: Mapping[str, Any] | None = None) -> None:
-        w = _ipw()
+        w = ipw()
         self.model = model
         ranges = dict(ranges or {})
         leaves = [n for n in model.forward if n.op in ("param", "input")]
@@ -57,7 +57,7 @@ class Explorer:
                               continuous_update=True, style={"description_width": "initial"},
                               layout=w.Layout(width="300px"))
             s.add_class("nbbp-slider")
-            s.add_class(f"nbbp-slider-{_css(n.name)}")
+            s.add_class(f"nbbp-slider-{css_class(n.name)}")
             s.observe(lambda ch, name=n.name: self._on_slider(name, ch["new"]), names="value")
             self.sliders[n.name] = s
         rows: list[Any] = []

@@ -11,8 +11,8 @@ millisecond for 100 nodes. A number wider than its slot is squeezed (SVG
 
 An :class:`Overlay` replaces texts and colours for one frame: the step-through of the
 forward and backward passes, the finite-difference check and the before/after view of
-an optimizer step (:mod:`nbbp._explain`) are overlays. The texts themselves come from
-:class:`~nbbp._scene.Scene`, the colours from :mod:`nbbp.render`: this module only
+an optimizer step (:mod:`nbbp.view.explain`) are overlays. The texts themselves come from
+:class:`~nbbp.view.scene.Scene`, the colours from :mod:`nbbp.view.render`: this module only
 decides where they go.
 
 >>> import nbbp
@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from html import escape, unescape
 from typing import Any
 
-from . import _renderers, render
-from ._scene import Scene
-from .errors import NbbpError
+from ..errors import NbbpError
+from . import graphviz as _renderers
+from . import render
+from .scene import Scene
 
 PENDING = "#9a9a9a"          # text of a number not computed yet
 ACTIVE = "#e6550d"           # the node or edge the step-through is at
@@ -166,7 +167,7 @@ class LivePicture:
     model
         The :class:`~nbbp.Model` to draw.
     **opts
-        Picture options as in :func:`nbbp.render.to_dot` (defaults: those the model
+        Picture options as in :func:`nbbp.view.render.to_dot` (defaults: those the model
         was built with by ``%%bpgraph``).
     """
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NbbpError
+from ..errors import NbbpError
 
 
 def _pyplot():
@@ -56,7 +56,7 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
     The boundary is where the prediction crosses ``threshold`` (0 for scores and
     logits; 0.5 when the prediction lies in [0, 1]).
     """
-    from .train import predict, prediction_node
+    from ..train.loop import predict, prediction_node
     target = prediction_node(model, node)
     inputs = [n for n in model.graph.ancestors([target]) if n.op == "input"]
     if X is None:

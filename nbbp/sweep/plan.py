@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from . import optim
-from ._sweep_table import _same
-from ._sweep_task import _make_optimizer, _rebuild
-from .errors import BuildError, FeedError, NbbpError, suggest
+from ..errors import BuildError, FeedError, NbbpError, suggest
+from ..train import optim
+from .table import _same
+from .task import _make_optimizer, _rebuild
 
 SETTINGS = ("seed", "steps", "batch_size", "optimizer")   # grid keys beside the others
 METRICS = ("accuracy",)                                     # metrics known by name
@@ -35,7 +35,7 @@ class _Plan:
 
     def __init__(self, model_or_source, grid, steps, optimizer, lr, batch_size, feed, seed,
                  namespace, output, metrics, params, engine) -> None:
-        from .model import Model
+        from ..model import Model
         self.configs, self.axes = _configs(grid)
         if isinstance(model_or_source, Model):
             model = model_or_source
@@ -113,7 +113,7 @@ class _Plan:
         estimate a run's cost. Returns seconds per run, or None if unknown."""
         job = self.jobs[0]
         if self.engine == "numba":
-            from .engine import kernels
+            from ..core.engine import kernels
             kernels()
         t0 = time.perf_counter()
         try:
@@ -189,11 +189,11 @@ def _configs(grid) -> tuple[list[dict], dict[str, list]]:
 
 def _names(source: str) -> tuple[set[str], set[str]]:
     """The names the source reads from outside (free) and the names it binds."""
-    from .build import dsl_namespace
+    from ..build import dsl_namespace
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        from .build import build_graph
+        from ..build import build_graph
         build_graph(source)     # raises the located BuildError
         raise
     loaded, bound = set(), set()
@@ -321,7 +321,7 @@ def _optimizer_spec(opt: Any, lr: float | None, settings: dict) -> tuple[str, di
 
 
 def _model_bytes(model) -> bytes:
-    from . import io
+    from .. import io
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.nbbp")
         io.save(model, path)

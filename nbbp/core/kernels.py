@@ -1,15 +1,15 @@
 """All of nbbp's Numba code: one cached interpreter for lowered programs.
 
-A program (built by :mod:`nbbp.engine`) is one int64 array of fixed-width
+A program (built by :mod:`nbbp.core.engine`) is one int64 array of fixed-width
 instructions followed by auxiliary ints, and runs over one float64 arena that
 holds every node's value. The interpreter is compiled once per machine and
 loaded from Numba's on-disk cache afterwards — never per graph.
 
 Instruction layout (``W = 8`` ints): ``[opcode, out, a, b, c, x, y, n]``: ``out``
 and ``a`` are arena offsets, ``n`` is the output's size, and the fields between
-depend on the kind (see :func:`nbbp.engine.lower`): more operand offsets, sizes,
+depend on the kind (see :func:`nbbp.core.engine.lower`): more operand offsets, sizes,
 a broadcasting mode, or an index into the auxiliary ints after the instructions.
-Opcodes come from the op table in :mod:`nbbp.ops`; ``COPY`` is the one internal
+Opcodes come from the op table in :mod:`nbbp.core.ops`; ``COPY`` is the one internal
 instruction.
 
 Both entry points return the index of the first instruction whose output is not
@@ -23,8 +23,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ..train import optim as _optim
 from . import ops as _ops
-from . import optim as _optim
 
 W = 8
 COPY = 15              # internal instructions (not graph ops), made by the lowering:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ._format import fmt
-from .errors import NbbpError
+from ..errors import NbbpError
+from .numbers import fmt
 
 BLUE, ORANGE = "#0877bd", "#f59322"     # the two classes, as in TensorFlow Playground
 FONT = 'font-family="Helvetica,sans-serif" font-size="10"'
@@ -89,7 +89,7 @@ def _rgb(colour: str) -> np.ndarray:
 def boundary_setup(model: Any) -> tuple[Any, np.ndarray, np.ndarray | None] | None:
     """(prediction node, 2-D data X, labels or None) if the model is a classifier on
     2-D inputs that :meth:`~nbbp.Model.predict` can evaluate, else None."""
-    from .train import prediction_node
+    from ..train.loop import prediction_node
     try:
         target = prediction_node(model)
     except NbbpError:

@@ -20,7 +20,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NbbpError
+from ..errors import NbbpError
 
 INSTALL_HINT = ("To see the picture, install a Graphviz renderer: "
                 "pip install graphviz-pure==0.2.2 (or Graphviz itself, e.g. apt-get install "

@@ -10,11 +10,11 @@ without laying it out again.
 
 The renderer is a Graphviz-compatible program found in this order: ``$NBBP_DOT``,
 ``dot`` on the PATH, then the pip-installed ``graphviz-pure`` (see
-:mod:`nbbp._renderers`). :func:`mimebundle` never raises: without a renderer it
+:mod:`nbbp.view.graphviz`). :func:`mimebundle` never raises: without a renderer it
 returns a text listing of the graph and one line on how to install one.
 
 >>> import nbbp
->>> from nbbp import render
+>>> from nbbp.view import render
 >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
 >>> print(render.listing(m).splitlines()[0])
 model 'f' = 21  (7 nodes; ∂f/∂node as grad, ∂f flowing back along every edge)
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from ._format import fmt, summary
-from ._renderers import INSTALL_HINT, RenderError, find_renderer, run_renderer
-from ._scene import AUTO_LR_RANKS, Scene, check_collapse
-from .errors import NbbpError, suggest
+from ..errors import NbbpError, suggest
+from .graphviz import INSTALL_HINT, RenderError, find_renderer, run_renderer
+from .numbers import fmt, summary
+from .scene import AUTO_LR_RANKS, Scene, check_collapse
 
 __all__ = ["INSTALL_HINT", "Options", "RenderError", "check", "find_renderer", "fmt",
            "listing", "mimebundle", "options", "remember", "save", "svg", "to_dot"]
@@ -216,7 +216,7 @@ def to_dot(model: Any, **opts: Any) -> str:
 
 
 def scene_dot(sc: Scene) -> str:
-    """The DOT text of a :class:`~nbbp._scene.Scene` (a live view passes one whose
+    """The DOT text of a :class:`~nbbp.view.scene.Scene` (a live view passes one whose
     numbers are placeholders as wide as any value, to lay the graph out once)."""
     o = sc.opts
     out = [f"digraph {_q(sc.model.name)} {{",

@@ -2,9 +2,9 @@
 
 A :class:`Graph` is a list of :class:`Node` objects in the order they were built
 (ids ``n0, n1, …``). Leaves are ``param`` (trainable), ``input`` (fed, with a
-default) and ``const``; every other node applies an op from :mod:`nbbp.ops` to
+default) and ``const``; every other node applies an op from :mod:`nbbp.core.ops` to
 earlier nodes. Shapes are known when a node is built, so a wrong shape fails
-there. Nothing here computes: values flow through :mod:`nbbp.engine`.
+there. Nothing here computes: values flow through :mod:`nbbp.core.engine`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BuildError
+from ..errors import BuildError
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
@@ -96,7 +96,7 @@ class Node:
         body = f"{self.op}({args})" if self.inputs else self.op
         return f"<Node {self.name!r} = {body}, {shape}, id=n{self.id}>"
 
-    # arithmetic builds nodes; the op table in nbbp.ops does the work
+    # arithmetic builds nodes; the op table in nbbp.core.ops does the work
     def __add__(self, o): return _ops().add(self, o)
     def __radd__(self, o): return _ops().add(o, self)
     def __sub__(self, o): return _ops().sub(self, o)
@@ -182,7 +182,7 @@ class Graph:
         try:
             return self.by_name[name]
         except KeyError:
-            from .errors import suggest
+            from ..errors import suggest
             raise BuildError(f"no node named {name!r} in this graph; "
                              + suggest(name, self.by_name, "node name")) from None
 

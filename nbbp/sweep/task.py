@@ -1,7 +1,7 @@
 """A sweep's task, as it runs on a worker: rebuild each configuration's model from plain
 data, train it, measure it, and report the row as a dict; never raise for a run's faults.
 
-Dask workers import these functions by their module path, ``nbbp._sweep_task``.
+Dask workers import these functions by their module path, ``nbbp.sweep.task``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from . import optim
-from ._sweep_cluster import _ensure_kernels
-from .errors import NbbpError, NumericError
+from ..errors import NbbpError, NumericError
+from ..train import optim
+from .cluster import _ensure_kernels
 
 
 def _run_chunk(shared: dict, jobs: list[tuple[int, dict]]) -> list[dict]:
@@ -84,7 +84,7 @@ def _model_for(shared: dict, job: dict, built: dict | None):
         built[key] = (model, leaves)
         return model
     model, leaves = built[key]
-    from .train import History
+    from ..train.loop import History
     for n, value in leaves:
         model.layout.write(model.arena, n, value)
     model.compute()
@@ -95,13 +95,13 @@ def _model_for(shared: dict, job: dict, built: dict | None):
 def _rebuild(shared: dict, job: dict):
     """The configuration's model, from plain data."""
     if shared["kind"] == "file":
-        from . import io
+        from .. import io
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.nbbp")
             with open(path, "wb") as f:
                 f.write(shared["file"])
             return io.load(path, engine=shared["engine"])
-    from .build import build
+    from ..build import build
     return build(shared["source"], shared["output"], {**shared["namespace"], **job["names"]},
                  engine=shared["engine"], seed=job["seed"])
 
@@ -117,7 +117,7 @@ def _make_optimizer(spec: tuple[str, dict]) -> optim.Optimizer:
 def _accuracy(model, feed: Mapping[str, np.ndarray]) -> float:
     """Share of training rows classified right: the prediction node (``pred``, ``s``,
     ``logits``, …) against the one input it does not read (the labels)."""
-    from .train import predict, prediction_node
+    from ..train.loop import predict, prediction_node
     target = prediction_node(model)
     reads = [n for n in model.graph.ancestors([target]) if n.op == "input"]
     labels = [n for n in model.forward if n.op == "input" and n not in reads]

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .autodiff import gradients
-from .engine import Layout, make_program
-from .errors import NbbpError
-from .graph import Node
-from .model import Model
-from .ops import apply
+from ..core.autodiff import gradients
+from ..core.engine import Layout, make_program
+from ..core.graph import Node
+from ..core.ops import apply
+from ..errors import NbbpError
+from ..model import Model
 
 
 class GradientCheckError(NbbpError, AssertionError):

@@ -2,7 +2,7 @@
 
 Each function reads the model through its public API (values, gradients, the
 gradient node on every edge, ``Model.run`` with nodes fed) and returns an
-:class:`~nbbp._live.Overlay` for the picture plus a sentence for the reader. Nothing
+:class:`~nbbp.view.live.Overlay` for the picture plus a sentence for the reader. Nothing
 here knows about widgets.
 
 * :class:`StepThrough` — the forward pass node by node, then the backward pass edge by
@@ -15,7 +15,7 @@ here knows about widgets.
 * :func:`optimizer_step` — one optimizer step, and every number's change.
 
 >>> import nbbp
->>> from nbbp._live import LivePicture
+>>> from nbbp.view.live import LivePicture
 >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
 >>> st = StepThrough(m, LivePicture(m).scene)
 >>> len(st)
@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from ._format import fmt, norm, summary
-from ._live import ACTIVE, PENDING, Overlay
-from .errors import NbbpError
-from .ops import OPS
+from ..core.ops import OPS
+from ..errors import NbbpError
+from .live import ACTIVE, PENDING, Overlay
+from .numbers import fmt, norm, summary
 
 GOOD, FAIR, BAD = "#c7e9c0", "#fee391", "#fcbba1"    # relative error < 1e-5, < 1e-2, else
 RESOLUTION = 1e-4      # gradients below this × |output| are compared in absolute terms

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
-from .graph import Node, get_graph
+from ..core import ops
+from ..core.graph import Node, get_graph
 
 
 def _scoped(name: str, build, *args: Any) -> Node:

@@ -4,9 +4,9 @@
 scalar param and input — and an element picker with a slider for tensor params —
 above the model's picture. Moving one recomputes the forward and backward passes and
 refills every value, gradient, edge label and edge colour in place: the graph is laid
-out once (:mod:`nbbp._live`), so nothing jumps. Below the sliders: a step-through of
+out once (:mod:`nbbp.view.live`), so nothing jumps. Below the sliders: a step-through of
 the forward pass node by node and the backward pass edge by edge, a finite-difference
-gradient check and the before/after view of one optimizer step (:mod:`nbbp._explain`).
+gradient check and the before/after view of one optimizer step (:mod:`nbbp.view.explain`).
 
 ``trainer(m)`` (``m.trainer()``, ``%%bpgraph NAME --train``) is a training panel in the
 spirit of TensorFlow Playground, for any model: optimizer and learning-rate pickers,
@@ -31,7 +31,7 @@ How it stays responsive in a notebook:
 
 >>> import nbbp
 >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
->>> ex = sliders(m)
+>>> ex = nbbp.widgets.sliders(m)
 >>> ex.slider("x").value = 1.0          # as if dragged
 >>> m.value, m.grads["x"]
 (5.0, 4.0)
@@ -43,21 +43,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ._live import LivePicture
-from .errors import NbbpError
-
-if TYPE_CHECKING:
-    from ._explorer import Explorer
-    from ._trainer import Trainer
-
-__all__ = ["Explorer", "LiveGraph", "Trainer", "parse_sliders", "slider_range", "sliders",
-           "trainer"]
+from ..errors import NbbpError
+from ..view.live import LivePicture
 
 OPTIMIZER_NAMES = ("sgd", "momentum", "adam", "rmsprop", "adagrad")
 LEARNING_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -67,7 +60,7 @@ HINT = ("drag a slider: every value, gradient and edge updates in place · ▶ s
         "through the forward pass node by node, then the backward pass edge by edge")
 
 
-def _ipw():
+def ipw():
     try:
         import ipywidgets
     except ImportError:
@@ -76,7 +69,7 @@ def _ipw():
     return ipywidgets
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     """The event loop running in this thread (the kernel's), or None (scripts, tests)."""
     try:
         return asyncio.get_running_loop()
@@ -84,7 +77,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _css(name: str) -> str:
+def css_class(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", name)
 
 
@@ -159,7 +152,7 @@ class LiveGraph:
 
     def __init__(self, model: Any, overlay: Any = None, draw: bool = True,
                  **opts: Any) -> None:
-        w = _ipw()
+        w = ipw()
         self.model = model
         self.picture = LivePicture(model, **opts)
         self.overlay = overlay            # a callable returning an Overlay (or None)
@@ -185,7 +178,7 @@ class LiveGraph:
 
     def refresh(self) -> None:
         """Draw soon: once per turn of the event loop, with the newest values."""
-        loop = _running_loop()
+        loop = running_loop()
         if loop is None:
             self.draw()
             return
@@ -199,7 +192,7 @@ class LiveGraph:
         if not self._cheap_tips:
             if self._settle is not None:
                 self._settle.cancel()
-            loop = _running_loop()
+            loop = running_loop()
             self._settle = loop.call_later(SETTLE_SECONDS, self.draw) if loop else None
 
     def error(self, exc: BaseException, what: str = "") -> None:
@@ -208,109 +201,3 @@ class LiveGraph:
     def ok(self) -> None:
         if self.status.value:
             self.status.value = ""
-
-
-def sliders(model: Any, *names: str | Mapping[str, Sequence[float]],
-            opts: Mapping[str, Any] | None = None, **ranges: Sequence[float]) -> Explorer:
-    """Sliders for a model's params and inputs above its live picture.
-
-    Parameters
-    ----------
-    model
-        The :class:`~nbbp.Model`.
-    *names
-        Leaves to put sliders on (default: every scalar param and input, and an element
-        picker for tensor params); a dict ``{"hidden/W1": (-1, 1)}`` gives scoped names
-        ranges.
-    opts
-        Picture options (docs/bpgraph.md); default: those ``%%bpgraph`` used.
-    **ranges
-        ``x=(-3, 3, 0.1)``: a slider's (min, max[, step]); default: around the value.
-
-    Returns
-    -------
-    Explorer
-        Displays as the widgets; ``.slider(name).value = v`` moves a slider from code.
-
-    Examples
-    --------
-    >>> import nbbp
-    >>> m = nbbp.build("x = input(2.0)\\nw = param(-3.0)\\nf = tanh(x * w)")
-    >>> ex = sliders(m, w=(-4, 4, 0.5))
-    >>> list(ex.sliders), ex.slider("w").step
-    (['w'], 0.5)
-    """
-    from ._explorer import Explorer
-    plain = [n for n in names if isinstance(n, str)]
-    for n in names:
-        if isinstance(n, Mapping):
-            ranges = {**n, **ranges}
-        elif not isinstance(n, str):
-            raise NbbpError(f"sliders(...): names are strings, got {type(n).__name__} {n!r}")
-    return Explorer(model, plain, ranges, opts)
-
-
-def trainer(model: Any, optimizer: Any = "sgd", lr: float | None = None, steps: int = 100,
-            every: int = 10, batch_size: int | None = None,
-            feed: Mapping[Any, Any] | None = None, seed: int = 0,
-            sliders: Explorer | bool | Sequence[str] | None = None,
-            opts: Mapping[str, Any] | None = None) -> Trainer:
-    """A training panel: optimizer and learning-rate pickers, Step / Train N / Pause /
-    Reset, a progress bar, the loss curve, the graph redrawn every ``every`` steps and,
-    for a classifier on 2-D inputs, its decision regions.
-
-    Parameters
-    ----------
-    model
-        A :class:`~nbbp.Model` whose output is a scalar loss.
-    optimizer, lr
-        The starting choice: a name (``"sgd"``, ``"momentum"``, ``"adam"``,
-        ``"rmsprop"``, ``"adagrad"``) and a learning rate, or an :mod:`nbbp.optim`
-        optimizer.
-    steps
-        N, the steps of one Train N.
-    every
-        Redraw the graph (and the decision regions) every this many steps.
-    batch_size, feed, seed
-        As in :meth:`~nbbp.Model.fit`.
-    sliders
-        Also show sliders: True for the defaults, names, or an :class:`Explorer`.
-
-    Examples
-    --------
-    >>> import nbbp
-    >>> m = nbbp.build("w = param(0.0)\\nloss = (w - 3.0)**2")
-    >>> t = trainer(m, "sgd", lr=0.1)
-    >>> t.train(50); round(m["w"].value, 4), len(t.losses)
-    (3.0, 50)
-    """
-    from ._explorer import Explorer
-    from ._trainer import Trainer
-    ex = sliders if isinstance(sliders, Explorer) else (
-        Explorer(model, [] if sliders is True else list(sliders), opts=opts)
-        if sliders else None)
-    return Trainer(model, optimizer, lr, steps, every, batch_size, feed, seed, ex, opts)
-
-
-def for_magic(model: Any, slider_words: Sequence[str] | None, train: bool) -> Any:
-    """What ``%%bpgraph NAME --sliders … --train`` shows."""
-    from ._explorer import Explorer
-    from ._trainer import Trainer
-    ex = None
-    if slider_words is not None:
-        names, ranges = parse_sliders(slider_words)
-        ex = Explorer(model, names, ranges)
-    if train:
-        return Trainer(model, explorer=ex)
-    return ex
-
-
-def __getattr__(name: str) -> Any:
-    """``nbbp.widgets.Explorer`` and ``nbbp.widgets.Trainer``, imported when asked for."""
-    if name == "Explorer":
-        from ._explorer import Explorer
-        return Explorer
-    if name == "Trainer":
-        from ._trainer import Trainer
-        return Trainer
-    raise AttributeError(f"module 'nbbp.widgets' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 Every node gets a slot in one float64 arena (scalars packed densely, tensors
 64-byte aligned). :func:`lower` turns the nodes to compute into fixed-width int64
-instructions (see :mod:`nbbp._kernels` for the layout), which the cached Numba
+instructions (see :mod:`nbbp.core.kernels` for the layout), which the cached Numba
 interpreter runs in one call. :class:`PythonProgram` runs the same nodes with the
 op table's NumPy implementations: the readable reference and the kernels' oracle.
 
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import NbbpError
+from ..errors import NbbpError
 from .graph import Graph, Node
 from .ops import BINARY, LAYOUT, MATMUL, OPS, REDUCE, SOFTMAX, UNARY, WHERE
 
@@ -37,7 +37,7 @@ _loading = threading.Lock()     # one loader at a time (preload runs in a thread
 
 
 def kernel(name: str) -> Callable:
-    """The compiled entry point ``name`` of :mod:`nbbp._kernels` (``run``,
+    """The compiled entry point ``name`` of :mod:`nbbp.core.kernels` (``run``,
     ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled,
     once per installation, with a notice. Scalar-only graphs never load the tensor
     kernel."""
@@ -66,7 +66,7 @@ def preload(names: tuple[str, ...] = ("run_scalar", "run", "train")) -> threadin
 
 
 def _load(name: str) -> Callable:
-    from . import _kernels
+    from . import kernels as _kernels
     dispatcher = getattr(_kernels, name)
     if not _cache_present(dispatcher, name):
         print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
@@ -341,7 +341,7 @@ class Program:
         self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
         self._fn = kernel("run_scalar" if layout.scalar else "run")
-        from ._kernels import SUPPORTED
+        from .kernels import SUPPORTED
         for n in self.nodes:
             if OPS[n.op].code not in SUPPORTED:
                 raise NbbpError(f"op {n.op!r} (node {n.name!r}) has no compiled kernel: run "
@@ -409,5 +409,5 @@ def make_program(layout: Layout, nodes: Sequence[Node], engine: str = "numba",
         return Program(layout, nodes, keep, watch)
     if engine == "python":
         return PythonProgram(layout, nodes, keep, watch)
-    from .errors import suggest
+    from ..errors import suggest
     raise NbbpError(f"unknown engine {engine!r}; " + suggest(engine, ENGINES, "engine"))

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from .ops import OPS
+from ..core.ops import OPS
 
 TOOLTIP_ELEMENTS = 100      # tensors up to this size show every value in the tooltip
 

@@ -1,0 +1,237 @@
+"""Optimizers with PyTorch's update rules, run inside the compiled training loop.
+
+Each optimizer is plain data: a kernel opcode, its hyperparameters and how many
+state slots each parameter needs. :meth:`nbbp.Model.fit` lowers it to update
+instructions that :mod:`nbbp.core.kernels` runs after every backward pass, so a whole
+training loop is one compiled call. :meth:`Optimizer.step_numpy` is the same
+rule in NumPy, the readable reference the tests compare the kernel against.
+
+Hyperparameter block (float64s in the arena, ``H_*`` indices below): learning
+rate, β₁ / momentum / α, β₂, ε, weight decay (L2), L1, step count, decay kind and
+its two constants, Nesterov flag, and the current learning rate.
+
+>>> import nbbp
+>>> nbbp.optim.Adam(lr=0.01)
+Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import NbbpError
+
+# Kernel opcodes of the update instructions (internal: not graph ops).
+TICK, SGD_CODE, ADAGRAD_CODE, RMSPROP_CODE, ADAM_CODE = 90, 91, 92, 93, 94
+
+H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1, H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = range(12)
+N_HYPER = 12
+
+DECAYS = {"none": 0, "exponential": 1, "inverse_time": 2, "step": 3}
+
+
+@dataclass(frozen=True)
+class Decay:
+    """Learning-rate decay: ``exponential`` (lr·γᵗ), ``inverse_time`` (lr / (1 + k·t))
+    or ``step`` (lr·γ^⌊t / every⌋), with t the number of steps taken before this one."""
+
+    kind: str = "none"
+    rate: float = 0.0
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in DECAYS:
+            from ..errors import suggest
+            raise NbbpError(f"unknown decay {self.kind!r}; " + suggest(self.kind, DECAYS, "decay"))
+        if self.kind == "step" and self.every < 1:
+            raise NbbpError("Decay('step', rate, every): every must be ≥ 1 step")
+
+    def lr_at(self, lr: float, t: int) -> float:
+        """The learning rate of step ``t`` (1-based)."""
+        k = t - 1
+        if self.kind == "exponential":
+            return lr * self.rate ** k
+        if self.kind == "inverse_time":
+            return lr / (1.0 + self.rate * k)
+        if self.kind == "step":
+            return lr * self.rate ** (k // self.every)
+        return lr
+
+
+@dataclass
+class Optimizer:
+    """Base class: hyperparameters shared by every rule."""
+
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    decay: Decay = field(default_factory=Decay)
+
+    code = SGD_CODE
+    n_state = 0
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "weight_decay", "l1"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float, np.floating)) or not np.isfinite(v) or v < 0:
+                raise NbbpError(f"{type(self).__name__}({name}={v!r}): needs a finite number "
+                                "≥ 0")
+        if isinstance(self.decay, str):
+            self.decay = Decay(self.decay)
+
+    def hyper(self) -> np.ndarray:
+        h = np.zeros(N_HYPER)
+        h[H_LR], h[H_WD], h[H_L1] = self.lr, self.weight_decay, self.l1
+        h[H_DECAY], h[H_DA], h[H_DB] = DECAYS[self.decay.kind], self.decay.rate, self.decay.every
+        h[H_LRT] = self.lr
+        return h
+
+    def _grad(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return g + self.weight_decay * p + self.l1 * np.sign(p)
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={getattr(self, k)}" for k in ("weight_decay", "l1")
+                        if getattr(self, k))
+        if self.decay.kind != "none":
+            extra += f", decay={self.decay}"
+        return f"{type(self).__name__}(lr={self.lr}{self._own()}{extra})"
+
+    def _own(self) -> str:
+        return ""
+
+
+@dataclass(repr=False)
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum — PyTorch's rule:
+    ``buf = μ·buf + g``; ``p -= lr·(g + μ·buf if nesterov else buf)``."""
+
+    momentum: float = 0.0
+    nesterov: bool = False
+
+    code = SGD_CODE
+    n_state = 1
+
+    def hyper(self) -> np.ndarray:
+        h = super().hyper()
+        h[H_B1], h[H_NESTEROV] = self.momentum, float(self.nesterov)
+        return h
+
+    def _own(self) -> str:
+        return (f", momentum={self.momentum}" if self.momentum else "") + (
+            ", nesterov=True" if self.nesterov else "")
+
+    def step_numpy(self, p, g, state, t):
+        g = self._grad(p, g)
+        lr = self.decay.lr_at(self.lr, t)
+        if self.momentum:
+            state[0][...] = self.momentum * state[0] + g
+            g = g + self.momentum * state[0] if self.nesterov else state[0]
+        return p - lr * g
+
+
+@dataclass(repr=False)
+class Adagrad(Optimizer):
+    """Adagrad (PyTorch): ``s += g²``; ``p -= lr·g / (√s + ε)``."""
+
+    eps: float = 1e-10
+    initial_accumulator: float = 0.0
+
+    code = ADAGRAD_CODE
+    n_state = 1
+
+    def hyper(self) -> np.ndarray:
+        h = super().hyper()
+        h[H_EPS] = self.eps
+        return h
+
+    def _own(self) -> str:
+        return f", eps={self.eps}"
+
+    def step_numpy(self, p, g, state, t):
+        g = self._grad(p, g)
+        state[0][...] = state[0] + g * g
+        return p - self.decay.lr_at(self.lr, t) * g / (np.sqrt(state[0]) + self.eps)
+
+
+@dataclass(repr=False)
+class RMSProp(Optimizer):
+    """RMSProp (PyTorch): ``s = α·s + (1−α)·g²``; with momentum μ
+    ``buf = μ·buf + g/(√s+ε)``, ``p -= lr·buf``; else ``p -= lr·g/(√s+ε)``."""
+
+    alpha: float = 0.99
+    eps: float = 1e-8
+    momentum: float = 0.0
+
+    code = RMSPROP_CODE
+    n_state = 2
+
+    def hyper(self) -> np.ndarray:
+        h = super().hyper()
+        h[H_B1], h[H_B2], h[H_EPS] = self.momentum, self.alpha, self.eps
+        return h
+
+    def _own(self) -> str:
+        return f", alpha={self.alpha}, eps={self.eps}" + (
+            f", momentum={self.momentum}" if self.momentum else "")
+
+    def step_numpy(self, p, g, state, t):
+        g = self._grad(p, g)
+        state[0][...] = self.alpha * state[0] + (1 - self.alpha) * g * g
+        step = g / (np.sqrt(state[0]) + self.eps)
+        if self.momentum:
+            state[1][...] = self.momentum * state[1] + step
+            step = state[1]
+        return p - self.decay.lr_at(self.lr, t) * step
+
+
+@dataclass(repr=False)
+class Adam(Optimizer):
+    """Adam (PyTorch): ``m = β₁m + (1−β₁)g``, ``v = β₂v + (1−β₂)g²``,
+    ``p -= lr·m̂ / (√v̂ + ε)`` with the bias corrections ``m̂ = m/(1−β₁ᵗ)``,
+    ``v̂ = v/(1−β₂ᵗ)``."""
+
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    code = ADAM_CODE
+    n_state = 2
+
+    def hyper(self) -> np.ndarray:
+        h = super().hyper()
+        h[H_B1], h[H_B2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
+        return h
+
+    def _own(self) -> str:
+        return f", betas={tuple(self.betas)}, eps={self.eps}"
+
+    def step_numpy(self, p, g, state, t):
+        b1, b2 = self.betas
+        g = self._grad(p, g)
+        state[0][...] = b1 * state[0] + (1 - b1) * g
+        state[1][...] = b2 * state[1] + (1 - b2) * g * g
+        mhat = state[0] / (1 - b1 ** t)
+        vhat = state[1] / (1 - b2 ** t)
+        return p - self.decay.lr_at(self.lr, t) * mhat / (np.sqrt(vhat) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "adagrad": Adagrad, "rmsprop": RMSProp,
+              "adam": Adam}
+
+
+def get(optimizer: Optimizer | str | None, lr: float | None = None) -> Optimizer:
+    """An optimizer from an instance or a name (``"adam"``, ``"sgd"``, …)."""
+    if optimizer is None:
+        optimizer = "sgd"
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        kw = {} if lr is None else {"lr": lr}
+        if optimizer.lower() == "momentum":
+            kw["momentum"] = 0.9
+        return OPTIMIZERS[optimizer.lower()](**kw)
+    from ..errors import suggest
+    raise NbbpError(f"unknown optimizer {optimizer!r}; "
+                    + suggest(str(optimizer), OPTIMIZERS, "optimizer")
+                    + " Or pass one, e.g. nbbp.optim.Adam(lr=0.01).")
