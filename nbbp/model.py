@@ -17,7 +17,7 @@ import numpy as np
 
 from .core.autodiff import build_gradients
 from .core.engine import ENGINES, Layout, make_program
-from .core.graph import Node
+from .core.graph import Node, leaves
 from .core.ops import OPS
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
 
@@ -163,16 +163,16 @@ class Model:
 
     @property
     def params(self) -> dict[str, float | np.ndarray]:
-        return {n.name: self.value_of(n) for n in self.forward if n.op == "param"}
+        return {n.name: self.value_of(n) for n in leaves(self.forward, "param")}
 
     @property
     def inputs(self) -> dict[str, float | np.ndarray]:
-        return {n.name: self.value_of(n) for n in self.forward if n.op == "input"}
+        return {n.name: self.value_of(n) for n in leaves(self.forward, "input")}
 
     @property
     def grads(self) -> dict[str, float | np.ndarray]:
         """∂output/∂leaf for every param and input, by name."""
-        return {n.name: self.grad_of(n) for n in self.forward if n.op in ("param", "input")}
+        return {n.name: self.grad_of(n) for n in leaves(self.forward)}
 
     @property
     def edges(self) -> list[Edge]:
@@ -368,10 +368,10 @@ class Model:
     def _leaf(self, key: str) -> Node:
         node = self._node(key)
         if node.op not in ("param", "input"):
-            leaves = [n.name for n in self.forward if n.op in ("param", "input")]
+            names = [n.name for n in leaves(self.forward)]
             raise FeedError(f"cannot set {node.name!r}: it is a {node.op} node, computed from "
                             "its inputs (or a constant); set one of the params or inputs: "
-                            + ", ".join(leaves))
+                            + ", ".join(names))
         return node
 
     @staticmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -277,6 +277,11 @@ class Graph:
                 stack.extend(n.inputs)
         return [n for n in self.nodes if n.id in seen]
 
+    def leaves(self, *kinds: str) -> list[Node]:
+        """The graph's leaves of the given kinds (default: params and inputs), in build
+        order: ``g.leaves("param")`` are the weights."""
+        return leaves(self.nodes, *kinds)
+
     def consumers(self) -> dict[int, list[tuple[Node, int]]]:
         """For every node id, the ``(consumer, argument position)`` pairs, in build order."""
         out: dict[int, list[tuple[Node, int]]] = {n.id: [] for n in self.nodes}
@@ -287,6 +292,22 @@ class Graph:
 
 
 # -- leaves ---------------------------------------------------------------------
+def leaves(nodes: Iterable[Node], *kinds: str) -> list[Node]:
+    """The leaves among ``nodes`` whose op is one of ``kinds`` (default: ``param`` and
+    ``input``, the leaves a user sets), in the order given.
+
+    >>> with Graph():
+    ...     w = param(1.0, name="w"); x = input(2.0, name="x"); f = w * x
+    >>> [n.name for n in leaves([w, x, f])], [n.name for n in leaves([w, x, f], "input")]
+    (['w', 'x'], ['x'])
+    """
+    for k in kinds:
+        if k not in LEAF_OPS:
+            raise ValueError(f"leaf kinds are {', '.join(LEAF_OPS)}; got {k!r}")
+    want = kinds or ("param", "input")
+    return [n for n in nodes if n.op in want]
+
+
 def param(value: Any, name: str | None = None, trainable: bool = True) -> Node:
     """A trainable leaf (a weight or bias) with its initial value.
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.graph import leaves
 from ..errors import NbbpError, NumericError
 from ..train import optim
 from .cluster import _ensure_kernels
@@ -119,8 +120,8 @@ def _accuracy(model, feed: Mapping[str, np.ndarray]) -> float:
     ``logits``, …) against the one input it does not read (the labels)."""
     from ..train.loop import predict, prediction_node
     target = prediction_node(model)
-    reads = [n for n in model.graph.ancestors([target]) if n.op == "input"]
-    labels = [n for n in model.forward if n.op == "input" and n not in reads]
+    reads = leaves(model.graph.ancestors([target]), "input")
+    labels = [n for n in leaves(model.forward, "input") if n not in reads]
     if len(reads) != 1 or len(labels) != 1:
         raise NbbpError("metric 'accuracy' needs one data input and one label input; pass "
                         "a function f(model) -> float instead")

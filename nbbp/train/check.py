@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.autodiff import gradients
 from ..core.engine import Layout, make_program
-from ..core.graph import Node
+from ..core.graph import Node, leaves
 from ..core.ops import apply
 from ..errors import NbbpError
 from ..model import Model
@@ -53,25 +53,25 @@ def check_grads(m: Model, wrt: Sequence[str] | None = None, order: int = 2,
     >>> sorted(nbbp.check_grads(m))
     ['order 1', 'order 2']
     """
-    leaves = [m.graph[name] for name in wrt] if wrt is not None else [
-        n for n in m.forward if n.op == "param"]
-    if not leaves:
+    perturbed = ([m.graph[name] for name in wrt] if wrt is not None
+                 else leaves(m.forward, "param"))
+    if not perturbed:
         raise NbbpError("check_grads: the model has no params to perturb; pass wrt=[...]")
     rng = np.random.default_rng(seed)
-    x0 = {n: np.asarray(m.value_of(n), dtype=float) for n in leaves}
-    v = {n: rng.standard_normal(n.shape) for n in leaves}
+    x0 = {n: np.asarray(m.value_of(n), dtype=float) for n in perturbed}
+    v = {n: rng.standard_normal(n.shape) for n in perturbed}
 
     def at(t: float) -> dict[Node, np.ndarray]:
-        return {n: x0[n] + t * v[n] for n in leaves}
+        return {n: x0[n] + t * v[n] for n in perturbed}
 
     report: dict[str, float] = {}
-    grads = [m.grad_node(n) for n in leaves]
-    analytic = sum(float(np.sum(np.asarray(m.grad_of(n)) * v[n])) for n in leaves)
+    grads = [m.grad_node(n) for n in perturbed]
+    analytic = sum(float(np.sum(np.asarray(m.grad_of(n)) * v[n])) for n in perturbed)
     numeric = (np.sum(m.run(m.output, at(eps))) - np.sum(m.run(m.output, at(-eps)))) / (2 * eps)
     report["order 1"] = _compare("∇f·v", analytic, numeric, rtol, atol)
     if order >= 2:
         g = m.graph
-        live = [(n, gn) for n, gn in zip(leaves, grads) if gn is not None]
+        live = [(n, gn) for n, gn in zip(perturbed, grads) if gn is not None]
         if live:
             with g:
                 terms = [apply("sum", gn * v[n], axis=None, keepdims=False) for n, gn in live]

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core import ops
 from ..core.engine import ALIGN, kernel, lower, make_program
-from ..core.graph import Graph, Node
+from ..core.graph import Graph, Node, leaves
 from ..errors import BuildError, FeedError, NbbpError, NumericError
 from ..model import Model, as_array
 from . import optim
@@ -122,7 +122,7 @@ class TrainLoop:
     # -- setting up ------------------------------------------------------------
     @staticmethod
     def _data(model, feed) -> dict[Node, np.ndarray]:
-        data = {n: np.asarray(model.value_of(n)) for n in model.forward if n.op == "input"}
+        data = {n: np.asarray(model.value_of(n)) for n in leaves(model.forward, "input")}
         for key, value in (feed or {}).items():
             node = model._node(key)
             if node.op != "input":
@@ -345,8 +345,8 @@ def accuracy(model, node: Any = None, labels: Any = None) -> float:
     label > 0.5 (labels 0/1) or > 0 (labels ±1); several columns: argmax against argmax."""
     pred = np.asarray(model.value_of(prediction_node(model, node)))
     if labels is None:
-        names = [n for n in model.forward if n.op == "input"
-                 and n.name.rsplit("/", 1)[-1] in ("y", "labels", "target", "t")]
+        names = [n for n in leaves(model.forward, "input")
+                 if n.name.rsplit("/", 1)[-1] in ("y", "labels", "target", "t")]
         if not names:
             raise NbbpError("accuracy needs the labels: name the label input `y` or pass "
                             "labels=...")
@@ -406,7 +406,7 @@ def predict(model, x: Any, node: Any = None) -> np.ndarray:
     """Evaluate the prediction node for new data: ``x`` is an array for the model's
     data input (or a dict ``{input name: array}``); any number of rows."""
     target = prediction_node(model, node)
-    inputs = [n for n in model.graph.ancestors([target]) if n.op == "input"]
+    inputs = leaves(model.graph.ancestors([target]), "input")
     if isinstance(x, Mapping):
         feed = {model._node(k): as_array(model._node(k), v, "predict") for k, v in x.items()}
     else:

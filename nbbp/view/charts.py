@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.graph import leaves
 from ..errors import NbbpError
 from .numbers import fmt
 
@@ -94,11 +95,11 @@ def boundary_setup(model: Any) -> tuple[Any, np.ndarray, np.ndarray | None] | No
         target = prediction_node(model)
     except NbbpError:
         return None
-    inputs = [n for n in model.graph.ancestors([target]) if n.op == "input"]
+    inputs = leaves(model.graph.ancestors([target]), "input")
     if len(inputs) != 1 or len(inputs[0].shape) != 2 or inputs[0].shape[1] != 2:
         return None
     X = np.asarray(model.value_of(inputs[0]), dtype=float)
-    labels = [n for n in model.forward if n.op == "input" and n not in inputs]
+    labels = [n for n in leaves(model.forward, "input") if n not in inputs]
     y = np.asarray(model.value_of(labels[0]), dtype=float) if labels else None
     return target, X, y
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.graph import leaves
 from ..core.ops import OPS
 from ..errors import NbbpError
 from .live import ACTIVE, PENDING, Overlay
@@ -170,9 +171,9 @@ class StepThrough:
         n_fwd = sum(t.kind == "forward" for t in self.steps)
         n_edge = sum(t.kind == "edge" for t in self.steps)
         if s.kind == "start":
-            leaves = [n for n in m.forward if n.op in ("param", "input")]
+            fed = leaves(m.forward)
             given = ", ".join(f"{sc.short(n)} = {summary(m.value_of(n), p)}"
-                              for n in leaves[:6]) + (", …" if len(leaves) > 6 else "")
+                              for n in fed[:6]) + (", …" if len(fed) > 6 else "")
             return ("forward pass, start", f"the leaves hold their values ({given}); every "
                     "other value and every gradient is pending")
         if s.kind == "forward":

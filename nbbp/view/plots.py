@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.graph import leaves
 from ..errors import NbbpError
 
 
@@ -58,7 +59,7 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
     """
     from ..train.loop import predict, prediction_node
     target = prediction_node(model, node)
-    inputs = [n for n in model.graph.ancestors([target]) if n.op == "input"]
+    inputs = leaves(model.graph.ancestors([target]), "input")
     if X is None:
         if len(inputs) != 1:
             raise NbbpError("plot_boundary: pass X (the model has several inputs)")
@@ -67,7 +68,7 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
     if X.ndim != 2 or X.shape[1] != 2:
         raise NbbpError(f"plot_boundary draws models with 2-D inputs; X has shape {X.shape}")
     if y is None:
-        labels = [n for n in model.forward if n.op == "input" and n not in inputs]
+        labels = [n for n in leaves(model.forward, "input") if n not in inputs]
         y = model.value_of(labels[0]) if labels else None
     plt = _pyplot()
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9

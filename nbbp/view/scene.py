@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.graph import leaves
 from ..core.ops import OPS
 from ..errors import NbbpError, suggest
 from .numbers import fmt, formula, full, norm, shape_text, summary
@@ -454,7 +455,7 @@ class Scene:
     def collapsed_info(self, key: str) -> dict[str, Any]:
         s, p = self.scope_of_key[key], self.opts.precision
         inside = [n for n in self.nodes if self.unit[n.id] == key]
-        params = [n for n in inside if n.op == "param"]
+        params = leaves(inside, "param")
         rows: list[tuple[str, str]] = []
         if params:
             count = sum(n.size for n in params)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.graph import leaves
 from ..errors import NbbpError, suggest
 from ..view import explain as _explain
 from ..view.live import Overlay
@@ -34,15 +35,15 @@ class Explorer:
         w = ipw()
         self.model = model
         ranges = dict(ranges or {})
-        leaves = [n for n in model.forward if n.op in ("param", "input")]
-        by_name = {n.name: n for n in leaves}
+        fed = leaves(model.forward)
+        by_name = {n.name: n for n in fed}
         wanted = list(dict.fromkeys(list(names) + list(ranges)))
         for name in wanted:                     # names are checked before any widget is built
             if name not in by_name:
                 raise NbbpError(f"no slider for {name!r}: model {model.name!r} has no param or "
                                 f"input of that name; " + suggest(name, by_name, "leaf"))
         chosen = [by_name[n] for n in wanted] if wanted else [
-            n for n in leaves if n.shape == () or n.op == "param"]
+            n for n in fed if n.shape == () or n.op == "param"]
         self._syncing = False
         self._delta: tuple[Overlay, str] | None = None
         self._checks: tuple[Overlay, str] | None = None

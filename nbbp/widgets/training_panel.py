@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.graph import leaves
 from ..errors import NbbpError, suggest
 from ..view import charts as _charts
 from ..view import explain as _explain
@@ -55,7 +56,7 @@ class Trainer:
         self._custom_key = (name, lr)
         self.batch_size, self.feed, self.seed = batch_size, feed, seed
         self.initial = {n.name: np.array(model.value_of(n), copy=True)
-                        for n in model.forward if n.op == "param"}
+                        for n in leaves(model.forward, "param")}
         self.losses: list[float] = []
         self.running = False
         self._stop = False
