@@ -1,10 +1,13 @@
-"""A model: a graph with an output, its gradients, and values that follow.
+"""A model: the thin façade a user holds over a graph's output and its gradients.
 
-A :class:`Model` owns the forward nodes that its output depends on, the gradient
-nodes :mod:`nbbp.core.autodiff` added for every one of them, and one program that
-computes both in a single compiled call. ``m.set(...)`` writes new leaf values and
-recomputes; ``m.run(...)`` evaluates any nodes with some of them fed, computing
-only the part of the graph the fetches need, without touching the model's values.
+A :class:`Model` holds a :class:`~nbbp.core.compiled.Backprop` (the forward nodes
+that its output depends on, the gradient nodes for every one of them, and one
+program that computes both in a single compiled call) and delegates: values to the
+core, training to :mod:`nbbp.train`, pictures to :mod:`nbbp.view`, widgets to
+:mod:`nbbp.widgets`, files to :mod:`nbbp.io`. No layer below imports it.
+``m.set(...)`` writes new leaf values and recomputes; ``m.run(...)`` evaluates any
+nodes with some of them fed, computing only the part of the graph the fetches need,
+without touching the model's values.
 """
 
 from __future__ import annotations
@@ -15,20 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .core.autodiff import build_gradients
-from .core.engine import ENGINES, Layout, make_program
+from .core.compiled import Backprop
+from .core.compiled import short as _fmt
+from .core.engine import ENGINES
 from .core.graph import Node, leaves
-from .core.ops import OPS
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
-
-
-def _fmt(v: float | np.ndarray | None) -> str:
-    if v is None:
-        return "None"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return f"array{v.shape}" if v.size > 6 else np.array2string(
-        v, precision=4, separator=", ", suppress_small=True).replace("\n", "")
 
 
 @dataclass(frozen=True)
@@ -93,26 +87,16 @@ class Model:
             raise BuildError(f"a model's output must be a node, got {type(output).__name__}")
         if engine not in ENGINES:
             raise NbbpError(f"unknown engine {engine!r}; " + suggest(engine, ENGINES, "engine"))
-        self.graph = g = output.graph
+        self.graph = output.graph
         self.output = output
         self.engine = engine
         self.source = source
         self.name = name or output.name
-        self.forward = g.ancestors([output])
-        wrt = [n for n in self.forward if n.op != "const"]
-        self._grads = build_gradients(output, wrt)
-        self.layout = Layout(g)
-        # every value the picture shows must be computed; nan in the output or in a
-        # leaf's gradient is an error (elsewhere it may be a masked branch of where)
-        targets = (self.forward + list(self._grads.total.values())
-                   + list(self._grads.edge.values()))
-        self._watch = [output] + [self._grads.total[n.id] for n in self.forward
-                                  if n.op in ("param", "input") and n.id in self._grads.total]
-        todo = [n for n in g.ancestors(targets) if not n.is_leaf]
-        self._program = make_program(self.layout, todo, engine, keep=targets,
-                                     watch=self._watch)
-        self.arena = self.layout.new_arena()
-        self._run = self._program.bind(self.arena)
+        self.backprop = Backprop(output, engine, source)
+        self.forward = self.backprop.forward
+        self.compiled = self.backprop.compiled
+        self.layout, self.arena = self.compiled.layout, self.compiled.arena
+        self._call = self.compiled.call      # the hot path, one attribute away
         self._subprograms: dict[tuple, Any] = {}
         self._loop = None           # the last training loop (its optimizer state goes on)
         from .train.loop import History
@@ -122,36 +106,32 @@ class Model:
     # -- values ------------------------------------------------------------
     def compute(self) -> None:
         """Run forward and backward on the current leaf values (one compiled call)."""
-        if self._run() >= 0:
-            self._check(self._program, self.arena, self._watch)
+        if self._call() >= 0:
+            self.compiled.raise_numeric(self.arena)
 
     @property
     def value(self) -> float | np.ndarray:
         """The output's value."""
-        return self.layout.read(self.arena, self.output)
+        return self.compiled.read(self.output)
 
     def value_of(self, node: Node | str) -> float | np.ndarray:
         node = self._node(node)
         if node.id >= self.layout.n_nodes:
             raise NbbpError(f"node {node.name!r} was added to the graph after the model was "
                             "built; build a new model to evaluate it")
-        return self.layout.read(self.arena, node)
+        return self.compiled.read(node)
 
     def grad_of(self, node: Node | str) -> float | np.ndarray:
         """∂output/∂node; zeros for nodes the output does not depend on."""
-        node = self._node(node)
-        g = self._grads.total.get(node.id)
-        if g is None:
-            return 0.0 if node.shape == () else np.zeros(node.shape)
-        return self.layout.read(self.arena, g)
+        return self.backprop.grad_of(self._node(node))
 
     def grad_node(self, node: Node | str) -> Node | None:
         """The graph node that holds ∂output/∂node (for drawing the backward pass)."""
-        return self._grads.total.get(self._node(node).id)
+        return self.backprop.grad_node(self._node(node))
 
     def edge_grad_node(self, dst: Node, pos: int) -> Node | None:
         """The graph node holding the contribution along edge ``dst.inputs[pos] → dst``."""
-        return self._grads.edge.get((dst.id, pos))
+        return self.backprop.edge_grad_node(dst, pos)
 
     def __getitem__(self, name: str) -> NodeView:
         return NodeView(self, self._node(name))
@@ -180,8 +160,8 @@ class Model:
         out = []
         for n in self.forward:
             for pos, x in enumerate(n.inputs):
-                gn = self._grads.edge.get((n.id, pos))
-                grad = None if gn is None else self.layout.read(self.arena, gn)
+                gn = self.backprop.edge_grad_node(n, pos)
+                grad = None if gn is None else self.compiled.read(gn)
                 out.append(Edge(x.name, n.name, pos, grad))
         return out
 
@@ -196,15 +176,15 @@ class Model:
         items = {**(values or {}), **kw}
         checked = [(n, self._feed_value(n, v, "set")) for n, v in
                    ((self._leaf(k), v) for k, v in items.items())]
-        saved = [(n, self.layout.read(self.arena, n)) for n, _ in checked]
+        saved = [(n, self.compiled.read(n)) for n, _ in checked]
         for n, v in checked:
-            self.layout.write(self.arena, n, v)
+            self.compiled.set(n, v)
         try:
             self.compute()
         except NumericError:
             for n, v in saved:
-                self.layout.write(self.arena, n, v)
-            self._run()
+                self.compiled.set(n, v)
+            self._call()
             raise
         return self
 
@@ -221,20 +201,7 @@ class Model:
         nodes, pack = _flatten(fetches, self._node)
         fed = {self._node(k): v for k, v in (feed or {}).items()}
         fed = {n: self._feed_value(n, v, "feed") for n, v in fed.items()}
-        key = (tuple(n.id for n in nodes), tuple(sorted(n.id for n in fed)))
-        prog = self._subprograms.get(key)
-        if prog is None:
-            stop = frozenset(n.id for n in fed)
-            todo = [n for n in self.graph.ancestors(nodes, stop)
-                    if not n.is_leaf and n.id not in stop]
-            prog = self._subprograms[key] = make_program(self.layout, todo, self.engine,
-                                                         keep=nodes)
-        arena = self.arena.copy()
-        for n, v in fed.items():
-            self.layout.write(arena, n, v)
-        if prog(arena) >= 0:
-            self._check(prog, arena, nodes)
-        return pack([self.layout.read(arena, n) for n in nodes])
+        return pack(self.backprop.evaluate(nodes, fed))
 
     # -- training ----------------------------------------------------------
     def fit(self, steps: int = 100, optimizer: Any = None, lr: float | None = None,
@@ -382,29 +349,6 @@ class Model:
                             f"{node.name!r} has shape {node.shape}; a model's shapes are "
                             "fixed when it is built — rebuild it for new shapes")
         return arr
-
-    def _check(self, prog, arena: np.ndarray, watched: list[Node]) -> None:
-        """Raise NumericError naming the first node whose nan or inf reached a watched
-        node (a nan nothing uses, like the untaken branch of where, is no error)."""
-        lay = self.layout
-        bad = [w for w in watched if not np.isfinite(lay.view(arena, w)).all()]
-        if not bad:
-            return
-        upstream = {n.id for n in self.graph.ancestors(bad)}
-        node = next((n for n in prog.nodes if n.id in upstream
-                     and not np.isfinite(lay.view(arena, n)).all()), bad[0])
-        val = lay.view(arena, node)
-        what = "nan" if np.isnan(val).any() else "inf"
-        ins = ", ".join(f"{x.name} = {_fmt(lay.read(arena, x))}" for x in node.inputs)
-        op = OPS[node.op]
-        why = f" ({op.doc})" if op.doc and "needs" in op.doc else ""
-        role = "the backward pass at " if node.role == "grad" else ""
-        err = NumericError(f"{role}node {node.name!r} = {op.name}(…) produced {what} from "
-                           f"{ins}{why}; change the inputs or guard the op", node=node.name)
-        lines = self.source.splitlines() if self.source else []
-        if node.line and 0 < node.line <= len(lines):
-            err.located(node.line, None, lines[node.line - 1])
-        raise err
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={_fmt(v)}" for k, v in list(self.grads.items())[:6])

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..core import ops
+from ..core.compiled import Compiled
 from ..core.engine import ALIGN, kernel, lower, make_program
 from ..core.graph import Graph, Node, leaves
 from ..errors import BuildError, FeedError, NbbpError, NumericError
@@ -260,11 +261,11 @@ class TrainLoop:
     def _diagnose(self, step: int) -> None:
         tm = self.tmodel
         arena = self.arena[:tm.layout.size].copy()
-        prog = make_program(tm.layout, [n for n in tm.graph.ancestors([tm.output])
-                                        if not n.is_leaf], tm.engine, keep=[tm.output])
-        prog(arena, check=True)
+        check = Compiled.fetching([tm.output], engine=tm.engine, layout=tm.layout,
+                                  arena=arena, source=tm.source)
+        check.program(arena, check=True)
         try:
-            tm._check(prog, arena, [tm.output])
+            check.raise_numeric(arena)
         except NumericError as exc:
             raise NumericError(f"training stopped at step {step}, before its update: "
                                f"{exc.message}", node=exc.node, line=exc.line, col=exc.col,

@@ -1,0 +1,209 @@
+"""Compiled graphs: the one way the layers above run anything.
+
+:class:`Compiled` is some nodes of a graph lowered to one program over one arena:
+``set`` writes a leaf, ``run`` computes, ``read``/``view`` give values back, and a
+nan or inf in a watched node raises a :class:`~nbbp.errors.NumericError` that names
+the node where it started. :class:`Backprop` is an output with the gradient of every
+node it depends on (and the contribution along every edge), all computed by one
+``run``: what a model, a training loop, a gradient check and a TF1 session hold.
+
+>>> import nbbp
+>>> with nbbp.Graph() as g:
+...     x = nbbp.param(3.0, name="x"); y = nbbp.param(2.0, name="y")
+...     f = x * x * y + y + 1
+>>> bp = Backprop(f); bp.run()
+>>> bp.value_of(f), bp.grad_of(x), bp.grad_of(y)
+(21.0, 12.0, 10.0)
+>>> bp.set(x, 1.0); bp.run(); bp.value_of(f)
+5.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import NumericError
+from .autodiff import build_gradients
+from .engine import Layout, make_program
+from .graph import Graph, Node, leaves
+from .ops import OPS
+
+
+def short(v: float | np.ndarray | None) -> str:
+    """A value in one short line, as error messages and ``repr`` show it."""
+    if v is None:
+        return "None"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return f"array{v.shape}" if v.size > 6 else np.array2string(
+        v, precision=4, separator=", ", suppress_small=True).replace("\n", "")
+
+
+class Compiled:
+    """Nodes of a graph compiled into one program that runs on one arena.
+
+    Parameters
+    ----------
+    graph
+        The graph the nodes belong to; the arena has a slot for each of its nodes.
+    compute
+        The non-leaf nodes to compute, in build order.
+    keep
+        The nodes whose values must be right after a run (default: all of
+        ``compute``); others may be fused away.
+    watch
+        The nodes whose nan or inf is an error (default: ``keep``).
+    engine
+        ``"numba"`` (compiled, cached kernels) or ``"python"`` (NumPy, the reference).
+    layout, arena
+        Share another compiled object's arena layout (and, with ``arena``, its values).
+    source
+        The cell text the graph was built from, so errors can quote the line.
+    """
+
+    def __init__(self, graph: Graph, compute: Sequence[Node], *,
+                 keep: Sequence[Node] | None = None, watch: Sequence[Node] | None = None,
+                 engine: str = "numba", layout: Layout | None = None,
+                 arena: np.ndarray | None = None, source: str | None = None) -> None:
+        self.graph, self.engine, self.source = graph, engine, source
+        self.layout = Layout(graph) if layout is None else layout
+        keep = list(compute) if keep is None else list(keep)
+        self.watch = keep if watch is None else list(watch)
+        self.program = make_program(self.layout, compute, engine, keep=keep, watch=self.watch)
+        self.arena = self.layout.new_arena() if arena is None else arena
+        self.call = self.program.bind(self.arena)   # the hot path: no checks, returns a code
+
+    @classmethod
+    def fetching(cls, fetches: Sequence[Node], fed: Iterable[Node] = (), *,
+                 engine: str = "numba", layout: Layout | None = None,
+                 arena: np.ndarray | None = None, source: str | None = None) -> Compiled:
+        """Compile only what ``fetches`` need, not looking past the ``fed`` nodes."""
+        graph = fetches[0].graph
+        stop = frozenset(n.id for n in fed)
+        compute = [n for n in graph.ancestors(list(fetches), stop)
+                   if not n.is_leaf and n.id not in stop]
+        return cls(graph, compute, keep=fetches, engine=engine, layout=layout, arena=arena,
+                   source=source)
+
+    # -- values -------------------------------------------------------------
+    def set(self, node: Node, value: Any, arena: np.ndarray | None = None) -> None:
+        """Write ``value`` (broadcast to the node's shape) into the node's slot."""
+        self.layout.write(self.arena if arena is None else arena, node, value)
+
+    def read(self, node: Node, arena: np.ndarray | None = None) -> float | np.ndarray:
+        """A copy of the node's value: a float for scalars, an array otherwise."""
+        return self.layout.read(self.arena if arena is None else arena, node)
+
+    def view(self, node: Node, arena: np.ndarray | None = None) -> np.ndarray:
+        """The node's value as a view into the arena (writing to it changes the arena)."""
+        return self.layout.view(self.arena if arena is None else arena, node)
+
+    # -- running ------------------------------------------------------------
+    def run(self, arena: np.ndarray | None = None) -> None:
+        """Compute on the own arena (or on ``arena``, a copy of it); raise
+        :class:`NumericError` if a watched node came out nan or inf."""
+        code = self.call() if arena is None else self.program(arena)
+        if code >= 0:
+            self.raise_numeric(self.arena if arena is None else arena)
+
+    def raise_numeric(self, arena: np.ndarray, watched: Sequence[Node] | None = None) -> None:
+        """Raise :class:`NumericError` naming the first node whose nan or inf reached a
+        watched node (a nan nothing uses, like the untaken branch of ``where``, is no
+        error); return quietly if every watched node is finite."""
+        lay = self.layout
+        watched = self.watch if watched is None else watched
+        bad = [w for w in watched if not np.isfinite(lay.view(arena, w)).all()]
+        if not bad:
+            return
+        upstream = {n.id for n in self.graph.ancestors(bad)}
+        node = next((n for n in self.program.nodes if n.id in upstream
+                     and not np.isfinite(lay.view(arena, n)).all()), bad[0])
+        val = lay.view(arena, node)
+        what = "nan" if np.isnan(val).any() else "inf"
+        ins = ", ".join(f"{x.name} = {short(lay.read(arena, x))}" for x in node.inputs)
+        op = OPS[node.op]
+        why = f" ({op.doc})" if op.doc and "needs" in op.doc else ""
+        role = "the backward pass at " if node.role == "grad" else ""
+        err = NumericError(f"{role}node {node.name!r} = {op.name}(…) produced {what} from "
+                           f"{ins}{why}; change the inputs or guard the op", node=node.name)
+        lines = self.source.splitlines() if self.source else []
+        if node.line and 0 < node.line <= len(lines):
+            err.located(node.line, None, lines[node.line - 1])
+        raise err
+
+
+class Backprop:
+    """An output, the gradient of the output with respect to every node it depends on,
+    and the contribution along every edge — compiled together, computed by one run.
+
+    ``grads.total[node.id]`` is the node holding ∂output/∂node, ``grads.edge[(dst.id,
+    pos)]`` the one holding the contribution along ``dst.inputs[pos] → dst``. Every
+    value the picture shows is computed; nan in the output or in a leaf's gradient is
+    an error (elsewhere it may be a masked branch of ``where``).
+    """
+
+    def __init__(self, output: Node, engine: str = "numba", source: str | None = None) -> None:
+        self.output, self.graph = output, output.graph
+        self.forward = self.graph.ancestors([output])
+        self.grads = build_gradients(output, [n for n in self.forward if n.op != "const"])
+        targets = (self.forward + list(self.grads.total.values())
+                   + list(self.grads.edge.values()))
+        watch = [output] + [self.grads.total[n.id] for n in leaves(self.forward)
+                            if n.id in self.grads.total]
+        compute = [n for n in self.graph.ancestors(targets) if not n.is_leaf]
+        self.compiled = Compiled(self.graph, compute, keep=targets, watch=watch,
+                                 engine=engine, source=source)
+        self._fetchers: dict[tuple, Compiled] = {}
+
+    @property
+    def layout(self) -> Layout:
+        return self.compiled.layout
+
+    @property
+    def arena(self) -> np.ndarray:
+        return self.compiled.arena
+
+    def set(self, node: Node, value: Any) -> None:
+        self.compiled.set(node, value)
+
+    def run(self) -> None:
+        """Forward and backward on the current leaf values (one compiled call)."""
+        self.compiled.run()
+
+    def value_of(self, node: Node) -> float | np.ndarray:
+        return self.compiled.read(node)
+
+    def grad_node(self, node: Node) -> Node | None:
+        """The node holding ∂output/∂node (None if the output does not depend on it)."""
+        return self.grads.total.get(node.id)
+
+    def grad_of(self, node: Node) -> float | np.ndarray:
+        """∂output/∂node; zeros for nodes the output does not depend on."""
+        g = self.grads.total.get(node.id)
+        if g is None:
+            return 0.0 if node.shape == () else np.zeros(node.shape)
+        return self.compiled.read(g)
+
+    def edge_grad_node(self, dst: Node, pos: int) -> Node | None:
+        """The node holding the contribution along ``dst.inputs[pos] → dst``."""
+        return self.grads.edge.get((dst.id, pos))
+
+    def evaluate(self, fetches: Sequence[Node], fed: Mapping[Node, np.ndarray]
+                 ) -> list[float | np.ndarray]:
+        """The values of ``fetches`` with the ``fed`` nodes replaced, computing only what
+        the fetches need, on a copy of the arena (this object's values do not change).
+        The program for each set of fetches and fed nodes is compiled once."""
+        key = (tuple(n.id for n in fetches), tuple(sorted(n.id for n in fed)))
+        sub = self._fetchers.get(key)
+        if sub is None:
+            sub = self._fetchers[key] = Compiled.fetching(
+                fetches, fed, engine=self.compiled.engine, layout=self.layout,
+                arena=self.arena, source=self.compiled.source)
+        arena = self.arena.copy()
+        for n, v in fed.items():
+            sub.set(n, v, arena)
+        sub.run(arena)
+        return [sub.read(n, arena) for n in fetches]
