@@ -27,9 +27,9 @@ import numpy as np
 from ..errors import BuildError, ShapeError
 from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
-# Kinds decide the shape rule and how the engine lowers the op.
-UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
-    "unary", "binary", "where", "reduce", "matmul", "layout", "softmax", "leaf")
+# Kinds decide the shape rule and how the engine lowers the op (and, as ids in each
+# instruction, which kernel runs it); they are named once, in the instruction set.
+from .isa import BINARY, INTERNAL_KIND, LAYOUT, LEAF, MATMUL, REDUCE, SOFTMAX, UNARY, WHERE
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,9 @@ OPS: dict[str, Op] = {}
 def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
           d: tuple[str | None, ...], domain: tuple = (), **kw: Any) -> Op:
     """Register an op in the table and return it."""
-    if name in OPS or any(o.code == code for o in OPS.values()):
-        raise ValueError(f"op {name!r} or opcode {code} defined twice")
+    if name in OPS or any(o.code == code for o in OPS.values()) or code in INTERNAL_KIND:
+        raise ValueError(f"op {name!r} or opcode {code} defined twice (the engine's "
+                         "internal opcodes are in nbbp.core.isa)")
     op = Op(name, code, arity, kind, impl, vjp, expr, d, domain, **kw)
     OPS[name] = op
     return op
