@@ -530,6 +530,27 @@ reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]        
 sum_to = FUNCTIONS["sum_to"]                                                      # noqa: E702
 
 
+# Arithmetic on nodes builds nodes with the functions above. The graph module knows
+# nothing of ops: the op table gives Node its operators when it is imported (as JAX's
+# primitives register their rules beside their definitions).
+def _install_operators(cls: type) -> None:
+    def flip(fn: Callable[..., Node]) -> Callable[..., Node]:
+        return lambda self, other: fn(other, self)
+
+    for dunder, fn in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div),
+                       ("pow", pow), ("matmul", matmul)):
+        setattr(cls, f"__{dunder}__", lambda self, other, fn=fn: fn(self, other))
+        setattr(cls, f"__r{dunder}__", flip(fn))
+    for dunder, fn in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)):
+        setattr(cls, f"__{dunder}__", lambda self, other, fn=fn: fn(self, other))
+    cls.__neg__ = lambda self: neg(self)
+    cls.__pos__ = lambda self: self
+    cls.T = property(lambda self: transpose(self), doc="The transpose (axes reversed).")
+
+
+_install_operators(Node)
+
+
 def table_markdown() -> str:
     """The op table as Markdown (``docs/ops.md`` is this text; a test keeps it so)."""
     kinds = {UNARY: "elementwise", BINARY: "elementwise, broadcasting",
