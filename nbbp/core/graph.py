@@ -134,7 +134,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self._scopes: list[str] = []
-        self._line: int | None = None   # source line being executed, set by nbbp.build
+        self._line: int | None = None   # source line being executed (see `line`)
         self._role = "forward"          # "grad" while nbbp.gradients adds nodes
         self._next_suffix: dict[str, int] = {}   # keeps unique_name linear
 
@@ -166,6 +166,50 @@ class Graph:
     @property
     def scope(self) -> str:
         return "/".join(self._scopes)
+
+    # -- what new nodes are tagged with ----------------------------------------
+    @property
+    def current_role(self) -> str:
+        """The role new nodes get: ``"forward"``, or ``"grad"`` inside :meth:`role`."""
+        return self._role
+
+    @contextlib.contextmanager
+    def role(self, role: str) -> Iterator[None]:
+        """Tag the nodes built inside with ``role`` (the autodiff uses ``"grad"``)."""
+        saved, self._role = self._role, role
+        try:
+            yield
+        finally:
+            self._role = saved
+
+    @property
+    def line(self) -> int | None:
+        """The source line new nodes record (the cell line being run), or None."""
+        return self._line
+
+    @line.setter
+    def line(self, line: int | None) -> None:
+        self._line = line
+
+    @contextlib.contextmanager
+    def at_line(self, line: int | None) -> Iterator[None]:
+        """Record ``line`` on the nodes built inside (None: no line)."""
+        saved, self._line = self._line, line
+        try:
+            yield
+        finally:
+            self._line = saved
+
+    @contextlib.contextmanager
+    def at_scope(self, path: str) -> Iterator[str]:
+        """Build inside the scope ``path`` (e.g. ``"grad/hidden"``) instead of the
+        current one; unlike :meth:`name_scope` it replaces the whole scope, and its
+        parts are not checked (they come from existing nodes' scopes)."""
+        saved, self._scopes = self._scopes, [p for p in path.split("/") if p]
+        try:
+            yield self.scope
+        finally:
+            self._scopes = saved
 
     @contextlib.contextmanager
     def name_scope(self, name: str) -> Iterator[str]:

@@ -135,7 +135,7 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
     try:
         inputs = tuple(_lift(a, graph) for a in args)
         shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
-        if graph._role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
+        if graph.current_role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
             # fold constants the gradient rules create (e.g. the exponent b − 1 of
             # pow's VJP), so the engine can see through them
             graph.truncate(start)
