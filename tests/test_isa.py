@@ -147,3 +147,32 @@ def test_import_nbbp_does_not_load_numba():
                           "print(sorted(m for m in sys.modules if m.startswith('numba')))"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cached_kernels_compiled_with_other_constants_are_detected_and_dropped(tmp_path):
+    """Numba's cache is keyed on kernels.py alone; an edit of isa.py (or of an op's
+    code) must not run stale compiled code. Here on a copy of the cache, as if
+    isa.MASK had been renumbered after the kernels were cached."""
+    import os
+    import shutil
+
+    from nbbp.core import kernels
+    engine.kernels()
+    assert kernels.compiled_stamp() == kernels.STAMP
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    if not root:
+        pytest.skip("needs NUMBA_CACHE_DIR to copy the cache")
+    shutil.copytree(root, tmp_path / "numba")
+    script = ("import glob, os\n"
+              "import nbbp.core.isa as isa\n"
+              "isa.MASK = 555\n"
+              "from nbbp.core import kernels, loader\n"
+              "assert kernels.compiled_stamp() != kernels.STAMP\n"
+              "loader._drop_stale_cache(kernels)\n"
+              "path = kernels.run._cache._cache_path\n"
+              "print(len(glob.glob(os.path.join(path, 'kernels.*'))))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.strip() == "0"
+    assert "instruction set changed" in done.stderr

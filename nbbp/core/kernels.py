@@ -21,10 +21,12 @@ finite, or -1, so the Python side can name the node that produced a nan.
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 from numba import njit
 
+from . import isa
 from .isa import (
     ADDRELU,
     H_B1,
@@ -88,7 +90,27 @@ SOFTMAX, LOGSOFTMAX = _code("softmax"), _code("log_softmax")
 # runs it).
 SUPPORTED = frozenset(_implemented)
 
+
+def _fingerprint() -> int:
+    """A checksum of every constant compiled into the kernels that is defined outside
+    this file: the instruction set and the op table's codes."""
+    consts = sorted((k, v) for k, v in vars(isa).items() if k.isupper() and isinstance(v, int))
+    consts += sorted((name, OPS[name].code) for name in _implemented)
+    return zlib.crc32(repr(consts).encode())
+
+
+# Numba's cache is keyed on this file alone: a change in isa.py or in an opcode of
+# ops.py would load kernels compiled with the old constants. The loader compares the
+# compiled_stamp() of the cached code with STAMP and recompiles when they differ.
+STAMP = _fingerprint()
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+@njit(**_JIT)
+def compiled_stamp():
+    """:data:`STAMP` as it was when these kernels were compiled."""
+    return STAMP
 
 
 @njit(inline="always", **_JIT)

@@ -19,6 +19,7 @@ from .isa import COPY, K_COPY, KIND, SIZE, W
 
 _loaded: dict[str, Callable] = {}
 _loading = threading.Lock()     # one loader at a time (preload runs in a thread)
+_fresh: list[bool] = []         # [True] once the cache is known to match the sources
 
 
 def kernel(name: str) -> Callable:
@@ -59,6 +60,9 @@ def kernels() -> None:
 
 def _load(name: str) -> Callable:
     from . import kernels as _kernels
+    if not _fresh:
+        _drop_stale_cache(_kernels)
+        _fresh.append(True)
     dispatcher = getattr(_kernels, name)
     if not _cache_present(dispatcher, name, _kernels.__file__):
         print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
@@ -73,6 +77,26 @@ def _load(name: str) -> Callable:
     else:
         dispatcher(code, arena, 0, 1, 1)
     return _entry_point(dispatcher)
+
+
+def _drop_stale_cache(mod) -> None:
+    """Delete the kernels' cached code if it was compiled with other constants than
+    the current :mod:`nbbp.core.isa` and op table (Numba only notices edits to the
+    kernels' own file), before any kernel is loaded from it."""
+    if mod.compiled_stamp() == mod.STAMP:
+        return
+    print("nbbp: the engine's instruction set changed since its kernels were cached; "
+          "compiling them again.", file=sys.stderr)
+    try:
+        path = mod.run._cache._cache_path
+        stem = os.path.splitext(os.path.basename(mod.__file__))[0]
+        for f in glob.glob(os.path.join(path, f"{stem}.*.nb[ic]")):
+            os.remove(f)
+    except Exception as exc:    # private Numba API: refuse to run stale code
+        from ..errors import NbbpError
+        raise NbbpError(f"nbbp's cached kernels are stale and could not be removed ({exc}); "
+                        "delete Numba's cache directory (NUMBA_CACHE_DIR or __pycache__ "
+                        "beside nbbp/core/kernels.py) and try again") from None
 
 
 def _cache_present(dispatcher, name: str, source: str) -> bool:
