@@ -181,7 +181,7 @@ def _exec_traced(code, glb: dict, g: Graph) -> None:
         if frame.f_code.co_filename != FILENAME:
             return None
         if event == "line":
-            g._line = frame.f_lineno
+            g.line = frame.f_lineno
         return tracer
 
     old = sys.gettrace()
@@ -190,7 +190,7 @@ def _exec_traced(code, glb: dict, g: Graph) -> None:
         exec(code, glb)
     finally:
         sys.settrace(old)
-        g._line = None
+        g.line = None
 
 
 def build(source: str, output: str | None = None, namespace: Mapping[str, Any] | None = None,

@@ -74,58 +74,69 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
     rel -= stop_ids - {x.id for x in xs}
 
     start = len(graph.nodes)
-    saved = graph._scopes, graph._role, graph._line
-    graph._role, graph._line = "grad", None
     result = Gradients(ys)
     contribs: dict[int, list[Node]] = {}
     named: set[int] = set()          # gradient nodes already named after a total
     try:
-        for y, gy in zip(ys, grad_ys):
-            graph._scopes = ["grad"] + ([y.scope] if y.scope else [])
-            if gy is None:
-                seed = graph.add_node("const", shape=y.shape, name="d" + _base(y),
-                                      value=np.ones(y.shape))
-            else:
-                seed = ops.apply("broadcast_to", gy, shape=y.shape) \
-                    if isinstance(gy, Node) and gy.shape != y.shape else ops._lift(gy, graph)
-                if seed.shape != y.shape:
-                    raise BuildError(f"gradients: grad_ys for {y.name!r} has shape "
-                                     f"{seed.shape}, but {y.name!r} has shape {y.shape}")
-            contribs.setdefault(y.id, []).append(seed)
+        with graph.role("grad"), graph.at_line(None):
+            for y, gy in zip(ys, grad_ys):
+                with graph.at_scope(_grad_scope(y)):
+                    if gy is None:
+                        seed = graph.add_node("const", shape=y.shape, name="d" + _base(y),
+                                              value=np.ones(y.shape))
+                    else:
+                        seed = ops.apply("broadcast_to", gy, shape=y.shape) \
+                            if isinstance(gy, Node) and gy.shape != y.shape \
+                            else ops._lift(gy, graph)
+                        if seed.shape != y.shape:
+                            raise BuildError(f"gradients: grad_ys for {y.name!r} has shape "
+                                             f"{seed.shape}, but {y.name!r} has shape "
+                                             f"{y.shape}")
+                contribs.setdefault(y.id, []).append(seed)
 
-        for n in reversed(graph.nodes[:start]):
-            if n.id not in rel or n.id not in contribs:
-                continue
-            graph._scopes = ["grad"] + ([n.scope] if n.scope else [])
-            parts = contribs.pop(n.id)
-            g = parts[0]
-            for p in parts[1:]:
-                g = g + p
-            if g.id >= start and g.auto_named and g.id not in named:
-                graph.rename(g, "d" + _base(n))
-                g.auto_named = True       # still an automatic name: `d1 = grad(f, x)` wins
-                named.add(g.id)
-            result.total[n.id] = g
-            op = ops.OPS[n.op]
-            if n.is_leaf or op.vjp is None or not any(i.id in rel for i in n.inputs):
-                continue
-            vjps = op.vjp(g, n)
-            for pos, (x, c) in enumerate(zip(n.inputs, vjps)):
-                if c is None or x.id not in rel:
+            for n in reversed(graph.nodes[:start]):
+                if n.id not in rel or n.id not in contribs:
                     continue
-                if c.shape != x.shape:
-                    c = ops.sum_to(c, x.shape)
-                result.edge[(n.id, pos)] = c
-                contribs.setdefault(x.id, []).append(c)
+                with graph.at_scope(_grad_scope(n)):
+                    _backward(graph, n, contribs, rel, start, named, result)
     except BaseException:
         graph.truncate(start)
         raise
-    finally:
-        graph._scopes, graph._role, graph._line = saved
 
     keep = [n for n in result.total.values()] + list(result.edge.values())
     _prune(graph, start, keep)
     return result
+
+
+def _backward(graph, n: Node, contribs: dict[int, list[Node]], rel: set[int], start: int,
+              named: set[int], result: Gradients) -> None:
+    """Sum the contributions ``n`` received into its total gradient, then send each
+    of its inputs its contribution through the op's VJP rule."""
+    parts = contribs.pop(n.id)
+    g = parts[0]
+    for p in parts[1:]:
+        g = g + p
+    if g.id >= start and g.auto_named and g.id not in named:
+        graph.rename(g, "d" + _base(n))
+        g.auto_named = True       # still an automatic name: `d1 = grad(f, x)` wins
+        named.add(g.id)
+    result.total[n.id] = g
+    op = ops.OPS[n.op]
+    if n.is_leaf or op.vjp is None or not any(i.id in rel for i in n.inputs):
+        return
+    vjps = op.vjp(g, n)
+    for pos, (x, c) in enumerate(zip(n.inputs, vjps)):
+        if c is None or x.id not in rel:
+            continue
+        if c.shape != x.shape:
+            c = ops.sum_to(c, x.shape)
+        result.edge[(n.id, pos)] = c
+        contribs.setdefault(x.id, []).append(c)
+
+
+def _grad_scope(n: Node) -> str:
+    """Where the gradient nodes of ``n`` go: ``grad/`` + its scope."""
+    return "grad/" + n.scope if n.scope else "grad"
 
 
 def _base(n: Node) -> str:

@@ -2,8 +2,9 @@
 
 Every node gets a slot in one float64 arena (scalars packed densely, tensors
 64-byte aligned). :func:`lower` turns the nodes to compute into fixed-width int64
-instructions (see :mod:`nbbp.core.kernels` for the layout), which the cached Numba
-interpreter runs in one call. :class:`PythonProgram` runs the same nodes with the
+instructions (their layout and constants: :mod:`nbbp.core.isa`), which the cached
+Numba interpreter (:mod:`nbbp.core.kernels`, loaded by :mod:`nbbp.core.loader`) runs in
+one call. :class:`PythonProgram` runs the same nodes with the
 op table's NumPy implementations: the readable reference and the kernels' oracle.
 
 This module knows nothing of notebooks, Graphviz or widgets.
@@ -12,87 +13,36 @@ This module knows nothing of notebooks, Graphviz or widgets.
 from __future__ import annotations
 
 import functools
-import glob
-import os
-import sys
-import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ..errors import NbbpError
 from .graph import Graph, Node
-from .ops import BINARY, LAYOUT, MATMUL, OPS, REDUCE, SOFTMAX, UNARY, WHERE
+from .isa import (
+    ADDRELU,
+    BINARY,
+    COPY,
+    INTERNAL_KIND,
+    K_COPY,
+    KIND,
+    KIND_ID,
+    LAYOUT,
+    MASK,
+    MATMUL,
+    REDUCE,
+    SIZE,
+    SOFTMAX,
+    UNARY,
+    WHERE,
+    W,
+)
+from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public here too)
+from .ops import OPS
 
-W = 8          # ints per instruction (keep equal to _kernels.W)
-COPY = 15      # internal instructions, as in _kernels: a copy,
-MASK = 33      # relu's backward g·step(x) in one pass,
-ADDRELU = 34   # and relu(a + b) in one pass
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
 ALIGN = 8      # float64s per 64 bytes
 ENGINES = ("numba", "python")
-
-_loaded: dict[str, Callable] = {}
-_loading = threading.Lock()     # one loader at a time (preload runs in a thread)
-
-
-def kernel(name: str) -> Callable:
-    """The compiled entry point ``name`` of :mod:`nbbp.core.kernels` (``run``,
-    ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled,
-    once per installation, with a notice. Scalar-only graphs never load the tensor
-    kernel."""
-    fn = _loaded.get(name)
-    if fn is not None:
-        return fn
-    with _loading:
-        fn = _loaded.get(name)
-        if fn is None:
-            fn = _loaded[name] = _load(name)
-    return fn
-
-
-def preload(names: tuple[str, ...] = ("run_scalar", "run", "train")) -> threading.Thread:
-    """Load the kernels in a background thread (``%load_ext nbbp`` does this), so the
-    first model of a session does not wait for Numba's start-up."""
-    def work() -> None:
-        for name in names:
-            try:
-                kernel(name)
-            except Exception:   # the foreground call will raise it with context
-                return
-    thread = threading.Thread(target=work, name="nbbp-preload", daemon=True)
-    thread.start()
-    return thread
-
-
-def _load(name: str) -> Callable:
-    from . import kernels as _kernels
-    dispatcher = getattr(_kernels, name)
-    if not _cache_present(dispatcher, name):
-        print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
-              "10–20 s; later sessions load it from Numba's cache.", file=sys.stderr)
-    code = np.array([COPY, 0, 0, 0, 0, 0, 0, 1, 0, 0], dtype=np.int64)
-    arena, ints = np.zeros(1), np.zeros(2, dtype=np.int64)
-    if name == "train":                      # compile, or load from the cache
-        dispatcher(code, arena, 1, 1, 0, 0, arena, arena, ints, ints)
-    else:
-        dispatcher(code, arena, 0, 1, 1)
-    return _entry_point(dispatcher)
-
-
-def kernels() -> None:
-    """Load (or compile) every kernel now, e.g. to warm the cache before a session."""
-    kernel("run_scalar")
-    kernel("run")
-    kernel("train")
-
-
-def _cache_present(dispatcher, name: str) -> bool:
-    try:
-        path = dispatcher._cache._cache_path
-        return bool(glob.glob(os.path.join(path, f"_kernels.{name}-*.nbi")))
-    except Exception:   # private Numba API: if it moved, just do not announce
-        return True
 
 
 class Layout:
@@ -233,12 +183,22 @@ def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: boo
     return out[::-1]
 
 
+def _retarget(row: np.ndarray, name: str) -> None:
+    """Make the instruction ``row`` run the op ``name`` instead (its code and kind)."""
+    op = OPS[name]
+    row[0], row[KIND] = op.code, KIND_ID[op.kind]
+
+
 def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = None,
           watch: Sequence[Node] = (), extra: Sequence[Sequence[int]] = ()
           ) -> tuple[np.ndarray, list[Node]]:
     """Instructions computing ``nodes`` as one int64 array, and the node each computes.
 
-    ``extra`` instructions (e.g. optimizer updates) follow the nodes' own. The array
+    Each instruction is ``W`` ints (:mod:`nbbp.core.isa`); its ``KIND`` field holds the
+    op table's kind of its op (``KIND_ID[OPS[name].kind]``), or the kind of an internal
+    instruction (``INTERNAL_KIND``): the kernels dispatch on it, not on opcode values.
+    ``extra`` instructions (e.g. optimizer updates, without a kind: it is filled in
+    from their opcode) follow the nodes' own. The array
     ends with the watch list: ``(offset, size)`` of every node in ``watch``, then its
     start and length, which the kernels check for nan and inf.
     """
@@ -247,6 +207,10 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     instr = np.zeros((len(steps) + len(extra), W), dtype=np.int64)
     for i, row in enumerate(extra):
         instr[len(steps) + i, :len(row)] = row
+        if row[0] not in INTERNAL_KIND:
+            raise NbbpError(f"internal: extra instruction with opcode {row[0]}, which "
+                            "nbbp.core.isa does not define")
+        instr[len(steps) + i, KIND] = INTERNAL_KIND[row[0]]
     aux: list[int] = []
     base = len(instr) * W
 
@@ -257,11 +221,12 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     for p, (n, name, ins, info) in enumerate(steps):
         op = OPS[_FUSED.get(name, name)]
         row = instr[p]
-        row[0], row[1], row[7] = _CODES.get(name, op.code), off[n.id], n.size
+        row[0], row[1], row[SIZE] = _CODES.get(name, op.code), off[n.id], n.size
+        row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
         row[2] = off[ins[0].id]
         if name == "copy" or name == "stop_gradient" or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)):
-            row[0] = COPY
+            row[0], row[KIND] = COPY, K_COPY
         elif op.kind == UNARY:
             pass
         elif op.kind == BINARY:
@@ -293,7 +258,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             flags = info["flags"]
             row[3] = off[b.id]
             if n.size == 1 and a.size == 1 and b.size == 1:
-                row[0] = OPS["mul"].code                    # (1,1) @ (1,1)
+                _retarget(row, "mul")                       # (1,1) @ (1,1)
                 continue
             # a is (m, k), or (k, m) stored when flag 1; a vector is one row
             row[4] = (a.shape[1] if flags & 1 else a.shape[0]) if a.ndim == 2 else 1
@@ -309,7 +274,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         elif op.name == "sum_to":
             x = ins[0]
             if _row_tail(n, x) or n.size == 1:        # sum over leading axes: a reduce
-                row[0] = OPS["sum"].code
+                _retarget(row, "sum")
                 row[3], row[4], row[5] = 1, x.size // n.size, n.size
             else:
                 row[3] = put(_pad4(x.shape) + _strides(n.shape, x.shape))
@@ -343,10 +308,10 @@ class Program:
         self._fn = kernel("run_scalar" if layout.scalar else "run")
         from .kernels import SUPPORTED
         for n in self.nodes:
-            if OPS[n.op].code not in SUPPORTED:
+            if n.op not in SUPPORTED:
                 raise NbbpError(f"op {n.op!r} (node {n.name!r}) has no compiled kernel: run "
                                 "the model with engine='python', or add its kernel to "
-                                "nbbp/_kernels.py (see docs/engine.md)")
+                                "nbbp/core/kernels.py (see docs/engine.md)")
 
     def __call__(self, arena: np.ndarray, check: bool = False) -> int:
         """Run on ``arena``. Returns -1 if every watched value is finite; otherwise,
@@ -357,17 +322,6 @@ class Program:
     def bind(self, arena: np.ndarray) -> Callable[[], int]:
         """A no-argument callable running the program on ``arena`` (the hot path)."""
         return functools.partial(self._fn, self.code, arena, 0, self.n, 0)
-
-
-def _entry_point(dispatcher):
-    """The compiled function behind a Numba dispatcher, skipping its type dispatch
-    (~0.15 µs a call). Our arguments always have the one signature compiled in
-    :func:`kernels`; if Numba's internals differ, fall back to the dispatcher."""
-    try:
-        (sig,) = dispatcher.signatures
-        return dispatcher.overloads[sig].entry_point
-    except Exception:
-        return dispatcher
 
 
 class PythonProgram:

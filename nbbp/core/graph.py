@@ -61,7 +61,9 @@ class Node:
     """One node of a graph: a leaf (param, input, const) or an op applied to nodes.
 
     Arithmetic on nodes builds new nodes: ``x * y + 1`` adds a ``mul``, a ``const``
-    and an ``add`` node to the graph that ``x`` belongs to.
+    and an ``add`` node to the graph that ``x`` belongs to. The operators (and ``.T``)
+    come from the op table: :mod:`nbbp.core.ops` installs them on this class when it
+    is imported, so this module does not depend on it.
     """
 
     __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape", "size",
@@ -86,35 +88,12 @@ class Node:
     def is_leaf(self) -> bool:
         return self.op in LEAF_OPS
 
-    @property
-    def T(self) -> Node:
-        return _ops().transpose(self)
-
     def __repr__(self) -> str:
         shape = "scalar" if self.shape == () else f"shape={self.shape}"
         args = ", ".join(i.name for i in self.inputs)
         body = f"{self.op}({args})" if self.inputs else self.op
         return f"<Node {self.name!r} = {body}, {shape}, id=n{self.id}>"
 
-    # arithmetic builds nodes; the op table in nbbp.core.ops does the work
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().sub(self, o)
-    def __rsub__(self, o): return _ops().sub(o, self)
-    def __mul__(self, o): return _ops().mul(self, o)
-    def __rmul__(self, o): return _ops().mul(o, self)
-    def __truediv__(self, o): return _ops().div(self, o)
-    def __rtruediv__(self, o): return _ops().div(o, self)
-    def __pow__(self, o): return _ops().pow(self, o)
-    def __rpow__(self, o): return _ops().pow(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __neg__(self): return _ops().neg(self)
-    def __pos__(self): return self
-    def __gt__(self, o): return _ops().gt(self, o)
-    def __ge__(self, o): return _ops().ge(self, o)
-    def __lt__(self, o): return _ops().lt(self, o)
-    def __le__(self, o): return _ops().le(self, o)
     __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
@@ -136,11 +115,6 @@ class Node:
         return self.shape[0]
 
 
-def _ops():
-    from . import ops
-    return ops
-
-
 class Graph:
     """A computation graph: nodes in build order, names unique within it.
 
@@ -160,7 +134,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self._scopes: list[str] = []
-        self._line: int | None = None   # source line being executed, set by nbbp.build
+        self._line: int | None = None   # source line being executed (see `line`)
         self._role = "forward"          # "grad" while nbbp.gradients adds nodes
         self._next_suffix: dict[str, int] = {}   # keeps unique_name linear
 
@@ -192,6 +166,50 @@ class Graph:
     @property
     def scope(self) -> str:
         return "/".join(self._scopes)
+
+    # -- what new nodes are tagged with ----------------------------------------
+    @property
+    def current_role(self) -> str:
+        """The role new nodes get: ``"forward"``, or ``"grad"`` inside :meth:`role`."""
+        return self._role
+
+    @contextlib.contextmanager
+    def role(self, role: str) -> Iterator[None]:
+        """Tag the nodes built inside with ``role`` (the autodiff uses ``"grad"``)."""
+        saved, self._role = self._role, role
+        try:
+            yield
+        finally:
+            self._role = saved
+
+    @property
+    def line(self) -> int | None:
+        """The source line new nodes record (the cell line being run), or None."""
+        return self._line
+
+    @line.setter
+    def line(self, line: int | None) -> None:
+        self._line = line
+
+    @contextlib.contextmanager
+    def at_line(self, line: int | None) -> Iterator[None]:
+        """Record ``line`` on the nodes built inside (None: no line)."""
+        saved, self._line = self._line, line
+        try:
+            yield
+        finally:
+            self._line = saved
+
+    @contextlib.contextmanager
+    def at_scope(self, path: str) -> Iterator[str]:
+        """Build inside the scope ``path`` (e.g. ``"grad/hidden"``) instead of the
+        current one; unlike :meth:`name_scope` it replaces the whole scope, and its
+        parts are not checked (they come from existing nodes' scopes)."""
+        saved, self._scopes = self._scopes, [p for p in path.split("/") if p]
+        try:
+            yield self.scope
+        finally:
+            self._scopes = saved
 
     @contextlib.contextmanager
     def name_scope(self, name: str) -> Iterator[str]:

@@ -5,12 +5,14 @@ instructions followed by auxiliary ints, and runs over one float64 arena that
 holds every node's value. The interpreter is compiled once per machine and
 loaded from Numba's on-disk cache afterwards — never per graph.
 
-Instruction layout (``W = 8`` ints): ``[opcode, out, a, b, c, x, y, n]``: ``out``
-and ``a`` are arena offsets, ``n`` is the output's size, and the fields between
+Instruction layout (``W = 9`` ints): ``[opcode, out, a, b, c, x, y, n, kind]``:
+``out`` and ``a`` are arena offsets, ``n`` is the output's size, and the fields between
 depend on the kind (see :func:`nbbp.core.engine.lower`): more operand offsets, sizes,
 a broadcasting mode, or an index into the auxiliary ints after the instructions.
-Opcodes come from the op table in :mod:`nbbp.core.ops`; ``COPY`` is the one internal
-instruction.
+The interpreters branch on ``kind`` (the op table's kind of the op, as an id from
+:mod:`nbbp.core.isa`), then on the opcode, which comes from the op table's row for the
+op (:mod:`nbbp.core.ops`) or is one of the internal instructions in :mod:`nbbp.core.isa`.
+No dispatch depends on how the opcodes are numbered.
 
 Both entry points return the index of the first instruction whose output is not
 finite, or -1, so the Python side can name the node that produced a nan.
@@ -19,48 +21,96 @@ finite, or -1, so the Python side can name the node that produced a nan.
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 from numba import njit
 
-from ..train import optim as _optim
-from . import ops as _ops
+from . import isa
+from .isa import (
+    ADDRELU,
+    H_B1,
+    H_B2,
+    H_DA,
+    H_DB,
+    H_DECAY,
+    H_EPS,
+    H_L1,
+    H_LR,
+    H_LRT,
+    H_NESTEROV,
+    H_T,
+    H_WD,
+    K_BINARY,
+    K_LAYOUT,
+    K_MATMUL,
+    K_REDUCE,
+    K_SOFTMAX,
+    K_TICK,
+    K_UNARY,
+    K_UPDATE,
+    K_WHERE,
+    KIND,
+    MASK,
+    SIZE,
+    UPD_ADAGRAD,
+    UPD_ADAM,
+    UPD_SGD,
+    W,
+)
+from .ops import OPS
 
-W = 8
-COPY = 15              # internal instructions (not graph ops), made by the lowering:
-MASK = 33              # x where y > 0 else 0: relu's backward, g·step(x), in one pass
-ADDRELU = 34           # max(x + y, 0): bias add and relu in one pass
-_O = {name: op.code for name, op in _ops.OPS.items()}
+_implemented: set[str] = set()
 
-NEG, EXP, LOG, SQRT, ABS = _O["neg"], _O["exp"], _O["log"], _O["sqrt"], _O["abs"]
-SIN, COS, TANH, SIGMOID, RELU = _O["sin"], _O["cos"], _O["tanh"], _O["sigmoid"], _O["relu"]
-SOFTPLUS, SIGN, STEP, STOPGRAD = _O["softplus"], _O["sign"], _O["step"], _O["stop_gradient"]
-ADD, SUB, MUL, DIV, POW = _O["add"], _O["sub"], _O["mul"], _O["div"], _O["pow"]
-MAXIMUM, MINIMUM, LEAKY = _O["maximum"], _O["minimum"], _O["leaky_relu"]
-GT, GE, LT, LE, EQ = _O["gt"], _O["ge"], _O["lt"], _O["le"], _O["eq"]
-WHERE = _O["where"]
-SUM, MEAN, MAX, MIN = _O["sum"], _O["mean"], _O["max"], _O["min"]
-MATMUL = _O["matmul"]
-TRANSPOSE, RESHAPE, BROADCAST, SUMTO = (_O["transpose"], _O["reshape"],
-                                        _O["broadcast_to"], _O["sum_to"])
-SOFTMAX, LOGSOFTMAX = _O["softmax"], _O["log_softmax"]
 
-TICK, UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM = (
-    _optim.TICK, _optim.SGD_CODE, _optim.ADAGRAD_CODE, _optim.RMSPROP_CODE, _optim.ADAM_CODE)
-H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1 = (_optim.H_LR, _optim.H_B1, _optim.H_B2, _optim.H_EPS,
-                                       _optim.H_WD, _optim.H_L1)
-H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = (_optim.H_T, _optim.H_DECAY, _optim.H_DA,
-                                               _optim.H_DB, _optim.H_NESTEROV, _optim.H_LRT)
+def _code(name: str) -> int:
+    """The op table's opcode of ``name``, recorded as an op these kernels implement."""
+    _implemented.add(name)
+    return OPS[name].code
 
-# Every op code the interpreters implement; a program with any other is refused
-# (e.g. an op registered at run time, which only the Python engine can run).
-SUPPORTED = frozenset([NEG, EXP, LOG, SQRT, ABS, SIN, COS, TANH, SIGMOID, RELU, SOFTPLUS,
-                       SIGN, STEP, STOPGRAD, ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, LEAKY,
-                       GT, GE, LT, LE, EQ, WHERE, SUM, MEAN, MAX, MIN, MATMUL, TRANSPOSE,
-                       RESHAPE, BROADCAST, SUMTO, SOFTMAX, LOGSOFTMAX, COPY, MASK, ADDRELU,
-                       TICK, UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM])
+
+# The op table's opcodes, each bound once here beside the kernels that implement it.
+NEG, EXP, LOG, SQRT, ABS = _code("neg"), _code("exp"), _code("log"), _code("sqrt"), _code("abs")
+SIN, COS, TANH, SIGMOID, RELU = (_code("sin"), _code("cos"), _code("tanh"), _code("sigmoid"),
+                                 _code("relu"))
+SOFTPLUS, SIGN, STEP, STOPGRAD = (_code("softplus"), _code("sign"), _code("step"),
+                                  _code("stop_gradient"))
+ADD, SUB, MUL, DIV, POW = _code("add"), _code("sub"), _code("mul"), _code("div"), _code("pow")
+MAXIMUM, MINIMUM, LEAKY = _code("maximum"), _code("minimum"), _code("leaky_relu")
+GT, GE, LT, LE, EQ = _code("gt"), _code("ge"), _code("lt"), _code("le"), _code("eq")
+WHERE = _code("where")
+SUM, MEAN, MAX, MIN = _code("sum"), _code("mean"), _code("max"), _code("min")
+MATMUL = _code("matmul")
+TRANSPOSE, RESHAPE, BROADCAST, SUMTO = (_code("transpose"), _code("reshape"),
+                                        _code("broadcast_to"), _code("sum_to"))
+SOFTMAX, LOGSOFTMAX = _code("softmax"), _code("log_softmax")
+
+# The names of the ops the interpreters implement (those bound above); a program with
+# any other op is refused (e.g. an op registered at run time: only the Python engine
+# runs it).
+SUPPORTED = frozenset(_implemented)
+
+
+def _fingerprint() -> int:
+    """A checksum of every constant compiled into the kernels that is defined outside
+    this file: the instruction set and the op table's codes."""
+    consts = sorted((k, v) for k, v in vars(isa).items() if k.isupper() and isinstance(v, int))
+    consts += sorted((name, OPS[name].code) for name in _implemented)
+    return zlib.crc32(repr(consts).encode())
+
+
+# Numba's cache is keyed on this file alone: a change in isa.py or in an opcode of
+# ops.py would load kernels compiled with the old constants. The loader compares the
+# compiled_stamp() of the cached code with STAMP and recompiles when they differ.
+STAMP = _fingerprint()
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+@njit(**_JIT)
+def compiled_stamp():
+    """:data:`STAMP` as it was when these kernels were compiled."""
+    return STAMP
 
 
 @njit(inline="always", **_JIT)
@@ -145,11 +195,12 @@ def run_scalar(code, v, start, stop, check):
         q = p * W
         op = code[q]
         o = code[q + 1]
-        if op < 20:
+        kind = code[q + KIND]
+        if kind == K_UNARY:
             v[o] = unary(op, v[code[q + 2]])
-        elif op < 40:
+        elif kind == K_BINARY:
             v[o] = binary(op, v[code[q + 2]], v[code[q + 3]])
-        elif op == WHERE:
+        elif kind == K_WHERE:
             v[o] = v[code[q + 3]] if v[code[q + 2]] != 0.0 else v[code[q + 4]]
         else:
             v[o] = v[code[q + 2]]      # COPY and every size-1 reduce / layout
@@ -518,38 +569,39 @@ def run(code, v, start, stop, check):
         op = code[q]
         o = code[q + 1]
         a = code[q + 2]
-        n = code[q + 7]
-        if op < 20:
+        n = code[q + SIZE]
+        kind = code[q + KIND]
+        if kind == K_UNARY:
             if n == 1:
                 v[o] = unary(op, v[a])
             else:
                 _unary_loop(op, v[o:o + n], v[a:a + n])
-        elif op < 40:
+        elif kind == K_BINARY:
             if n == 1:
                 v[o] = binary(op, v[a], v[code[q + 3]])
             else:
                 _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
                         code[q + 5])
-        elif op == WHERE:
+        elif kind == K_WHERE:
             _where_general(v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
                            code[q + 5])
-        elif op < 60:
+        elif kind == K_REDUCE:
             outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
             _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
-        elif op == MATMUL:
+        elif kind == K_MATMUL:
             m = code[q + 4]
             _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
-        elif op == TRANSPOSE or op == BROADCAST:
+        elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
             _gather(v[o:o + n], v[a:], code, code[q + 3])
-        elif op == SUMTO:
+        elif kind == K_LAYOUT and op == SUMTO:
             _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
-        elif op == SOFTMAX or op == LOGSOFTMAX:
+        elif kind == K_SOFTMAX:
             _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
-        elif op == TICK:
+        elif kind == K_TICK:
             _tick(v, o)
-        elif op > TICK:
+        elif kind == K_UPDATE:
             _update(op, v, o, a, code[q + 3], n, code[q + 4])
-        else:  # COPY, RESHAPE
+        else:  # K_COPY, and RESHAPE (a layout that moves nothing)
             v[o:o + n] = v[a:a + n]
         if check == 1 and _any_bad(v, o, n):
             return p

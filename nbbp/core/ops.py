@@ -27,9 +27,9 @@ import numpy as np
 from ..errors import BuildError, ShapeError
 from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
-# Kinds decide the shape rule and how the engine lowers the op.
-UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
-    "unary", "binary", "where", "reduce", "matmul", "layout", "softmax", "leaf")
+# Kinds decide the shape rule and how the engine lowers the op (and, as ids in each
+# instruction, which kernel runs it); they are named once, in the instruction set.
+from .isa import BINARY, INTERNAL_KIND, LAYOUT, LEAF, MATMUL, REDUCE, SOFTMAX, UNARY, WHERE
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,9 @@ OPS: dict[str, Op] = {}
 def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
           d: tuple[str | None, ...], domain: tuple = (), **kw: Any) -> Op:
     """Register an op in the table and return it."""
-    if name in OPS or any(o.code == code for o in OPS.values()):
-        raise ValueError(f"op {name!r} or opcode {code} defined twice")
+    if name in OPS or any(o.code == code for o in OPS.values()) or code in INTERNAL_KIND:
+        raise ValueError(f"op {name!r} or opcode {code} defined twice (the engine's "
+                         "internal opcodes are in nbbp.core.isa)")
     op = Op(name, code, arity, kind, impl, vjp, expr, d, domain, **kw)
     OPS[name] = op
     return op
@@ -134,7 +135,7 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
     try:
         inputs = tuple(_lift(a, graph) for a in args)
         shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
-        if graph._role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
+        if graph.current_role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
             # fold constants the gradient rules create (e.g. the exponent b − 1 of
             # pow's VJP), so the engine can see through them
             graph.truncate(start)
@@ -527,6 +528,27 @@ le = FUNCTIONS["le"]; eq = FUNCTIONS["eq"]; sum = FUNCTIONS["sum"]              
 matmul = FUNCTIONS["matmul"]; transpose = FUNCTIONS["transpose"]                  # noqa: E702
 reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]          # noqa: E702
 sum_to = FUNCTIONS["sum_to"]                                                      # noqa: E702
+
+
+# Arithmetic on nodes builds nodes with the functions above. The graph module knows
+# nothing of ops: the op table gives Node its operators when it is imported (as JAX's
+# primitives register their rules beside their definitions).
+def _install_operators(cls: type) -> None:
+    def flip(fn: Callable[..., Node]) -> Callable[..., Node]:
+        return lambda self, other: fn(other, self)
+
+    for dunder, fn in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div),
+                       ("pow", pow), ("matmul", matmul)):
+        setattr(cls, f"__{dunder}__", lambda self, other, fn=fn: fn(self, other))
+        setattr(cls, f"__r{dunder}__", flip(fn))
+    for dunder, fn in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)):
+        setattr(cls, f"__{dunder}__", lambda self, other, fn=fn: fn(self, other))
+    cls.__neg__ = lambda self: neg(self)
+    cls.__pos__ = lambda self: self
+    cls.T = property(lambda self: transpose(self), doc="The transpose (axes reversed).")
+
+
+_install_operators(Node)
 
 
 def table_markdown() -> str:

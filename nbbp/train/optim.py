@@ -21,13 +21,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# Kernel opcodes of the update instructions and the hyperparameter layout: part of
+# the engine's instruction set, defined once in nbbp.core.isa.
+from ..core.isa import (  # noqa: F401
+    H_B1,
+    H_B2,
+    H_DA,
+    H_DB,
+    H_DECAY,
+    H_EPS,
+    H_L1,
+    H_LR,
+    H_LRT,
+    H_NESTEROV,
+    H_T,
+    H_WD,
+    N_HYPER,
+    TICK,
+)
+from ..core.isa import UPD_ADAGRAD as ADAGRAD_CODE
+from ..core.isa import UPD_ADAM as ADAM_CODE
+from ..core.isa import UPD_RMSPROP as RMSPROP_CODE
+from ..core.isa import UPD_SGD as SGD_CODE
 from ..errors import NbbpError
-
-# Kernel opcodes of the update instructions (internal: not graph ops).
-TICK, SGD_CODE, ADAGRAD_CODE, RMSPROP_CODE, ADAM_CODE = 90, 91, 92, 93, 94
-
-H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1, H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = range(12)
-N_HYPER = 12
 
 DECAYS = {"none": 0, "exponential": 1, "inverse_time": 2, "step": 3}
 

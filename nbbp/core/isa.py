@@ -1,0 +1,59 @@
+"""The instruction set of the compiled engine: every constant the lowering, the kernels
+and the optimizers must agree on, in one place (pure Python, no Numba).
+
+An instruction is ``W`` int64s::
+
+    [opcode, out, a, b, c, x, y, n, kind]
+
+``out`` and ``a`` are arena offsets, ``n`` is the output's size; the fields between
+depend on the kind (see :func:`nbbp.core.engine.lower`). ``kind`` says which family of
+kernel runs the instruction; the opcode then picks the op inside it. The kernels branch
+on ``kind`` first, so how :mod:`nbbp.core.ops` numbers its opcodes does not matter to
+them: an op's kind comes from its row in the op table (``OPS[name].kind``), mapped to
+an id by :data:`KIND_ID`.
+
+The optimizer update instructions and the hyper-parameter block they read (see
+:mod:`nbbp.train.optim`) are part of the instruction set too, so they live here and the
+training layer imports them (imports flow down the layers, never up).
+"""
+
+from __future__ import annotations
+
+W = 9          # ints per instruction
+KIND = 8       # the field holding the instruction's kind id
+SIZE = 7       # the field holding the output's size
+
+# Op kinds, as the op table names them; they decide an op's shape rule and lowering.
+UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
+    "unary", "binary", "where", "reduce", "matmul", "layout", "softmax", "leaf")
+
+# Kind ids in the instruction's KIND field: one per op kind that has kernels, and
+# the internal families (a plain copy, the optimizer's step count and its updates).
+K_UNARY, K_BINARY, K_WHERE, K_REDUCE, K_MATMUL, K_LAYOUT, K_SOFTMAX = 1, 2, 3, 4, 5, 6, 7
+K_COPY, K_TICK, K_UPDATE = 8, 9, 10
+
+KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
+                           REDUCE: K_REDUCE, MATMUL: K_MATMUL, LAYOUT: K_LAYOUT,
+                           SOFTMAX: K_SOFTMAX}
+
+# Internal opcodes: instructions the lowering makes that are not graph ops. They must
+# not collide with the op table's codes (nbbp.core.engine checks this on import).
+COPY = 100      # a copy (also x ** 1, stop_gradient, size-1 reduces and layouts)
+MASK = 101      # x where y > 0 else 0: relu's backward, g·step(x), in one pass
+ADDRELU = 102   # max(x + y, 0): bias add and relu in one pass
+
+# Optimizer instructions, appended after the backward pass by the training loop.
+TICK = 90                                        # count a step, set its learning rate
+UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM = 91, 92, 93, 94   # one parameter's update
+UPDATES = (UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM)
+
+# The kind of every internal opcode.
+INTERNAL_KIND: dict[int, int] = {COPY: K_COPY, MASK: K_BINARY, ADDRELU: K_BINARY,
+                                 TICK: K_TICK, **{u: K_UPDATE for u in UPDATES}}
+
+# The hyper-parameter block of an optimizer (float64s in the arena, at the update
+# instruction's ``c`` field): learning rate, β₁ / momentum, β₂ / α, ε, weight decay
+# (L2), L1, step count, decay kind and its two constants, Nesterov flag, and the
+# current step's learning rate.
+H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1, H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = range(12)
+N_HYPER = 12
