@@ -4,7 +4,7 @@ A :class:`Model` holds a :class:`~nbbp.core.compiled.Backprop` (the forward node
 that its output depends on, the gradient nodes for every one of them, and one
 program that computes both in a single compiled call) and delegates: values to the
 core, training to :mod:`nbbp.train`, pictures to :mod:`nbbp.view`, widgets to
-:mod:`nbbp.widgets`, files to :mod:`nbbp.io`. No layer below imports it.
+:mod:`nbbp.widgets`, files to :mod:`nbbp.files`. No layer below imports it.
 ``m.set(...)`` writes new leaf values and recomputes; ``m.run(...)`` evaluates any
 nodes with some of them fed, computing only the part of the graph the fetches need,
 without touching the model's values.
@@ -303,14 +303,14 @@ class Model:
 
     def save(self, path, **opts: Any) -> None:
         """Save the picture (``.svg``, ``.png``, ``.dot``) or, for any other suffix, the
-        model: graph and current values in one ``.nbbp`` file (see :mod:`nbbp.io`) that
+        model: graph and current values in one ``.nbbp`` file (see :mod:`nbbp.files`) that
         ``nbbp.load(path)`` reads back without running any code."""
         if str(path).lower().endswith((".svg", ".png", ".dot")):
             from .view import render
             render.save(self, path, **opts)
             return
-        from .io import save
-        save(self, path)
+        from .files import write
+        write(path, self.output, self.value_of, self.name, self.engine, self.source)
 
     # -- helpers -----------------------------------------------------------
     def _node(self, key: Node | str | NodeView) -> Node:
