@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .core.compiled import Backprop
+from .core.compiled import Backprop, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
 from .core.graph import Node, leaves
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
+from .train import state as _training
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,6 @@ class Model:
         self.compiled = self.backprop.compiled
         self.layout, self.arena = self.compiled.layout, self.compiled.arena
         self._call = self.compiled.call      # the hot path, one attribute away
-        self._subprograms: dict[tuple, Any] = {}
-        self._loop = None           # the last training loop (its optimizer state goes on)
-        from .train.loop import History
-        self.history = History()
         self.compute()
 
     # -- values ------------------------------------------------------------
@@ -204,6 +201,11 @@ class Model:
         return pack(self.backprop.evaluate(nodes, fed))
 
     # -- training ----------------------------------------------------------
+    @property
+    def history(self):
+        """The loss at every step of every ``fit`` so far (kept by :mod:`nbbp.train`)."""
+        return _training.history(self)
+
     def fit(self, steps: int = 100, optimizer: Any = None, lr: float | None = None,
             batch_size: int | None = None, feed: Mapping[Any, Any] | None = None,
             seed: int = 0, progress: bool = True, metrics: Any = None,
@@ -262,7 +264,7 @@ class Model:
     def predict(self, x: Any, node: Any = None) -> np.ndarray:
         """The prediction node's value for new data ``x`` (any number of rows); the
         node is ``node`` or the one named ``pred``, ``logits``, ``s``, ``out``, …"""
-        from .train.loop import predict
+        from .train.predict import predict
         return predict(self, x, node)
 
     def plot_loss(self, **kw: Any):
@@ -355,18 +357,6 @@ class Model:
         more = "" if len(self.grads) <= 6 else ", …"
         return (f"<Model {self.name!r}: value={_fmt(self.value)}, grads {{{parts}{more}}}, "
                 f"{len(self.forward)} nodes, engine={self.engine}>")
-
-
-def as_array(node: Node, value: Any, verb: str) -> np.ndarray:
-    """A value for ``node`` as a float64 array, or a FeedError saying why not."""
-    if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
-        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
-                        f"got {type(value).__name__} {value!r}")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
-                        f"got {type(value).__name__} {value!r}") from None
 
 
 def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:

@@ -37,6 +37,7 @@ from ..core.graph import leaves
 from ..core.ops import OPS
 from ..errors import NbbpError
 from ..train.check import central_difference
+from ..train.state import history
 from .live import ACTIVE, PENDING, Overlay
 from .numbers import fmt, norm, summary
 
@@ -341,7 +342,7 @@ def optimizer_step(model: Any, scene: Any, loop: Any) -> tuple[Overlay, str]:
     loss0 = model.value
     loop.run(1)
     loop.sync()
-    model.history.loss.extend(loop.history[-1:])
+    history(model).loss.extend(loop.history[-1:])
     after = snapshot(scene)
     opt = loop.optimizer
     p = scene.opts.precision
