@@ -23,7 +23,10 @@ from .core.compiled import short as _fmt
 from .core.engine import ENGINES
 from .core.graph import Node, leaves
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
+from .train import optim as _optim
 from .train import state as _training
+from .train.loop import TrainLoop, fit
+from .train.predict import predict
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,6 @@ class Model:
         >>> round(m["w"].value, 6)
         3.0
         """
-        from .train.loop import fit
         return fit(self, steps, optimizer, lr, batch_size, feed, seed, progress, metrics,
                    every)
 
@@ -257,14 +259,11 @@ class Model:
                    seed: int = 0):
         """A :class:`nbbp.train.TrainLoop` for stepping training by hand:
         ``loop.run(steps)`` trains in compiled code, ``loop.sync()`` updates the model."""
-        from .train import optim
-        from .train.loop import TrainLoop
-        return TrainLoop(self, optim.get(optimizer, lr), batch_size, feed, seed)
+        return TrainLoop(self, _optim.get(optimizer, lr), batch_size, feed, seed)
 
     def predict(self, x: Any, node: Any = None) -> np.ndarray:
         """The prediction node's value for new data ``x`` (any number of rows); the
         node is ``node`` or the one named ``pred``, ``logits``, ``s``, ``out``, …"""
-        from .train.predict import predict
         return predict(self, x, node)
 
     def plot_loss(self, **kw: Any):
