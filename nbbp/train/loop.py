@@ -62,6 +62,9 @@ class TrainLoop:
             mapping = clone([bp.output], shapes)
             self.trained = Backprop(mapping[bp.output.id], bp.compiled.engine,
                                     bp.compiled.source)
+            # as a model of the copy did: one run on its own leaf values (zeros for the
+            # reshaped inputs), so a nan or inf there is still reported at this point
+            self.trained.run()
         else:
             mapping = {n.id: n for n in bp.forward}
             self.trained = bp
