@@ -1,21 +1,16 @@
-"""Saving and loading models as plain data: one ``.nbbp`` file, never pickle.
+"""Saving and loading models: one ``.nbbp`` file, plain data, never pickle.
 
-A ``.nbbp`` file is a zip archive holding two members:
-
-``graph.json``
-    ``{"format": "nbbp-model", "version": 1, "name", "engine", "output", "source",
-    "nodes": [...]}`` — the model's forward nodes in build order, each with its
-    ``op``, ``inputs`` (ids of earlier nodes), ``attrs``, ``name``, ``scope``,
-    ``shape``, ``role``, ``trainable`` and, for leaves, the key of its value.
-``values.npz``
-    The current value of every leaf (param, input, const) as a float64 array.
-
-Loading reads JSON and ``np.load(..., allow_pickle=False)`` only — no code runs —
-and rebuilds the graph with the op table (:func:`nbbp.core.ops.apply`), so every shape
-is checked again. Gradient nodes are not stored: :class:`nbbp.Model` rebuilds
-them. A truncated, tampered or foreign file raises
+A ``.nbbp`` file is a zip of ``graph.json`` (the model's forward nodes in build
+order) and ``values.npz`` (every leaf's current value); :mod:`nbbp.files` writes
+and reads it and describes the format. Loading reads JSON and
+``np.load(..., allow_pickle=False)`` only — no code runs — and rebuilds the graph
+with the op table, so every shape is checked again; the gradient nodes are rebuilt
+by :class:`nbbp.Model`. A truncated, tampered or foreign file raises
 :class:`~nbbp.errors.FileFormatError` naming the file and the problem, before
 anything is returned.
+
+This module is the model-level face of the file format (it sits beside the
+model; the model itself saves through :mod:`nbbp.files`).
 
 >>> import nbbp, tempfile, os
 >>> from nbbp import io
@@ -28,24 +23,12 @@ anything is returned.
 
 from __future__ import annotations
 
-import io as _io
-import json
 import os
-import tempfile
-import zipfile
-import zlib
 from typing import Any
 
-import numpy as np
-
-from .core import ops
-from .core.graph import LEAF_OPS, MAX_NDIM, Graph, Node
-from .errors import FileFormatError, NbbpError, suggest
-
-FORMAT = "nbbp-model"
-VERSION = 1
-GRAPH_MEMBER, VALUES_MEMBER = "graph.json", "values.npz"
-_NODE_KEYS = {"id", "op", "inputs", "attrs", "name", "scope", "shape", "role", "trainable"}
+from .errors import FileFormatError, NbbpError
+from .files import FORMAT, VERSION, read, write
+from .model import Model
 
 
 def save(model: Any, path: str | os.PathLike) -> None:
@@ -54,226 +37,23 @@ def save(model: Any, path: str | os.PathLike) -> None:
     The file is written next to its final place and then renamed, so a crash
     never leaves half a file under the name.
     """
-    from .model import Model
     if not isinstance(model, Model):
         raise NbbpError(f"save needs an nbbp.Model, got {type(model).__name__}")
-    index = {n.id: i for i, n in enumerate(model.forward)}
-    nodes, values = [], {}
-    for i, n in enumerate(model.forward):
-        entry: dict[str, Any] = {
-            "id": i, "op": n.op, "inputs": [index[x.id] for x in n.inputs],
-            "attrs": {k: _encode_attr(n, k, v) for k, v in n.attrs.items()},
-            "name": n.name, "scope": n.scope, "shape": list(n.shape), "role": n.role,
-            "trainable": bool(n.trainable), "auto_named": bool(n.auto_named),
-            "line": n.line}
-        if n.is_leaf:
-            entry["value"] = key = f"n{i}"
-            values[key] = np.array(model.value_of(n), dtype=np.float64).reshape(n.shape)
-        nodes.append(entry)
-    doc = {"format": FORMAT, "version": VERSION, "name": model.name, "engine": model.engine,
-           "output": index[model.output.id], "source": model.source, "nodes": nodes}
-    buf = _io.BytesIO()
-    np.savez(buf, **values)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nbbp-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(GRAPH_MEMBER, json.dumps(doc, indent=1, allow_nan=False))
-            z.writestr(VALUES_MEMBER, buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    model.save(path)
 
 
-def _encode_attr(n: Node, key: str, value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, (tuple, list)) and all(isinstance(v, (int, np.integer)) for v in value):
-        return [int(v) for v in value]
-    raise NbbpError(f"cannot save node {n.name!r}: its attribute {key}={value!r} is not "
-                    "plain data")
-
-
-def load(path: str | os.PathLike, engine: str | None = None) -> Any:
+def load(path: str | os.PathLike, engine: str | None = None) -> Model:
     """Read a model saved by :func:`save`; ``engine`` overrides the saved one.
 
     Raises :class:`FileFormatError` for a file that is not a valid ``.nbbp`` file.
     """
-    from .model import Model
-    path = os.fspath(path)
-    doc, values = _read(path)
-    graph, output, name = _rebuild(path, doc, values)
+    saved = read(path)
     try:
-        return Model(output, engine=engine or doc.get("engine") or "numba",
-                     source=doc.get("source"), name=name)
+        return Model(saved.output, engine=engine or saved.engine or "numba",
+                     source=saved.source, name=saved.name)
     except NbbpError as exc:
-        raise FileFormatError(f"{path}: the saved model does not rebuild: {exc}") from None
+        raise FileFormatError(f"{os.fspath(path)}: the saved model does not rebuild: "
+                              f"{exc}") from None
 
 
-def _bad(path: str, problem: str) -> FileFormatError:
-    return FileFormatError(f"{path}: {problem}")
-
-
-def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """The JSON document and the arrays, or a FileFormatError saying what is wrong."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise _bad(path, "no such file") from None
-    except OSError as exc:
-        raise _bad(path, f"cannot be read ({exc.strerror or exc})") from None
-    try:
-        with zipfile.ZipFile(_io.BytesIO(raw)) as z:
-            names = z.namelist()
-            if GRAPH_MEMBER not in names:
-                raise _bad(path, f"not an nbbp model file: the archive has no {GRAPH_MEMBER} "
-                                 f"(it holds {', '.join(names[:5]) or 'nothing'})")
-            if VALUES_MEMBER not in names:
-                raise _bad(path, f"the archive has no {VALUES_MEMBER}: the file is "
-                                 "incomplete; save the model again")
-            text = z.read(GRAPH_MEMBER)
-            blob = z.read(VALUES_MEMBER)
-    except zipfile.BadZipFile:
-        what = "truncated or damaged" if raw[:2] == b"PK" else "not an nbbp model file"
-        raise _bad(path, f"{what} (not a readable zip archive; a .nbbp file is a zip "
-                         f"holding {GRAPH_MEMBER} and {VALUES_MEMBER})") from None
-    except (EOFError, zlib.error, OSError, ValueError, RuntimeError) as exc:
-        raise _bad(path, f"truncated or damaged ({type(exc).__name__}: {exc})") from None
-    try:
-        doc = json.loads(text.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _bad(path, f"{GRAPH_MEMBER} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"{GRAPH_MEMBER} is not valid JSON ({exc.msg} at line {exc.lineno}, "
-                         f"column {exc.colno})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise _bad(path, f"not an nbbp model file ({GRAPH_MEMBER} does not say "
-                         f"\"format\": \"{FORMAT}\")")
-    if doc.get("version") != VERSION:
-        raise _bad(path, f"format version {doc.get('version')!r} is not supported: this "
-                         f"nbbp reads version {VERSION}")
-    try:
-        with np.load(_io.BytesIO(blob), allow_pickle=False) as npz:
-            values = {k: npz[k] for k in npz.files}
-    except Exception as exc:     # numpy raises ValueError, OSError, EOFError, zip errors…
-        raise _bad(path, f"{VALUES_MEMBER} cannot be read ({type(exc).__name__}: {exc})"
-                   ) from None
-    return doc, values
-
-
-def _rebuild(path: str, doc: dict, values: dict[str, np.ndarray]) -> tuple[Graph, Node, str]:
-    """A new graph from the document; nothing outside it is touched."""
-    nodes = doc.get("nodes")
-    if not isinstance(nodes, list) or not nodes:
-        raise _bad(path, "\"nodes\" must be a non-empty list")
-    name = doc.get("name")
-    if not isinstance(name, str):
-        raise _bad(path, "\"name\" must be a string")
-    if doc.get("source") is not None and not isinstance(doc["source"], str):
-        raise _bad(path, "\"source\" must be text or null")
-    g = Graph(name)
-    built: list[Node] = []
-    used: set[str] = set()
-    for i, e in enumerate(nodes):
-        built.append(_node(path, g, i, e, built, values, used))
-    unused = sorted(set(values) - used)
-    if unused:
-        raise _bad(path, f"{VALUES_MEMBER} holds arrays no node uses: {', '.join(unused[:5])}")
-    out = doc.get("output")
-    if not _is_int(out) or not 0 <= out < len(built):
-        raise _bad(path, f"\"output\" must be the id of a node (0..{len(built) - 1}), "
-                         f"got {out!r}")
-    return g, built[out], name
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
-          values: dict[str, np.ndarray], used: set[str]) -> Node:
-    where = f"node {i}"
-    if not isinstance(e, dict):
-        raise _bad(path, f"{where} must be an object, got {type(e).__name__}")
-    missing = _NODE_KEYS - set(e)
-    if missing:
-        raise _bad(path, f"{where} lacks {', '.join(sorted(missing))}")
-    if e["id"] != i:
-        raise _bad(path, f"{where} has id {e['id']!r}; ids must count 0, 1, 2, … in order")
-    full = e["name"]
-    if not isinstance(full, str) or not full:
-        raise _bad(path, f"{where} has no valid name")
-    where = f"node {i} ({full!r})"
-    op = e["op"]
-    if not isinstance(op, str) or op not in ops.OPS:
-        raise _bad(path, f"{where} has unknown op {op!r}; "
-                         + suggest(str(op), ops.OPS, "op"))
-    spec = ops.OPS[op]
-    shape = e["shape"]
-    if not isinstance(shape, list) or len(shape) > MAX_NDIM or not all(
-            _is_int(d) and d >= 0 for d in shape):
-        raise _bad(path, f"{where} has an invalid shape {shape!r}")
-    shape = tuple(shape)
-    inputs = e["inputs"]
-    if not isinstance(inputs, list) or not all(_is_int(k) for k in inputs):
-        raise _bad(path, f"{where}: \"inputs\" must be a list of node ids")
-    for k in inputs:
-        if not 0 <= k < i:
-            raise _bad(path, f"{where} takes input {k}, which is not an earlier node "
-                             f"(inputs must refer to nodes 0..{i - 1})")
-    if len(inputs) != spec.arity:
-        raise _bad(path, f"{where}: op {op!r} takes {spec.arity} inputs, the file gives "
-                         f"{len(inputs)}")
-    attrs = e["attrs"]
-    if not isinstance(attrs, dict) or not set(attrs) <= set(spec.attrs):
-        raise _bad(path, f"{where}: attributes {attrs!r} do not fit op {op!r} (it takes "
-                         f"{', '.join(spec.attrs) or 'none'})")
-    attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}
-    role, trainable = e["role"], e["trainable"]
-    if not isinstance(role, str) or not isinstance(trainable, bool) or not isinstance(
-            e["scope"], str):
-        raise _bad(path, f"{where}: role and scope must be text, trainable true or false")
-    *parents, base = full.split("/")
-    g._scopes = parents
-    try:
-        if op in LEAF_OPS:
-            key = e.get("value")
-            if not isinstance(key, str) or key not in values:
-                raise _bad(path, f"{where}: its value {key!r} is missing from {VALUES_MEMBER}")
-            arr = values[key]
-            used.add(key)
-            if arr.dtype != np.float64 or arr.shape != shape:
-                raise _bad(path, f"{where}: its value has {arr.dtype} shape {arr.shape}, "
-                                 f"but the node is float64 with shape {shape}")
-            node = g.add_node(op, shape=shape, name=base, value=arr.copy(), role=role,
-                              trainable=trainable)
-        else:
-            node = ops.apply(op, *(built[k] for k in inputs), name_=base, **attrs)
-            if node.shape != shape:
-                raise _bad(path, f"{where}: {op} of its inputs has shape {node.shape}, but "
-                                 f"the file says {shape} (shape mismatch)")
-            node.role, node.trainable = role, trainable
-    except FileFormatError:
-        raise
-    except NbbpError as exc:
-        raise _bad(path, f"{where} cannot be rebuilt: {exc.message}") from None
-    except (TypeError, ValueError) as exc:     # e.g. an attribute of the wrong type
-        raise _bad(path, f"{where} cannot be rebuilt: {type(exc).__name__}: {exc}") from None
-    finally:
-        g._scopes = []
-    if node.name != full:
-        raise _bad(path, f"{where}: the name is used twice or is not a valid name")
-    node.scope = e["scope"]
-    node.auto_named = bool(e.get("auto_named", False))
-    line = e.get("line")
-    node.line = line if _is_int(line) else None
-    return node
-
-
-__all__ = ["FORMAT", "VERSION", "load", "save"]
+__all__ = ["FORMAT", "VERSION", "load", "save", "write", "read"]

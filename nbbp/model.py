@@ -4,7 +4,7 @@ A :class:`Model` holds a :class:`~nbbp.core.compiled.Backprop` (the forward node
 that its output depends on, the gradient nodes for every one of them, and one
 program that computes both in a single compiled call) and delegates: values to the
 core, training to :mod:`nbbp.train`, pictures to :mod:`nbbp.view`, widgets to
-:mod:`nbbp.widgets`, files to :mod:`nbbp.io`. No layer below imports it.
+:mod:`nbbp.widgets`, files to :mod:`nbbp.files`. No layer below imports it.
 ``m.set(...)`` writes new leaf values and recomputes; ``m.run(...)`` evaluates any
 nodes with some of them fed, computing only the part of the graph the fetches need,
 without touching the model's values.
@@ -18,11 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from .core.compiled import Backprop
+from .core.compiled import Backprop, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
 from .core.graph import Node, leaves
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
+from .train import optim as _optim
+from .train import state as _training
+from .train.loop import TrainLoop, fit
+from .train.predict import predict
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,6 @@ class Model:
         self.compiled = self.backprop.compiled
         self.layout, self.arena = self.compiled.layout, self.compiled.arena
         self._call = self.compiled.call      # the hot path, one attribute away
-        self._subprograms: dict[tuple, Any] = {}
-        self._loop = None           # the last training loop (its optimizer state goes on)
-        from .train.loop import History
-        self.history = History()
         self.compute()
 
     # -- values ------------------------------------------------------------
@@ -204,6 +204,11 @@ class Model:
         return pack(self.backprop.evaluate(nodes, fed))
 
     # -- training ----------------------------------------------------------
+    @property
+    def history(self):
+        """The loss at every step of every ``fit`` so far (kept by :mod:`nbbp.train`)."""
+        return _training.history(self)
+
     def fit(self, steps: int = 100, optimizer: Any = None, lr: float | None = None,
             batch_size: int | None = None, feed: Mapping[Any, Any] | None = None,
             seed: int = 0, progress: bool = True, metrics: Any = None,
@@ -246,7 +251,6 @@ class Model:
         >>> round(m["w"].value, 6)
         3.0
         """
-        from .train.loop import fit
         return fit(self, steps, optimizer, lr, batch_size, feed, seed, progress, metrics,
                    every)
 
@@ -255,14 +259,11 @@ class Model:
                    seed: int = 0):
         """A :class:`nbbp.train.TrainLoop` for stepping training by hand:
         ``loop.run(steps)`` trains in compiled code, ``loop.sync()`` updates the model."""
-        from .train import optim
-        from .train.loop import TrainLoop
-        return TrainLoop(self, optim.get(optimizer, lr), batch_size, feed, seed)
+        return TrainLoop(self, _optim.get(optimizer, lr), batch_size, feed, seed)
 
     def predict(self, x: Any, node: Any = None) -> np.ndarray:
         """The prediction node's value for new data ``x`` (any number of rows); the
         node is ``node`` or the one named ``pred``, ``logits``, ``s``, ``out``, …"""
-        from .train.loop import predict
         return predict(self, x, node)
 
     def plot_loss(self, **kw: Any):
@@ -303,14 +304,14 @@ class Model:
 
     def save(self, path, **opts: Any) -> None:
         """Save the picture (``.svg``, ``.png``, ``.dot``) or, for any other suffix, the
-        model: graph and current values in one ``.nbbp`` file (see :mod:`nbbp.io`) that
+        model: graph and current values in one ``.nbbp`` file (see :mod:`nbbp.files`) that
         ``nbbp.load(path)`` reads back without running any code."""
         if str(path).lower().endswith((".svg", ".png", ".dot")):
             from .view import render
             render.save(self, path, **opts)
             return
-        from .io import save
-        save(self, path)
+        from .files import write
+        write(path, self.output, self.value_of, self.name, self.engine, self.source)
 
     # -- helpers -----------------------------------------------------------
     def _node(self, key: Node | str | NodeView) -> Node:
@@ -355,18 +356,6 @@ class Model:
         more = "" if len(self.grads) <= 6 else ", …"
         return (f"<Model {self.name!r}: value={_fmt(self.value)}, grads {{{parts}{more}}}, "
                 f"{len(self.forward)} nodes, engine={self.engine}>")
-
-
-def as_array(node: Node, value: Any, verb: str) -> np.ndarray:
-    """A value for ``node`` as a float64 array, or a FeedError saying why not."""
-    if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
-        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
-                        f"got {type(value).__name__} {value!r}")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
-                        f"got {type(value).__name__} {value!r}") from None
 
 
 def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NumericError
+from ..errors import FeedError, NumericError
 from .autodiff import build_gradients
 from .engine import Layout, make_program
 from .graph import Graph, Node, leaves
@@ -40,6 +40,19 @@ def short(v: float | np.ndarray | None) -> str:
         return f"{v:.6g}"
     return f"array{v.shape}" if v.size > 6 else np.array2string(
         v, precision=4, separator=", ", suppress_small=True).replace("\n", "")
+
+
+def as_array(node: Node, value: Any, verb: str) -> np.ndarray:
+    """A value for ``node`` as a float64 array, or a FeedError saying why not
+    (``verb`` names what was being done: ``"set"``, ``"feed"``, ``"predict"``)."""
+    if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
+        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
+                        f"got {type(value).__name__} {value!r}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
+                        f"got {type(value).__name__} {value!r}") from None
 
 
 class Compiled:
@@ -79,14 +92,16 @@ class Compiled:
     @classmethod
     def fetching(cls, fetches: Sequence[Node], fed: Iterable[Node] = (), *,
                  engine: str = "numba", layout: Layout | None = None,
-                 arena: np.ndarray | None = None, source: str | None = None) -> Compiled:
-        """Compile only what ``fetches`` need, not looking past the ``fed`` nodes."""
+                 arena: np.ndarray | None = None, source: str | None = None,
+                 watch: Sequence[Node] | None = None) -> Compiled:
+        """Compile only what ``fetches`` need, not looking past the ``fed`` nodes
+        (``watch`` as in the constructor; ``[]`` to read a nan back, not raise)."""
         graph = fetches[0].graph
         stop = frozenset(n.id for n in fed)
         compute = [n for n in graph.ancestors(list(fetches), stop)
                    if not n.is_leaf and n.id not in stop]
-        return cls(graph, compute, keep=fetches, engine=engine, layout=layout, arena=arena,
-                   source=source)
+        return cls(graph, compute, keep=fetches, watch=watch, engine=engine, layout=layout,
+                   arena=arena, source=source)
 
     # -- values -------------------------------------------------------------
     def set(self, node: Node, value: Any, arena: np.ndarray | None = None) -> None:

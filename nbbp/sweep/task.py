@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.graph import leaves
 from ..errors import NbbpError, NumericError
 from ..train import optim
+from ..train import state as training
+from ..train.predict import classifier_data, predict
 from .cluster import _ensure_kernels
 
 
@@ -39,7 +40,7 @@ def _run_one(shared: dict, index: int, job: dict, built: dict | None = None) -> 
         model = _model_for(shared, job, built)
         model.fit(job["steps"], _make_optimizer(job["optimizer"]), None, job["batch_size"],
                   shared["feed"] or None, job["seed"] or 0, progress=False)
-        if model.history.interrupted:       # fit stops quietly on Ctrl-C; a sweep stops too
+        if training.history(model).interrupted:   # fit stops quietly on Ctrl-C; a sweep too
             raise KeyboardInterrupt
     except NumericError as exc:
         out.update(status="nan", error=str(exc))
@@ -47,7 +48,7 @@ def _run_one(shared: dict, index: int, job: dict, built: dict | None = None) -> 
         out.update(status="error", error=str(exc))
     except Exception as exc:
         out.update(status="error", error=f"{type(exc).__name__}: {exc}")
-    losses = np.asarray(model.history.loss if model is not None else [], dtype=float)
+    losses = np.asarray(training.history(model).loss if model is not None else [], dtype=float)
     out.update(losses=losses, loss=float(losses[-1]) if losses.size and
                out["status"] == "ok" else math.nan)
     if out["status"] == "ok":
@@ -85,11 +86,10 @@ def _model_for(shared: dict, job: dict, built: dict | None):
         built[key] = (model, leaves)
         return model
     model, leaves = built[key]
-    from ..train.loop import History
     for n, value in leaves:
         model.layout.write(model.arena, n, value)
     model.compute()
-    model.history, model._loop = History(), None
+    training.reset(model)
     return model
 
 
@@ -118,10 +118,7 @@ def _make_optimizer(spec: tuple[str, dict]) -> optim.Optimizer:
 def _accuracy(model, feed: Mapping[str, np.ndarray]) -> float:
     """Share of training rows classified right: the prediction node (``pred``, ``s``,
     ``logits``, …) against the one input it does not read (the labels)."""
-    from ..train.loop import predict, prediction_node
-    target = prediction_node(model)
-    reads = leaves(model.graph.ancestors([target]), "input")
-    labels = [n for n in leaves(model.forward, "input") if n not in reads]
+    target, reads, labels = classifier_data(model)
     if len(reads) != 1 or len(labels) != 1:
         raise NbbpError("metric 'accuracy' needs one data input and one label input; pass "
                         "a function f(model) -> float instead")

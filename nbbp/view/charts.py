@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.graph import leaves
 from ..errors import NbbpError
+from ..train.predict import classifier_data
 from .numbers import fmt
 
 BLUE, ORANGE = "#0877bd", "#f59322"     # the two classes, as in TensorFlow Playground
@@ -90,16 +90,13 @@ def _rgb(colour: str) -> np.ndarray:
 def boundary_setup(model: Any) -> tuple[Any, np.ndarray, np.ndarray | None] | None:
     """(prediction node, 2-D data X, labels or None) if the model is a classifier on
     2-D inputs that :meth:`~nbbp.Model.predict` can evaluate, else None."""
-    from ..train.loop import prediction_node
     try:
-        target = prediction_node(model)
+        target, inputs, labels = classifier_data(model)
     except NbbpError:
         return None
-    inputs = leaves(model.graph.ancestors([target]), "input")
     if len(inputs) != 1 or len(inputs[0].shape) != 2 or inputs[0].shape[1] != 2:
         return None
     X = np.asarray(model.value_of(inputs[0]), dtype=float)
-    labels = [n for n in leaves(model.forward, "input") if n not in inputs]
     y = np.asarray(model.value_of(labels[0]), dtype=float) if labels else None
     return target, X, y
 

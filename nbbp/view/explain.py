@@ -36,6 +36,8 @@ import numpy as np
 from ..core.graph import leaves
 from ..core.ops import OPS
 from ..errors import NbbpError
+from ..train.check import central_difference
+from ..train.state import history
 from .live import ACTIVE, PENDING, Overlay
 from .numbers import fmt, norm, summary
 
@@ -260,9 +262,8 @@ def gradient_check(model: Any, eps: float = 1e-6, seed: int = 0) -> dict[int, Ch
             direction = True
         h = eps * max(1.0, float(np.max(np.abs(v0), initial=0.0)))
         try:
-            plus = float(np.sum(m.run(m.output, {n: v0 + h * d})))
-            minus = float(np.sum(m.run(m.output, {n: v0 - h * d})))
-            numeric = (plus - minus) / (2 * h)
+            numeric = central_difference(lambda fed: float(np.sum(m.run(m.output, fed))),
+                                         {n: v0}, {n: d}, h)
         except NbbpError:            # a nan on one side: the check reports it as failed
             numeric = math.nan
         analytic = float(np.sum(g * d))
@@ -341,7 +342,7 @@ def optimizer_step(model: Any, scene: Any, loop: Any) -> tuple[Overlay, str]:
     loss0 = model.value
     loop.run(1)
     loop.sync()
-    model.history.loss.extend(loop.history[-1:])
+    history(model).loss.extend(loop.history[-1:])
     after = snapshot(scene)
     opt = loop.optimizer
     p = scene.opts.precision

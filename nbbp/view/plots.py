@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.graph import leaves
 from ..errors import NbbpError
+from ..train.predict import classifier_data, predict
+from ..train.state import history
 
 
 def _pyplot():
@@ -27,7 +28,7 @@ def _pyplot():
 
 def plot_loss(model, ax: Any = None, log: bool | None = None):
     """The loss at every training step so far (``model.history``)."""
-    loss = np.asarray(model.history.loss)
+    loss = np.asarray(history(model).loss)
     if loss.size == 0:
         raise NbbpError(f"model {model.name!r} has no training history yet: call "
                         f"{model.name}.fit(...) first")
@@ -57,9 +58,7 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
     The boundary is where the prediction crosses ``threshold`` (0 for scores and
     logits; 0.5 when the prediction lies in [0, 1]).
     """
-    from ..train.loop import predict, prediction_node
-    target = prediction_node(model, node)
-    inputs = leaves(model.graph.ancestors([target]), "input")
+    target, inputs, labels = classifier_data(model, node)
     if X is None:
         if len(inputs) != 1:
             raise NbbpError("plot_boundary: pass X (the model has several inputs)")
@@ -68,7 +67,6 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
     if X.ndim != 2 or X.shape[1] != 2:
         raise NbbpError(f"plot_boundary draws models with 2-D inputs; X has shape {X.shape}")
     if y is None:
-        labels = [n for n in leaves(model.forward, "input") if n not in inputs]
         y = model.value_of(labels[0]) if labels else None
     plt = _pyplot()
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.graph import leaves
 from ..errors import NbbpError, suggest
+from ..train import state as training
 from ..view import charts as _charts
 from ..view import explain as _explain
 from ..view.live import Overlay
@@ -163,7 +164,7 @@ class Trainer:
             new = loop.history[self._seen:]
             self._seen = len(loop.history)
             self.losses.extend(new)
-            self.model.history.loss.extend(new)
+            training.history(self.model).loss.extend(new)
 
     # -- buttons ---------------------------------------------------------------------------
     def step(self) -> None:
