@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildError
+from .dtypes import DEFAULT
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
@@ -67,18 +68,19 @@ class Node:
     """
 
     __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape", "size",
-                 "role", "value", "trainable", "auto_named", "line")
+                 "role", "value", "trainable", "auto_named", "line", "dtype")
     __array_ufunc__ = None  # numpy defers to our reflected operators (X @ W, 2 * x)
 
     def __init__(self, graph: Graph, id: int, op: str, inputs: tuple[Node, ...],
                  attrs: dict[str, Any], name: str, scope: str, shape: tuple[int, ...],
                  role: str, value: np.ndarray | None, trainable: bool, auto_named: bool,
-                 line: int | None) -> None:
+                 line: int | None, dtype: str = DEFAULT) -> None:
         self.graph, self.id, self.op, self.inputs = graph, id, op, inputs
         self.attrs, self.name, self.scope, self.shape = attrs, name, scope, shape
         self.size = math.prod(shape)
         self.role, self.value, self.trainable = role, value, trainable
         self.auto_named, self.line = auto_named, line
+        self.dtype = dtype
 
     @property
     def ndim(self) -> int:
@@ -238,7 +240,8 @@ class Graph:
     def add_node(self, op: str, inputs: tuple[Node, ...] = (), attrs: dict | None = None,
                  shape: tuple[int, ...] = (), name: str | None = None,
                  value: np.ndarray | None = None, role: str | None = None,
-                 trainable: bool = False, exact_name: str | None = None) -> Node:
+                 trainable: bool = False, exact_name: str | None = None,
+                 dtype: str = DEFAULT) -> Node:
         """Append a node; ``name`` is made unique within the current scope
         (``exact_name``, used when copying a graph, is taken as it is)."""
         for x in inputs:
@@ -256,7 +259,7 @@ class Graph:
         node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
                     scope, tuple(int(d) for d in shape), role or self._role, value,
                     trainable,
-                    name is None, self._line)
+                    name is None, self._line, dtype)
         self.nodes.append(node)
         self.by_name[full] = node
         return node
