@@ -35,6 +35,7 @@ from typing import Any
 from ..errors import NbbpError
 from . import graphviz as _renderers
 from . import render
+from .options import Options, as_dict
 from .scene import Scene
 
 PENDING = "#9a9a9a"          # text of a number not computed yet
@@ -92,7 +93,7 @@ class Overlay:
 class _TemplateScene(Scene):
     """A scene whose changing numbers are runs of zeros as wide as any value."""
 
-    def __init__(self, model: Any, opts: render.Options) -> None:
+    def __init__(self, model: Any, opts: Options) -> None:
         p = opts.precision
         self.w_num, self.w_term = "0" * (p + 4), "0" * (p + 2)
         self.scope_slots: dict[str, list[int]] = {}
@@ -364,10 +365,10 @@ class LivePicture:
     def _fallback(self) -> str:
         if self.mode == "text":
             return ('<pre style="font-size:11px;line-height:1.25">'
-                    + escape(render.listing(self.model, **_opts_dict(self.opts)))
+                    + escape(render.listing(self.model, **as_dict(self.opts)))
                     + f"\n{escape(self.note)}</pre>")
         self.layouts += 1
-        return render.svg(self.model, **_opts_dict(self.opts))
+        return render.svg(self.model, **as_dict(self.opts))
 
     # -- what tests and benchmarks look at --------------------------------------------
     def numbers(self, svg: str | None = None) -> dict[str, list[str]]:
@@ -383,10 +384,6 @@ def _groups(svg: str) -> list[tuple[str, str]]:
     starts = [(m.start(), m.group(1)) for m in _GROUP.finditer(svg)]
     bounds = [(0, "caption")] + starts + [(len(svg), "")]
     return [(gid, svg[a:bounds[i + 1][0]]) for i, (a, gid) in enumerate(bounds[:-1])]
-
-
-def _opts_dict(o: render.Options) -> dict[str, Any]:
-    return {f: getattr(o, f) for f in render._FIELDS}
 
 
 def _text(slot: _Text, text: str, colour: str | None, italic: bool) -> str:

@@ -23,18 +23,15 @@ model 'f' = 21  (7 nodes; ∂f/∂node as grad, ∂f flowing back along every ed
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import NbbpError, suggest
+from ..errors import NbbpError
 from .graphviz import INSTALL_HINT, RenderError, find_renderer, run_renderer
 from .numbers import fmt, summary
-from .scene import AUTO_LR_RANKS, Scene, check_collapse
+from .options import Options, check, for_model, options, remember
+from .scene import Scene
 
 __all__ = ["INSTALL_HINT", "Options", "RenderError", "check", "find_renderer", "fmt",
            "listing", "mimebundle", "options", "remember", "save", "svg", "to_dot"]
@@ -43,67 +40,8 @@ VANISH_REL = 1e-6       # |contribution| < this × the largest: vanishing
 EXPLODE_ABS = 1e3       # |contribution| > this: exploding
 
 
-@dataclass(frozen=True)
-class Options:
-    """How a model is drawn; every field is an option of ``%%bpgraph`` (docs/bpgraph.md)."""
-
-    rankdir: str = "auto"           # "LR", "TB", or "auto": LR up to 8 ranks deep
-    precision: int = 4              # significant digits
-    backward: bool = False          # also draw the gradient nodes
-    grad: bool = True               # False: values only
-    formulas: bool = True           # the local derivative on each op node
-    collapse: tuple[str, ...] = ()  # scopes drawn as one node each
-    max_nodes: int = 150            # collapse scopes automatically above this (0: never)
-    renderer: str = "auto"          # "auto", "dot", "graphviz-pure", "none" or a path
-
-
-_FIELDS = tuple(f.name for f in fields(Options))
-_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def options(base: Options | None = None, **kw: Any) -> Options:
-    """``base`` (or the defaults) with ``kw`` applied and checked; None keeps a value."""
-    for k in kw:
-        if k not in _FIELDS:
-            raise NbbpError(f"unknown picture option {k!r}; " + suggest(k, _FIELDS, "option"))
-    kw = {k: v for k, v in kw.items() if v is not None}
-    if "rankdir" in kw:
-        r = str(kw["rankdir"])
-        kw["rankdir"] = r.lower() if r.lower() == "auto" else r.upper()
-        if kw["rankdir"] not in ("LR", "TB", "auto"):
-            raise NbbpError(f"rankdir must be 'LR' (left to right), 'TB' (top to bottom) or "
-                            f"'auto' (LR up to {AUTO_LR_RANKS} ranks deep), got {r!r}")
-    for k, lo, hi in (("precision", 1, 17), ("max_nodes", 0, 10**7)):
-        v = kw.get(k, lo)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-            raise NbbpError(f"{k} must be a whole number from {lo} to {hi}, got {v!r}")
-        if k in kw:
-            kw[k] = int(v)
-    if "collapse" in kw:
-        c = kw["collapse"]
-        kw["collapse"] = (c,) if isinstance(c, str) else tuple(str(s) for s in c)
-    for k in ("backward", "grad", "formulas"):
-        if k in kw:
-            kw[k] = bool(kw[k])
-    if "renderer" in kw:
-        kw["renderer"] = str(kw["renderer"])
-    return replace(base or Options(), **kw)
-
-
-def remember(model: Any, **opts: Any) -> None:
-    """Make ``opts`` the model's default picture options (what ``%%bpgraph`` does)."""
-    _VIEWS[model] = options(None, **opts)
-
-
-def check(model: Any, **opts: Any) -> Options:
-    """Check picture options against ``model`` (e.g. that collapsed scopes exist)."""
-    o = _opts(model, opts)
-    check_collapse(model, o.collapse)
-    return o
-
-
 def _opts(model: Any, opts: dict[str, Any]) -> Options:
-    return options(_VIEWS.get(model), **opts)
+    return for_model(model, opts)
 
 
 # -- colours: a log scale of |contribution| relative to the largest ---------------

@@ -10,41 +10,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.graph import leaves
 from ..core.ops import OPS
-from ..errors import NbbpError, suggest
 from .numbers import fmt, formula, full, norm, shape_text, summary
+from .options import AUTO_LR_RANKS, Options, check_collapse, scopes_of
 
-if TYPE_CHECKING:
-    from .render import Options
-
-AUTO_LR_RANKS = 8          # rankdir="auto": left to right up to this many ranks
 FANOUT = 6                 # a leaf used more often is drawn again beside each consumer
 REUSE_EDGES_UP_TO = 40     # backward: draw the forward values gradient nodes read, up to here
-
-
-def scopes_of(nodes: list) -> list[str]:
-    """Every scope path (and its parents) of ``nodes``, in order of first use."""
-    out: dict[str, None] = {}
-    for n in nodes:
-        if n.scope:
-            parts = n.scope.split("/")
-            for k in range(1, len(parts) + 1):
-                out.setdefault("/".join(parts[:k]))
-    return list(out)
-
-
-def check_collapse(model: Any, collapse: tuple[str, ...], nodes: list | None = None) -> None:
-    """Raise if ``collapse`` names a scope the model does not have."""
-    scopes = scopes_of(model.forward if nodes is None else nodes)
-    for s in collapse:
-        if s not in scopes:
-            raise NbbpError(f"cannot collapse scope {s!r}: model {model.name!r} has no such "
-                            "scope; " + (suggest(s, scopes, "scope") if scopes else
-                                         "it has no scopes (make them with "
-                                         "`with scope(\"name\"):`)"))
 
 
 def _ident(text: str) -> str:
