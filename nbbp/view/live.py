@@ -12,8 +12,8 @@ millisecond for 100 nodes. A number wider than its slot is squeezed (SVG
 An :class:`Overlay` replaces texts and colours for one frame: the step-through of the
 forward and backward passes, the finite-difference check and the before/after view of
 an optimizer step (:mod:`nbbp.view.explain`) are overlays. The texts themselves come from
-:class:`~nbbp.view.scene.Scene`, the colours from :mod:`nbbp.view.render`: this module only
-decides where they go.
+:class:`~nbbp.view.scene.Scene`, the colours from :mod:`nbbp.view.style`: this module only
+decides where they go and prints them as SVG attributes.
 
 >>> import nbbp
 >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
@@ -34,12 +34,13 @@ from typing import Any
 
 from ..errors import NbbpError
 from . import graphviz as _renderers
-from . import render
-from .options import Options, as_dict
+from .dot import fit_width, scene_dot
+from .dot import svg as draw_svg
+from .listing import listing
+from .options import Options, as_dict, check
 from .scene import Scene
+from .style import ACTIVE, EdgeStyle, frame_edge_style
 
-PENDING = "#9a9a9a"          # text of a number not computed yet
-ACTIVE = "#e6550d"           # the node or edge the step-through is at
 DIGIT_EM = 0.556             # a digit's width per point of font size (Helvetica, Liberation Sans)
 
 # width of characters relative to a digit (Helvetica metrics, rounded): enough to size
@@ -123,11 +124,11 @@ class _TemplateScene(Scene):
             text = f"‖{self.w_num}‖" + (f" = Σ of {k} edges" if k >= 2 else "")
         return self._zeros(text)
 
-    def _label(self, g: Any) -> str:
+    def edge_label(self, g: Any) -> str:
         return self._zeros(self.w_num if isinstance(g, float) else f"‖{self.w_num}‖")
 
-    def _merge(self, into, e) -> None:
-        super()._merge(into, e)
+    def merge_edges(self, into, e) -> None:
+        super().merge_edges(into, e)
         if into.grad is not None:
             into.label = self._zeros(f"‖{self.w_num}‖")
 
@@ -174,7 +175,7 @@ class LivePicture:
 
     def __init__(self, model: Any, **opts: Any) -> None:
         self.model = model
-        self.opts = render.check(model, **opts)
+        self.opts = check(model, **opts)
         self.layouts = 0
         self.mode = "live"       # "live", "redraw" (no template: lay out each frame), "text"
         self.note = ""
@@ -187,12 +188,12 @@ class LivePicture:
         self.by_id = {n.id: n for n in self.scene.nodes}
         self.layouts += 1
         if self.opts.renderer == "none" or _renderers.find_renderer(self.opts.renderer) is None:
-            self.mode, self.note = "text", render.INSTALL_HINT
+            self.mode, self.note = "text", _renderers.INSTALL_HINT
             return
         tsc = _TemplateScene(self.model, self.opts)
-        svg = _renderers.run_renderer(render.scene_dot(tsc).encode(), "svg",
+        svg = _renderers.run_renderer(scene_dot(tsc).encode(), "svg",
                                       self.opts.renderer).decode("utf-8")
-        svg = render._fit(svg[svg.index("<svg"):])
+        svg = fit_width(svg[svg.index("<svg"):])
         try:
             self._parse(svg, tsc, _digit_widths(self.opts.renderer))
             self.mode = "live"
@@ -245,7 +246,8 @@ class LivePicture:
                 if t and gid.startswith("n"):
                     cuts.append((t.start(1), t.end(1), ("ntip", int(gid[1:]))))
                 if s:
-                    cuts.append((s.start(1), s.end(1), ("nstyle", gid, s.group(1))))
+                    plain = dict(re.findall(r'([\w-]+)="([^"]*)"', s.group(1)))
+                    cuts.append((s.start(1), s.end(1), ("nstyle", gid, s.group(1), plain)))
             elif cls == "edge" and plan.get(gid):
                 for t in _TITLE.finditer(svg, a, b):
                     cuts.append((t.start(1), t.end(1), ("etip", gid)))
@@ -341,7 +343,7 @@ class LivePicture:
             style = ov.node.get(slot[1])
             if style is None:
                 return slot[2]
-            old = dict(re.findall(r'([\w-]+)="([^"]*)"', slot[2]))
+            old = slot[3]          # the plain picture's fill, stroke and width
             fill, stroke, width = style
             return (f'fill="{fill or old.get("fill")}" stroke="{stroke or old.get("stroke")}" '
                     f'stroke-width="{width or old.get("stroke-width", 1)}"')
@@ -365,10 +367,10 @@ class LivePicture:
     def _fallback(self) -> str:
         if self.mode == "text":
             return ('<pre style="font-size:11px;line-height:1.25">'
-                    + escape(render.listing(self.model, **as_dict(self.opts)))
+                    + escape(listing(self.model, **as_dict(self.opts)))
                     + f"\n{escape(self.note)}</pre>")
         self.layouts += 1
-        return render.svg(self.model, **as_dict(self.opts))
+        return draw_svg(self.model, **as_dict(self.opts))
 
     # -- what tests and benchmarks look at --------------------------------------------
     def numbers(self, svg: str | None = None) -> dict[str, list[str]]:
@@ -398,37 +400,20 @@ def _text(slot: _Text, text: str, colour: str | None, italic: bool) -> str:
             + f"{squeeze}>{text}</text>")
 
 
-_EDGE_CACHE: dict[tuple, tuple[str, str, str]] = {}
-_DOT_ATTR = re.compile(r'(\w+)="?([^",]*)"?')
+_EDGE_CACHE: dict[EdgeStyle, tuple[str, str, str]] = {}
 
 
 def _edge_svg(mag: float | None, top: float, state: str | None) -> tuple[str, str, str]:
-    """(path attributes, arrowhead attributes, label colour) of an edge."""
-    if state == "pending":
-        colour, label, width, dashed = "#d4d4d4", PENDING, 0.9, True
-    elif state == "active":
-        colour, label, width, dashed = ACTIVE, ACTIVE, 3.5, False
-    elif mag is None:
-        colour, label, width, dashed = render.GREY, "#8c8c8c", 1.0, True
-    else:
-        style, _ = render._edge_style(mag, top)
-        key = (style, state)
-        if key in _EDGE_CACHE:
-            return _EDGE_CACHE[key]
-        a = dict(_DOT_ATTR.findall(style))
-        colour, label = a["color"], a["fontcolor"]
-        width, dashed = float(a["penwidth"]), a.get("style") == "dashed"
-        if state == "muted":
-            colour, label = "#cfcfcf", "#b0b0b0"
-        _EDGE_CACHE[key] = _edge_attrs(colour, label, width, dashed)
-        return _EDGE_CACHE[key]
-    return _edge_attrs(colour, label, width, dashed)
-
-
-def _edge_attrs(colour: str, label: str, width: float, dashed: bool) -> tuple[str, str, str]:
-    dash = ' stroke-dasharray="5,2"' if dashed else ""
-    return (f'stroke="{colour}" stroke-width="{width:.2f}"{dash}',
-            f'fill="{colour}" stroke="{colour}" stroke-width="{width:.2f}"', label)
+    """(path attributes, arrowhead attributes, label colour) of an edge: its
+    :class:`~nbbp.view.style.EdgeStyle` printed as SVG."""
+    s = frame_edge_style(mag, top, state)
+    out = _EDGE_CACHE.get(s)
+    if out is None:
+        dash = ' stroke-dasharray="5,2"' if s.dashed else ""
+        out = _EDGE_CACHE[s] = (f'stroke="{s.colour}" stroke-width="{s.width:.2f}"{dash}',
+                                f'fill="{s.colour}" stroke="{s.colour}" '
+                                f'stroke-width="{s.width:.2f}"', s.label_colour)
+    return out
 
 
 _DIGITS: dict[str, dict[float, float]] = {}
