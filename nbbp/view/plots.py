@@ -14,7 +14,8 @@ from ..core.graph import leaves
 from ..errors import NbbpError
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot, imported on first use, or an error that says how to install it."""
     try:
         import matplotlib
         matplotlib.use(matplotlib.get_backend())
@@ -31,7 +32,7 @@ def plot_loss(model, ax: Any = None, log: bool | None = None):
     if loss.size == 0:
         raise NbbpError(f"model {model.name!r} has no training history yet: call "
                         f"{model.name}.fit(...) first")
-    plt = _pyplot()
+    plt = pyplot()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3))
@@ -70,7 +71,7 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
     if y is None:
         labels = [n for n in leaves(model.forward, "input") if n not in inputs]
         y = model.value_of(labels[0]) if labels else None
-    plt = _pyplot()
+    plt = pyplot()
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
