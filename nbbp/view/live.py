@@ -3,7 +3,7 @@
 Re-running Graphviz's layout after every slider tick costs 20–70 ms for 100–200 nodes
 and moves every node. :class:`LivePicture` lays the graph out once, with every number
 that can change replaced by a placeholder at least as wide as the numbers it will hold
-(a run of zeros: no real label contains one), finds those placeholders in the SVG and
+(a run of zeros, see :mod:`nbbp.view.template`), finds those placeholders in the SVG and
 keeps the SVG as fixed pieces with slots between them. A frame joins the pieces with
 the current texts, edge colours and tooltips: no layout, the same positions, about a
 millisecond for 100 nodes. A number wider than its slot is squeezed (SVG
@@ -26,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from html import escape, unescape
@@ -37,22 +36,13 @@ from . import graphviz as _renderers
 from .dot import fit_width, scene_dot
 from .dot import svg as draw_svg
 from .listing import listing
-from .options import Options, as_dict, check
+from .options import as_dict, check
 from .scene import Scene
 from .style import ACTIVE, EdgeStyle, frame_edge_style
-
-DIGIT_EM = 0.556             # a digit's width per point of font size (Helvetica, Liberation Sans)
-
-# width of characters relative to a digit (Helvetica metrics, rounded): enough to size
-# placeholders and to notice a number that will not fit its slot
-_UNITS = {" ": .5, ".": .5, ",": .5, ":": .5, "-": .6, "‖": .5, "[": .5, "]": .5, "(": .6,
-          ")": .6, "=": 1.05, "+": 1.05, "±": 1.05, "·": .5, "Σ": 1.1, "Δ": 1.2, "≈": 1.05,
-          "f": .5, "i": .4, "j": .4, "l": .4, "t": .5, "r": .6, "m": 1.5, "w": 1.3, "—": 1.8,
-          "…": 1.8, "✓": 1.2}
+from .template import DIGIT_EM, SVG_NUMBER_ATTR, SVG_TEXT, TemplateScene, digit_widths, units
 
 _RUN = re.compile(r"(?<![\w.,])0{2,}(?![\w.,])")
 _GROUP = re.compile(r'<g id="([^"]+)" class="(node|edge|cluster)">')
-_TEXT = re.compile(r"<text ([^>]*)>([^<]*)</text>")
 _TITLE = re.compile(r'xlink:title="([^"]*)"')
 _STYLE = r'(fill="[^"]*" stroke="[^"]*"(?: stroke-width="[^"]*")?(?: stroke-dasharray="[^"]*")?)'
 _EPATH = re.compile(r'<path fill="none" (stroke="[^"]*"(?: stroke-width="[^"]*")?'
@@ -60,12 +50,6 @@ _EPATH = re.compile(r'<path fill="none" (stroke="[^"]*"(?: stroke-width="[^"]*")
 _EHEAD = re.compile(r"<polygon " + _STYLE + " points=")
 _NSHAPE = re.compile(r"<(?:path|polygon) " + _STYLE + " (?:d|points)=")
 _ATTR = re.compile(r'\s*(text-anchor|x|fill|textLength|lengthAdjust)="[^"]*"')
-_NUM_ATTR = re.compile(r'(x|font-size)="([-\d.]+)"')
-
-
-def units(text: str) -> float:
-    """Approximate width of ``text`` in digit widths."""
-    return sum(_UNITS.get(c, 1.0) for c in text)
 
 
 def _esc(text: str) -> str:
@@ -89,62 +73,6 @@ class Overlay:
     node: dict[str, tuple[str | None, str | None, float | None]] = field(default_factory=dict)
     tip: dict[str, str] = field(default_factory=dict)
     caption: tuple[str, str | None, bool] | None = None
-
-
-class _TemplateScene(Scene):
-    """A scene whose changing numbers are runs of zeros as wide as any value."""
-
-    def __init__(self, model: Any, opts: Options) -> None:
-        p = opts.precision
-        self.w_num, self.w_term = "0" * (p + 4), "0" * (p + 2)
-        self.scope_slots: dict[str, list[int]] = {}
-        super().__init__(model, opts)
-
-    @staticmethod
-    def _zeros(shape_text: str) -> str:
-        return "0" * max(2, math.ceil(units(shape_text)))
-
-    def _tensor(self, size: int) -> str:
-        t = self.w_term
-        return "[" + ", ".join([t] * size) + "]" if size <= 4 else f"mean {t} ± {t}"
-
-    def value_text(self, n) -> str:
-        if n.op == "const":
-            return super().value_text(n)
-        return self._zeros(self.w_num if n.shape == () else self._tensor(n.size))
-
-    def grad_text(self, n) -> str:
-        if n.id not in self.grad:
-            return "—"
-        k = len(self.contribs.get(n.id, []))
-        if n.shape == ():
-            text = self.w_num + (f" = Σ of {k} edges" if k > 4 else
-                                 " = " + " + ".join([self.w_term] * k) if k >= 2 else "")
-        else:
-            text = f"‖{self.w_num}‖" + (f" = Σ of {k} edges" if k >= 2 else "")
-        return self._zeros(text)
-
-    def edge_label(self, g: Any) -> str:
-        return self._zeros(self.w_num if isinstance(g, float) else f"‖{self.w_num}‖")
-
-    def merge_edges(self, into, e) -> None:
-        super().merge_edges(into, e)
-        if into.grad is not None:
-            into.label = self._zeros(f"‖{self.w_num}‖")
-
-    def caption_lines(self, kinds: set[str]) -> list[str]:
-        return super().caption_lines(kinds | {"vanish", "explode"})   # any may appear later
-
-    def collapsed_info(self, key: str) -> dict[str, Any]:
-        info = super().collapsed_info(key)
-        rows, slots = [], []
-        for i, (k, v) in enumerate(info["rows"]):
-            if i and v != "—":
-                v = self._zeros(self.w_num)
-                slots.append(i)
-            rows.append((k, v))
-        self.scope_slots[key] = slots
-        return {**info, "rows": rows}
 
 
 @dataclass
@@ -190,17 +118,17 @@ class LivePicture:
         if self.opts.renderer == "none" or _renderers.find_renderer(self.opts.renderer) is None:
             self.mode, self.note = "text", _renderers.INSTALL_HINT
             return
-        tsc = _TemplateScene(self.model, self.opts)
+        tsc = TemplateScene(self.model, self.opts)
         svg = _renderers.run_renderer(scene_dot(tsc).encode(), "svg",
                                       self.opts.renderer).decode("utf-8")
         svg = fit_width(svg[svg.index("<svg"):])
         try:
-            self._parse(svg, tsc, _digit_widths(self.opts.renderer))
+            self._parse(svg, tsc, digit_widths(self.opts.renderer))
             self.mode = "live"
         except NbbpError as exc:             # an unexpected SVG: correct, but slower
             self.mode, self.note = "redraw", f"live template unavailable ({exc})"
 
-    def _plan(self, tsc: _TemplateScene) -> dict[str, list[tuple[str, Any]]]:
+    def _plan(self, tsc: TemplateScene) -> dict[str, list[tuple[str, Any]]]:
         """The text slots each SVG group must hold, in row order."""
         plan: dict[str, list[tuple[str, Any]]] = {}
         o = self.opts
@@ -219,7 +147,7 @@ class LivePicture:
                 plan[e.id] = [("label", e.id)]
         return plan
 
-    def _parse(self, svg: str, tsc: _TemplateScene, digit: dict[float, float]) -> None:
+    def _parse(self, svg: str, tsc: TemplateScene, digit: dict[float, float]) -> None:
         plan = self._plan(tsc)
         cuts: list[tuple[int, int, Any]] = []       # (start, end, slot) in the SVG text
         starts = [(m.start(), m.group(1), m.group(2)) for m in _GROUP.finditer(svg)]
@@ -231,7 +159,7 @@ class LivePicture:
                 continue
             expect = plan.get(gid, []) if cls != "head" else (
                 [("caption", None)] if self.model.output.op != "const" else [])
-            texts = [m for m in _TEXT.finditer(svg, a, b) if _RUN.search(m.group(2))]
+            texts = [m for m in SVG_TEXT.finditer(svg, a, b) if _RUN.search(m.group(2))]
             if len(texts) != len(expect):
                 raise NbbpError(f"{gid or 'caption'}: {len(texts)} number slots in the SVG, "
                                 f"{len(expect)} expected")
@@ -271,7 +199,7 @@ class LivePicture:
 
     def _text_slot(self, m: re.Match, kind: str, key: Any, digit: dict[float, float]) -> _Text:
         attrs, content = m.group(1), m.group(2)
-        nums = dict(_NUM_ATTR.findall(attrs))
+        nums = dict(SVG_NUMBER_ATTR.findall(attrs))
         x, size = float(nums["x"]), float(nums.get("font-size", 11))
         anchor = re.search(r'text-anchor="(\w+)"', attrs)
         fill = re.search(r'\bfill="([^"]*)"', attrs)
@@ -378,7 +306,7 @@ class LivePicture:
         svg = self.svg() if svg is None else svg
         out: dict[str, list[str]] = {}
         for gid, body in _groups(svg):
-            out[gid] = [unescape(m.group(2)) for m in _TEXT.finditer(body)]
+            out[gid] = [unescape(m.group(2)) for m in SVG_TEXT.finditer(body)]
         return out
 
 
@@ -414,32 +342,3 @@ def _edge_svg(mag: float | None, top: float, state: str | None) -> tuple[str, st
                                 f'fill="{s.colour}" stroke="{s.colour}" '
                                 f'stroke-width="{s.width:.2f}"', s.label_colour)
     return out
-
-
-_DIGITS: dict[str, dict[float, float]] = {}
-
-
-def _digit_widths(choice: str) -> dict[float, float]:
-    """A digit's width in the renderer's own text metrics at the sizes the picture uses
-    (one tiny layout per renderer; Graphviz with Pango and graphviz-pure differ)."""
-    r = _renderers.find_renderer(choice)
-    key = r.path if r else ""
-    if key in _DIGITS:
-        return _DIGITS[key]
-    sizes, long = (9.0, 10.0, 11.0), 40
-    rows = "".join(f'<TR><TD ALIGN="RIGHT"><FONT POINT-SIZE="{s:g}">{"0" * k}</FONT></TD></TR>'
-                   for s in sizes for k in (long, 1))
-    dot = ('digraph{a [shape=plaintext, fontname="Helvetica", label=<<TABLE BORDER="0" '
-           f'CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>>]}}')
-    found: dict[float, float] = {}
-    try:
-        svg = _renderers.run_renderer(dot.encode(), "svg", choice).decode("utf-8")
-        xs = [float(dict(_NUM_ATTR.findall(m.group(1)))["x"]) for m in _TEXT.finditer(svg)]
-        for i, s in enumerate(sizes):
-            w = (xs[2 * i + 1] - xs[2 * i]) / (long - 1)
-            if 0.3 * s < w < 0.9 * s:
-                found[s] = w
-    except (NbbpError, KeyError, IndexError, ValueError):
-        pass
-    _DIGITS[key] = found
-    return found
