@@ -23,7 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
 
 from .errors import NbbpError
-from .view import render
+from .view import dot, options
 
 _BOOL = argparse.BooleanOptionalAction
 
@@ -38,16 +38,16 @@ class Picture:
         self.model, self.opts = model, opts
 
     def to_dot(self) -> str:
-        return render.to_dot(self.model, **self.opts)
+        return dot.to_dot(self.model, **self.opts)
 
     def svg(self) -> str:
-        return render.svg(self.model, **self.opts)
+        return dot.svg(self.model, **self.opts)
 
     def save(self, path: str) -> Any:
-        return render.save(self.model, path, **self.opts)
+        return dot.save(self.model, path, **self.opts)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return render.mimebundle(self.model, include, exclude, **self.opts)
+        return dot.mimebundle(self.model, include, exclude, **self.opts)
 
     def __repr__(self) -> str:
         return f"<Picture of {self.model!r}>"
@@ -189,7 +189,7 @@ class BpgraphMagics(Magics):
             max_nodes=self.max_nodes if args.max_nodes is None else args.max_nodes,
             renderer=args.renderer or self.renderer)
         try:
-            render.options(None, **opts)          # check the options before building
+            options.options(None, **opts)          # check the options before building
         except NbbpError as err:
             raise UsageError(f"%%bpgraph {name}: {err.message}") from None
         if not cell.strip():
@@ -200,10 +200,10 @@ class BpgraphMagics(Magics):
         try:
             model = build(cell, output=args.output, namespace=self.shell.user_ns,
                           engine=engine, name=name)
-            render.check(model, **opts)           # e.g. --collapse names a real scope
+            options.check(model, **opts)           # e.g. --collapse names a real scope
         except NbbpError as err:
             raise _usage(err, name) from None
-        render.remember(model, **opts)
+        options.remember(model, **opts)
         if args.sliders is not None or args.train:
             from . import widgets
             try:

@@ -29,20 +29,20 @@ def local_cluster(workers: int | None = None, engine: str = "numba"):
     cache = _numba_cache_dir()
     if cache:
         env["NUMBA_CACHE_DIR"] = cache
-    cluster = LocalCluster(n_workers=workers or _cores(), threads_per_worker=1, processes=True,
+    cluster = LocalCluster(n_workers=workers or cpu_cores(), threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=None, env=env,
                            silence_logs=logging.ERROR,
                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     try:
         with Client(cluster, set_as_default=False) as client:
-            client.run(_ensure_kernels, engine)         # every worker at once
+            client.run(ensure_kernels, engine)         # every worker at once
     except BaseException:
         cluster.close()
         raise
     return cluster
 
 
-def _close(client, cluster) -> None:
+def close_cluster(client, cluster) -> None:
     try:
         client.close()
     finally:
@@ -55,7 +55,7 @@ def _numba_cache_dir() -> str:
     return os.environ.get("NUMBA_CACHE_DIR", "")
 
 
-def _cores() -> int:
+def cpu_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
@@ -65,7 +65,7 @@ def _cores() -> int:
 _WARM: set[str] = set()
 
 
-def _ensure_kernels(engine: str) -> None:
+def ensure_kernels(engine: str) -> None:
     """Load the compiled kernels once per process; one process per machine compiles
     them when the on-disk cache is empty, the others wait for it and load it."""
     if engine != "numba" or engine in _WARM:

@@ -23,14 +23,14 @@ import numpy as np
 
 from ..errors import BuildError, FeedError, NbbpError, suggest
 from ..train import optim
-from .table import _same
-from .task import _make_optimizer, _rebuild
+from .table import same_value
+from .task import make_optimizer, rebuild
 
 SETTINGS = ("seed", "steps", "batch_size", "optimizer")   # grid keys beside the others
 METRICS = ("accuracy",)                                     # metrics known by name
 
 
-class _Plan:
+class Plan:
     """Everything checked and turned into plain data before any task is sent."""
 
     def __init__(self, model_or_source, grid, steps, optimizer, lr, batch_size, feed, seed,
@@ -49,7 +49,7 @@ class _Plan:
                             f"{type(model_or_source).__name__}")
         engine = engine or "numba"
         # which keys are settings, optimizer settings, names the source reads
-        free, bound = _names(source) if source is not None else (set(), set())
+        free, bound = source_names(source) if source is not None else (set(), set())
         fields = {}         # each configuration's optimizer class -> its settings
         for o in _distinct([c.get("optimizer", optimizer) for c in self.configs]):
             cls = type(_base_optimizer(o, None))
@@ -117,7 +117,7 @@ class _Plan:
             kernels()
         t0 = time.perf_counter()
         try:
-            trial = _rebuild(self.shared, job)
+            trial = rebuild(self.shared, job)
         except NbbpError as exc:
             hint = ""
             if self.missing:
@@ -135,7 +135,7 @@ class _Plan:
                                 f"{name!r} is a {node.op} node")
         try:
             few = min(job["steps"], 16)
-            loop = trial.train_loop(_make_optimizer(job["optimizer"]), None,
+            loop = trial.train_loop(make_optimizer(job["optimizer"]), None,
                                     job["batch_size"], self.feed, job["seed"] or 0)
             t1 = time.perf_counter()
             loop.run(few)
@@ -180,14 +180,14 @@ def _configs(grid) -> tuple[list[dict], dict[str, list]]:
                 if not isinstance(k, str):
                     raise NbbpError(f"sweep: grid keys are names (strings), got {k!r}")
                 vals = axes.setdefault(k, [])
-                if not any(_same(v, w) and type(v) is type(w) for w in vals):
+                if not any(same_value(v, w) and type(v) is type(w) for w in vals):
                     vals.append(v)
         return configs, axes
     raise NbbpError(f"sweep: grid must be a dict {{key: [values]}} or a list of "
                     f"configurations, got {type(grid).__name__}")
 
 
-def _names(source: str) -> tuple[set[str], set[str]]:
+def source_names(source: str) -> tuple[set[str], set[str]]:
     """The names the source reads from outside (free) and the names it binds."""
     from ..build import dsl_namespace
     try:
@@ -294,7 +294,7 @@ def _metrics(metrics: Any) -> dict[str, Any]:
 def _distinct(values: list) -> list:
     out: list = []
     for v in values:
-        if not any(v is w or (type(v) is type(w) and _same(v, w)) for w in out):
+        if not any(v is w or (type(v) is type(w) and same_value(v, w)) for w in out):
             out.append(v)
     return out
 

@@ -57,15 +57,15 @@ from typing import Any
 
 from ..errors import NbbpError
 from ..train import optim
-from .cluster import _close, _cores
+from .cluster import close_cluster, cpu_cores
 from .cluster import local_cluster as local_cluster
 from .plan import METRICS as METRICS
 from .plan import SETTINGS as SETTINGS
-from .plan import _names as _names
-from .plan import _Plan
+from .plan import Plan
+from .plan import source_names as _names  # noqa: F401  (tests/test_sweep.py calls run._names)
 from .table import Run as Run
 from .table import SweepResult as SweepResult
-from .task import _run_chunk, _run_one, build_key
+from .task import build_key, run_chunk, run_one
 
 TASK_SECONDS = 0.25     # aim for at least this much work per task when chunking
 
@@ -138,7 +138,7 @@ def sweep(model_or_source: Any, grid: Mapping[str, Sequence] | Sequence[Mapping[
     (['ok', 'ok', 'ok', 'ok'], True)
     """
     start = time.perf_counter()
-    plan = _Plan(model_or_source, grid, steps, optimizer, lr, batch_size, feed, seed,
+    plan = Plan(model_or_source, grid, steps, optimizer, lr, batch_size, feed, seed,
                  namespace, output, metrics, params, engine)
     if isinstance(client, str) and client != "serial":
         raise NbbpError(f"sweep(client={client!r}): use None (a local cluster), a "
@@ -152,14 +152,14 @@ def sweep(model_or_source: Any, grid: Mapping[str, Sequence] | Sequence[Mapping[
 
 
 # ---------------------------------------------------------------------------- running
-def _collect_serial(plan: _Plan, progress: bool) -> tuple[list[Run], bool]:
+def _collect_serial(plan: Plan, progress: bool) -> tuple[list[Run], bool]:
     runs = [Run(i, c) for i, c in enumerate(plan.configs)]
     bar = _Progress(len(runs), progress)
     interrupted = False
     built: dict = {}        # runs that share source, names and seed share one build
     try:
         for i, job in enumerate(plan.jobs):
-            _fill(runs[i], _run_one(plan.shared, i, job, built))
+            _fill(runs[i], run_one(plan.shared, i, job, built))
             bar.update(1, runs[i].ok)
     except KeyboardInterrupt:
         interrupted = True
@@ -169,7 +169,7 @@ def _collect_serial(plan: _Plan, progress: bool) -> tuple[list[Run], bool]:
     return runs, interrupted
 
 
-def _collect_dask(plan: _Plan, client: Any, workers: int | None, chunk: int | None,
+def _collect_dask(plan: Plan, client: Any, workers: int | None, chunk: int | None,
                   progress: bool) -> tuple[list[Run], bool, int]:
     try:
         import distributed
@@ -191,7 +191,7 @@ def _collect_dask(plan: _Plan, client: Any, workers: int | None, chunk: int | No
     bar = None
     try:
         if client is None:
-            n = workers or _cores()
+            n = workers or cpu_cores()
             cluster = local_cluster(n, plan.engine)
             client = distributed.Client(cluster, set_as_default=False)
         else:
@@ -204,11 +204,11 @@ def _collect_dask(plan: _Plan, client: Any, workers: int | None, chunk: int | No
         if bar is not None:
             bar.close()
         if cluster is not None:
-            _close(client, cluster)
+            close_cluster(client, cluster)
     return runs, interrupted, n
 
 
-def _submit_and_gather(client, plan: _Plan, runs: list[Run], size: int, bar) -> bool:
+def _submit_and_gather(client, plan: Plan, runs: list[Run], size: int, bar) -> bool:
     from distributed import as_completed
     token = uuid.uuid4().hex[:10]
     # configurations that build the same model go to the same task, which builds it once
@@ -218,7 +218,7 @@ def _submit_and_gather(client, plan: _Plan, runs: list[Run], size: int, bar) -> 
     # waits for a transfer, none is drawn to one worker by its data, and a worker that
     # dies leaves copies on the others
     [data] = client.scatter([plan.shared], broadcast=True, hash=False)
-    futures = client.map(_run_chunk, [data] * len(chunks), chunks, pure=False,
+    futures = client.map(run_chunk, [data] * len(chunks), chunks, pure=False,
                          key=[f"nbbp-sweep-{token}-{k}" for k in range(len(chunks))])
     members = {f.key: c for f, c in zip(futures, chunks)}
     pending = set(members)

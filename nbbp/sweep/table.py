@@ -133,7 +133,7 @@ class SweepResult:
              log: bool | None = None):
         """Loss curves by configuration and, over two grid axes, a heat map of ``value``
         (the final loss or a metric), averaged over the other axes. Returns the figure."""
-        from ..view.plots import _pyplot
+        from ..view.plots import pyplot
         varying = [k for k, v in self.axes.items() if len(v) > 1]
         if (x is None) != (y is None):
             raise NbbpError("plot: give both x= and y= (two grid axes), or neither")
@@ -143,7 +143,7 @@ class SweepResult:
             if k is not None and k not in self.axes:
                 raise NbbpError(f"plot: {k!r} is not a grid axis; "
                                 + suggest(k, self.axes, "grid axis"))
-        plt = _pyplot()
+        plt = pyplot()
         fig, axs = plt.subplots(1, 2 if x else 1, figsize=(10 if x else 5.5, 3.6),
                                 squeeze=False)
         self._plot_curves(axs[0, 0], log)
@@ -242,12 +242,12 @@ def _cell(v: Any) -> str:
 
 def _index(values: Sequence, v: Any) -> int:
     for i, w in enumerate(values):
-        if w is v or (type(w) is type(v) and _same(w, v)):
+        if w is v or (type(w) is type(v) and same_value(w, v)):
             return i
     return 0
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     try:
         return bool(np.all(a == b))
     except Exception:

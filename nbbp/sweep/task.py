@@ -20,25 +20,25 @@ from ..errors import NbbpError, NumericError
 from ..train import optim
 from ..train import state as training
 from ..train.predict import classifier_data, predict
-from .cluster import _ensure_kernels
+from .cluster import ensure_kernels
 
 
-def _run_chunk(shared: dict, jobs: list[tuple[int, dict]]) -> list[dict]:
+def run_chunk(shared: dict, jobs: list[tuple[int, dict]]) -> list[dict]:
     """A task: some configurations, one after the other. Configurations that differ
     only in training settings (lr, optimizer, steps, …) share one built model."""
     built: dict[tuple, tuple[Any, list]] = {}
-    return [_run_one(shared, i, job, built) for i, job in jobs]
+    return [run_one(shared, i, job, built) for i, job in jobs]
 
 
-def _run_one(shared: dict, index: int, job: dict, built: dict | None = None) -> dict:
+def run_one(shared: dict, index: int, job: dict, built: dict | None = None) -> dict:
     """Build, train and measure one configuration; never raises for the run's faults."""
     out: dict[str, Any] = dict(index=index, status="ok", error=None, worker=_worker_name())
     model = t0 = None
     try:
-        _ensure_kernels(shared["engine"])     # once per process, not part of the run's time
+        ensure_kernels(shared["engine"])     # once per process, not part of the run's time
         t0 = time.perf_counter()
         model = _model_for(shared, job, built)
-        model.fit(job["steps"], _make_optimizer(job["optimizer"]), None, job["batch_size"],
+        model.fit(job["steps"], make_optimizer(job["optimizer"]), None, job["batch_size"],
                   shared["feed"] or None, job["seed"] or 0, progress=False)
         if training.history(model).interrupted:   # fit stops quietly on Ctrl-C; a sweep too
             raise KeyboardInterrupt
@@ -77,10 +77,10 @@ def _model_for(shared: dict, job: dict, built: dict | None):
     built one from the same source, names and seed — that model put back to its
     initial values with a fresh history, which trains exactly as a new build would."""
     if built is None:
-        return _rebuild(shared, job)
+        return rebuild(shared, job)
     key = build_key(job)
     if key not in built:
-        model = _rebuild(shared, job)
+        model = rebuild(shared, job)
         leaves = [(n, np.array(model.value_of(n))) for n in model.forward
                   if n.op in ("param", "input")]
         built[key] = (model, leaves)
@@ -93,7 +93,7 @@ def _model_for(shared: dict, job: dict, built: dict | None):
     return model
 
 
-def _rebuild(shared: dict, job: dict):
+def rebuild(shared: dict, job: dict):
     """The configuration's model, from plain data."""
     if shared["kind"] == "file":
         from .. import io
@@ -107,7 +107,7 @@ def _rebuild(shared: dict, job: dict):
                  engine=shared["engine"], seed=job["seed"])
 
 
-def _make_optimizer(spec: tuple[str, dict]) -> optim.Optimizer:
+def make_optimizer(spec: tuple[str, dict]) -> optim.Optimizer:
     name, fields = spec
     fields = dict(fields)
     if isinstance(fields.get("decay"), Mapping):

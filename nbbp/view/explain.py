@@ -38,8 +38,9 @@ from ..core.ops import OPS
 from ..errors import NbbpError
 from ..train.check import central_difference
 from ..train.state import history
-from .live import ACTIVE, PENDING, Overlay
+from .live import Overlay
 from .numbers import fmt, norm, summary
+from .style import ACTIVE, PENDING
 
 GOOD, FAIR, BAD = "#c7e9c0", "#fee391", "#fcbba1"    # relative error < 1e-5, < 1e-2, else
 RESOLUTION = 1e-4      # gradients below this × |output| are compared in absolute terms

@@ -3,7 +3,7 @@
 Re-running Graphviz's layout after every slider tick costs 20–70 ms for 100–200 nodes
 and moves every node. :class:`LivePicture` lays the graph out once, with every number
 that can change replaced by a placeholder at least as wide as the numbers it will hold
-(a run of zeros: no real label contains one), finds those placeholders in the SVG and
+(a run of zeros, see :mod:`nbbp.view.template`), finds those placeholders in the SVG and
 keeps the SVG as fixed pieces with slots between them. A frame joins the pieces with
 the current texts, edge colours and tooltips: no layout, the same positions, about a
 millisecond for 100 nodes. A number wider than its slot is squeezed (SVG
@@ -12,8 +12,8 @@ millisecond for 100 nodes. A number wider than its slot is squeezed (SVG
 An :class:`Overlay` replaces texts and colours for one frame: the step-through of the
 forward and backward passes, the finite-difference check and the before/after view of
 an optimizer step (:mod:`nbbp.view.explain`) are overlays. The texts themselves come from
-:class:`~nbbp.view.scene.Scene`, the colours from :mod:`nbbp.view.render`: this module only
-decides where they go.
+:class:`~nbbp.view.scene.Scene`, the colours from :mod:`nbbp.view.style`: this module only
+decides where they go and prints them as SVG attributes.
 
 >>> import nbbp
 >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
@@ -26,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from html import escape, unescape
@@ -34,23 +33,16 @@ from typing import Any
 
 from ..errors import NbbpError
 from . import graphviz as _renderers
-from . import render
+from .dot import fit_width, scene_dot
+from .dot import svg as draw_svg
+from .listing import listing
+from .options import as_dict, check
 from .scene import Scene
-
-PENDING = "#9a9a9a"          # text of a number not computed yet
-ACTIVE = "#e6550d"           # the node or edge the step-through is at
-DIGIT_EM = 0.556             # a digit's width per point of font size (Helvetica, Liberation Sans)
-
-# width of characters relative to a digit (Helvetica metrics, rounded): enough to size
-# placeholders and to notice a number that will not fit its slot
-_UNITS = {" ": .5, ".": .5, ",": .5, ":": .5, "-": .6, "‖": .5, "[": .5, "]": .5, "(": .6,
-          ")": .6, "=": 1.05, "+": 1.05, "±": 1.05, "·": .5, "Σ": 1.1, "Δ": 1.2, "≈": 1.05,
-          "f": .5, "i": .4, "j": .4, "l": .4, "t": .5, "r": .6, "m": 1.5, "w": 1.3, "—": 1.8,
-          "…": 1.8, "✓": 1.2}
+from .style import ACTIVE, EdgeStyle, frame_edge_style
+from .template import DIGIT_EM, SVG_NUMBER_ATTR, SVG_TEXT, TemplateScene, digit_widths, units
 
 _RUN = re.compile(r"(?<![\w.,])0{2,}(?![\w.,])")
 _GROUP = re.compile(r'<g id="([^"]+)" class="(node|edge|cluster)">')
-_TEXT = re.compile(r"<text ([^>]*)>([^<]*)</text>")
 _TITLE = re.compile(r'xlink:title="([^"]*)"')
 _STYLE = r'(fill="[^"]*" stroke="[^"]*"(?: stroke-width="[^"]*")?(?: stroke-dasharray="[^"]*")?)'
 _EPATH = re.compile(r'<path fill="none" (stroke="[^"]*"(?: stroke-width="[^"]*")?'
@@ -58,12 +50,6 @@ _EPATH = re.compile(r'<path fill="none" (stroke="[^"]*"(?: stroke-width="[^"]*")
 _EHEAD = re.compile(r"<polygon " + _STYLE + " points=")
 _NSHAPE = re.compile(r"<(?:path|polygon) " + _STYLE + " (?:d|points)=")
 _ATTR = re.compile(r'\s*(text-anchor|x|fill|textLength|lengthAdjust)="[^"]*"')
-_NUM_ATTR = re.compile(r'(x|font-size)="([-\d.]+)"')
-
-
-def units(text: str) -> float:
-    """Approximate width of ``text`` in digit widths."""
-    return sum(_UNITS.get(c, 1.0) for c in text)
 
 
 def _esc(text: str) -> str:
@@ -87,62 +73,6 @@ class Overlay:
     node: dict[str, tuple[str | None, str | None, float | None]] = field(default_factory=dict)
     tip: dict[str, str] = field(default_factory=dict)
     caption: tuple[str, str | None, bool] | None = None
-
-
-class _TemplateScene(Scene):
-    """A scene whose changing numbers are runs of zeros as wide as any value."""
-
-    def __init__(self, model: Any, opts: render.Options) -> None:
-        p = opts.precision
-        self.w_num, self.w_term = "0" * (p + 4), "0" * (p + 2)
-        self.scope_slots: dict[str, list[int]] = {}
-        super().__init__(model, opts)
-
-    @staticmethod
-    def _zeros(shape_text: str) -> str:
-        return "0" * max(2, math.ceil(units(shape_text)))
-
-    def _tensor(self, size: int) -> str:
-        t = self.w_term
-        return "[" + ", ".join([t] * size) + "]" if size <= 4 else f"mean {t} ± {t}"
-
-    def value_text(self, n) -> str:
-        if n.op == "const":
-            return super().value_text(n)
-        return self._zeros(self.w_num if n.shape == () else self._tensor(n.size))
-
-    def grad_text(self, n) -> str:
-        if n.id not in self.grad:
-            return "—"
-        k = len(self.contribs.get(n.id, []))
-        if n.shape == ():
-            text = self.w_num + (f" = Σ of {k} edges" if k > 4 else
-                                 " = " + " + ".join([self.w_term] * k) if k >= 2 else "")
-        else:
-            text = f"‖{self.w_num}‖" + (f" = Σ of {k} edges" if k >= 2 else "")
-        return self._zeros(text)
-
-    def _label(self, g: Any) -> str:
-        return self._zeros(self.w_num if isinstance(g, float) else f"‖{self.w_num}‖")
-
-    def _merge(self, into, e) -> None:
-        super()._merge(into, e)
-        if into.grad is not None:
-            into.label = self._zeros(f"‖{self.w_num}‖")
-
-    def caption_lines(self, kinds: set[str]) -> list[str]:
-        return super().caption_lines(kinds | {"vanish", "explode"})   # any may appear later
-
-    def collapsed_info(self, key: str) -> dict[str, Any]:
-        info = super().collapsed_info(key)
-        rows, slots = [], []
-        for i, (k, v) in enumerate(info["rows"]):
-            if i and v != "—":
-                v = self._zeros(self.w_num)
-                slots.append(i)
-            rows.append((k, v))
-        self.scope_slots[key] = slots
-        return {**info, "rows": rows}
 
 
 @dataclass
@@ -173,7 +103,7 @@ class LivePicture:
 
     def __init__(self, model: Any, **opts: Any) -> None:
         self.model = model
-        self.opts = render.check(model, **opts)
+        self.opts = check(model, **opts)
         self.layouts = 0
         self.mode = "live"       # "live", "redraw" (no template: lay out each frame), "text"
         self.note = ""
@@ -186,19 +116,19 @@ class LivePicture:
         self.by_id = {n.id: n for n in self.scene.nodes}
         self.layouts += 1
         if self.opts.renderer == "none" or _renderers.find_renderer(self.opts.renderer) is None:
-            self.mode, self.note = "text", render.INSTALL_HINT
+            self.mode, self.note = "text", _renderers.INSTALL_HINT
             return
-        tsc = _TemplateScene(self.model, self.opts)
-        svg = _renderers.run_renderer(render.scene_dot(tsc).encode(), "svg",
+        tsc = TemplateScene(self.model, self.opts)
+        svg = _renderers.run_renderer(scene_dot(tsc).encode(), "svg",
                                       self.opts.renderer).decode("utf-8")
-        svg = render._fit(svg[svg.index("<svg"):])
+        svg = fit_width(svg[svg.index("<svg"):])
         try:
-            self._parse(svg, tsc, _digit_widths(self.opts.renderer))
+            self._parse(svg, tsc, digit_widths(self.opts.renderer))
             self.mode = "live"
         except NbbpError as exc:             # an unexpected SVG: correct, but slower
             self.mode, self.note = "redraw", f"live template unavailable ({exc})"
 
-    def _plan(self, tsc: _TemplateScene) -> dict[str, list[tuple[str, Any]]]:
+    def _plan(self, tsc: TemplateScene) -> dict[str, list[tuple[str, Any]]]:
         """The text slots each SVG group must hold, in row order."""
         plan: dict[str, list[tuple[str, Any]]] = {}
         o = self.opts
@@ -217,7 +147,7 @@ class LivePicture:
                 plan[e.id] = [("label", e.id)]
         return plan
 
-    def _parse(self, svg: str, tsc: _TemplateScene, digit: dict[float, float]) -> None:
+    def _parse(self, svg: str, tsc: TemplateScene, digit: dict[float, float]) -> None:
         plan = self._plan(tsc)
         cuts: list[tuple[int, int, Any]] = []       # (start, end, slot) in the SVG text
         starts = [(m.start(), m.group(1), m.group(2)) for m in _GROUP.finditer(svg)]
@@ -229,7 +159,7 @@ class LivePicture:
                 continue
             expect = plan.get(gid, []) if cls != "head" else (
                 [("caption", None)] if self.model.output.op != "const" else [])
-            texts = [m for m in _TEXT.finditer(svg, a, b) if _RUN.search(m.group(2))]
+            texts = [m for m in SVG_TEXT.finditer(svg, a, b) if _RUN.search(m.group(2))]
             if len(texts) != len(expect):
                 raise NbbpError(f"{gid or 'caption'}: {len(texts)} number slots in the SVG, "
                                 f"{len(expect)} expected")
@@ -244,7 +174,8 @@ class LivePicture:
                 if t and gid.startswith("n"):
                     cuts.append((t.start(1), t.end(1), ("ntip", int(gid[1:]))))
                 if s:
-                    cuts.append((s.start(1), s.end(1), ("nstyle", gid, s.group(1))))
+                    plain = dict(re.findall(r'([\w-]+)="([^"]*)"', s.group(1)))
+                    cuts.append((s.start(1), s.end(1), ("nstyle", gid, s.group(1), plain)))
             elif cls == "edge" and plan.get(gid):
                 for t in _TITLE.finditer(svg, a, b):
                     cuts.append((t.start(1), t.end(1), ("etip", gid)))
@@ -268,7 +199,7 @@ class LivePicture:
 
     def _text_slot(self, m: re.Match, kind: str, key: Any, digit: dict[float, float]) -> _Text:
         attrs, content = m.group(1), m.group(2)
-        nums = dict(_NUM_ATTR.findall(attrs))
+        nums = dict(SVG_NUMBER_ATTR.findall(attrs))
         x, size = float(nums["x"]), float(nums.get("font-size", 11))
         anchor = re.search(r'text-anchor="(\w+)"', attrs)
         fill = re.search(r'\bfill="([^"]*)"', attrs)
@@ -340,7 +271,7 @@ class LivePicture:
             style = ov.node.get(slot[1])
             if style is None:
                 return slot[2]
-            old = dict(re.findall(r'([\w-]+)="([^"]*)"', slot[2]))
+            old = slot[3]          # the plain picture's fill, stroke and width
             fill, stroke, width = style
             return (f'fill="{fill or old.get("fill")}" stroke="{stroke or old.get("stroke")}" '
                     f'stroke-width="{width or old.get("stroke-width", 1)}"')
@@ -364,10 +295,10 @@ class LivePicture:
     def _fallback(self) -> str:
         if self.mode == "text":
             return ('<pre style="font-size:11px;line-height:1.25">'
-                    + escape(render.listing(self.model, **_opts_dict(self.opts)))
+                    + escape(listing(self.model, **as_dict(self.opts)))
                     + f"\n{escape(self.note)}</pre>")
         self.layouts += 1
-        return render.svg(self.model, **_opts_dict(self.opts))
+        return draw_svg(self.model, **as_dict(self.opts))
 
     # -- what tests and benchmarks look at --------------------------------------------
     def numbers(self, svg: str | None = None) -> dict[str, list[str]]:
@@ -375,7 +306,7 @@ class LivePicture:
         svg = self.svg() if svg is None else svg
         out: dict[str, list[str]] = {}
         for gid, body in _groups(svg):
-            out[gid] = [unescape(m.group(2)) for m in _TEXT.finditer(body)]
+            out[gid] = [unescape(m.group(2)) for m in SVG_TEXT.finditer(body)]
         return out
 
 
@@ -383,10 +314,6 @@ def _groups(svg: str) -> list[tuple[str, str]]:
     starts = [(m.start(), m.group(1)) for m in _GROUP.finditer(svg)]
     bounds = [(0, "caption")] + starts + [(len(svg), "")]
     return [(gid, svg[a:bounds[i + 1][0]]) for i, (a, gid) in enumerate(bounds[:-1])]
-
-
-def _opts_dict(o: render.Options) -> dict[str, Any]:
-    return {f: getattr(o, f) for f in render._FIELDS}
 
 
 def _text(slot: _Text, text: str, colour: str | None, italic: bool) -> str:
@@ -401,63 +328,17 @@ def _text(slot: _Text, text: str, colour: str | None, italic: bool) -> str:
             + f"{squeeze}>{text}</text>")
 
 
-_EDGE_CACHE: dict[tuple, tuple[str, str, str]] = {}
-_DOT_ATTR = re.compile(r'(\w+)="?([^",]*)"?')
+_EDGE_CACHE: dict[EdgeStyle, tuple[str, str, str]] = {}
 
 
 def _edge_svg(mag: float | None, top: float, state: str | None) -> tuple[str, str, str]:
-    """(path attributes, arrowhead attributes, label colour) of an edge."""
-    if state == "pending":
-        colour, label, width, dashed = "#d4d4d4", PENDING, 0.9, True
-    elif state == "active":
-        colour, label, width, dashed = ACTIVE, ACTIVE, 3.5, False
-    elif mag is None:
-        colour, label, width, dashed = render.GREY, "#8c8c8c", 1.0, True
-    else:
-        style, _ = render._edge_style(mag, top)
-        key = (style, state)
-        if key in _EDGE_CACHE:
-            return _EDGE_CACHE[key]
-        a = dict(_DOT_ATTR.findall(style))
-        colour, label = a["color"], a["fontcolor"]
-        width, dashed = float(a["penwidth"]), a.get("style") == "dashed"
-        if state == "muted":
-            colour, label = "#cfcfcf", "#b0b0b0"
-        _EDGE_CACHE[key] = _edge_attrs(colour, label, width, dashed)
-        return _EDGE_CACHE[key]
-    return _edge_attrs(colour, label, width, dashed)
-
-
-def _edge_attrs(colour: str, label: str, width: float, dashed: bool) -> tuple[str, str, str]:
-    dash = ' stroke-dasharray="5,2"' if dashed else ""
-    return (f'stroke="{colour}" stroke-width="{width:.2f}"{dash}',
-            f'fill="{colour}" stroke="{colour}" stroke-width="{width:.2f}"', label)
-
-
-_DIGITS: dict[str, dict[float, float]] = {}
-
-
-def _digit_widths(choice: str) -> dict[float, float]:
-    """A digit's width in the renderer's own text metrics at the sizes the picture uses
-    (one tiny layout per renderer; Graphviz with Pango and graphviz-pure differ)."""
-    r = _renderers.find_renderer(choice)
-    key = r.path if r else ""
-    if key in _DIGITS:
-        return _DIGITS[key]
-    sizes, long = (9.0, 10.0, 11.0), 40
-    rows = "".join(f'<TR><TD ALIGN="RIGHT"><FONT POINT-SIZE="{s:g}">{"0" * k}</FONT></TD></TR>'
-                   for s in sizes for k in (long, 1))
-    dot = ('digraph{a [shape=plaintext, fontname="Helvetica", label=<<TABLE BORDER="0" '
-           f'CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>>]}}')
-    found: dict[float, float] = {}
-    try:
-        svg = _renderers.run_renderer(dot.encode(), "svg", choice).decode("utf-8")
-        xs = [float(dict(_NUM_ATTR.findall(m.group(1)))["x"]) for m in _TEXT.finditer(svg)]
-        for i, s in enumerate(sizes):
-            w = (xs[2 * i + 1] - xs[2 * i]) / (long - 1)
-            if 0.3 * s < w < 0.9 * s:
-                found[s] = w
-    except (NbbpError, KeyError, IndexError, ValueError):
-        pass
-    _DIGITS[key] = found
-    return found
+    """(path attributes, arrowhead attributes, label colour) of an edge: its
+    :class:`~nbbp.view.style.EdgeStyle` printed as SVG."""
+    s = frame_edge_style(mag, top, state)
+    out = _EDGE_CACHE.get(s)
+    if out is None:
+        dash = ' stroke-dasharray="5,2"' if s.dashed else ""
+        out = _EDGE_CACHE[s] = (f'stroke="{s.colour}" stroke-width="{s.width:.2f}"{dash}',
+                                f'fill="{s.colour}" stroke="{s.colour}" '
+                                f'stroke-width="{s.width:.2f}"', s.label_colour)
+    return out

@@ -15,7 +15,8 @@ from ..train.predict import classifier_data, predict
 from ..train.state import history
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot, imported on first use, or an error that says how to install it."""
     try:
         import matplotlib
         matplotlib.use(matplotlib.get_backend())
@@ -32,7 +33,7 @@ def plot_loss(model, ax: Any = None, log: bool | None = None):
     if loss.size == 0:
         raise NbbpError(f"model {model.name!r} has no training history yet: call "
                         f"{model.name}.fit(...) first")
-    plt = _pyplot()
+    plt = pyplot()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3))
@@ -68,7 +69,7 @@ def plot_boundary(model, X: Any = None, y: Any = None, node: Any = None,
         raise NbbpError(f"plot_boundary draws models with 2-D inputs; X has shape {X.shape}")
     if y is None:
         y = model.value_of(labels[0]) if labels else None
-    plt = _pyplot()
+    plt = pyplot()
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution),

@@ -2,7 +2,7 @@
 
 :class:`Scene` reads a model once (values, gradients, the contribution on every edge),
 decides which scopes are drawn as one node, and answers the questions the DOT writer
-in :mod:`nbbp.view.render` and the text listing ask. It knows nothing of DOT syntax.
+in :mod:`nbbp.view.dot` and the text listing ask. It knows nothing of DOT syntax.
 """
 
 from __future__ import annotations
@@ -10,41 +10,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.graph import leaves
 from ..core.ops import OPS
-from ..errors import NbbpError, suggest
 from .numbers import fmt, formula, full, norm, shape_text, summary
+from .options import AUTO_LR_RANKS, Options, check_collapse, scopes_of
 
-if TYPE_CHECKING:
-    from .render import Options
-
-AUTO_LR_RANKS = 8          # rankdir="auto": left to right up to this many ranks
 FANOUT = 6                 # a leaf used more often is drawn again beside each consumer
 REUSE_EDGES_UP_TO = 40     # backward: draw the forward values gradient nodes read, up to here
-
-
-def scopes_of(nodes: list) -> list[str]:
-    """Every scope path (and its parents) of ``nodes``, in order of first use."""
-    out: dict[str, None] = {}
-    for n in nodes:
-        if n.scope:
-            parts = n.scope.split("/")
-            for k in range(1, len(parts) + 1):
-                out.setdefault("/".join(parts[:k]))
-    return list(out)
-
-
-def check_collapse(model: Any, collapse: tuple[str, ...], nodes: list | None = None) -> None:
-    """Raise if ``collapse`` names a scope the model does not have."""
-    scopes = scopes_of(model.forward if nodes is None else nodes)
-    for s in collapse:
-        if s not in scopes:
-            raise NbbpError(f"cannot collapse scope {s!r}: model {model.name!r} has no such "
-                            "scope; " + (suggest(s, scopes, "scope") if scopes else
-                                         "it has no scopes (make them with "
-                                         "`with scope(\"name\"):`)"))
 
 
 def _ident(text: str) -> str:
@@ -348,7 +322,8 @@ class Scene:
                     self.means[g.id] = f"∂{out}/∂{self.short(x)} via {self.short(n)}"
 
     # -- edges ----------------------------------------------------------------------
-    def _label(self, g: Any) -> str:
+    def edge_label(self, g: Any) -> str:
+        """An edge's label: the contribution, or its norm for a tensor."""
         p = self.opts.precision
         return fmt(g, p) if isinstance(g, float) else f"‖{fmt(norm(g), p)}‖"
 
@@ -373,11 +348,11 @@ class Scene:
                            f"\nlocal derivative {formula(n.op, pos)}")
                 e = EdgeView(src, dst, f"e{n.id}_{pos}", x.name, n.name, g,
                              None if g is None else norm(g),
-                             "" if g is None else self._label(g), tip,
+                             "" if g is None else self.edge_label(g), tip,
                              x.op == "const", not x.is_leaf or src[0] in "sr")
                 merge = collapse and (src[0] in "sr" or dst[0] in "sr")
                 if merge and (src, dst) in groups:
-                    self._merge(groups[(src, dst)], e)
+                    self.merge_edges(groups[(src, dst)], e)
                     continue
                 if merge:
                     groups[(src, dst)] = e
@@ -406,7 +381,7 @@ class Scene:
             return _base(self.scope_of_key[e.src]), f"scope {self.scope_of_key[e.src]}"
         return _base(e.src_name), f"{e.src_name}: drawn once, used by many nodes"
 
-    def _merge(self, into: EdgeView, e: EdgeView) -> None:
+    def merge_edges(self, into: EdgeView, e: EdgeView) -> None:
         """Parallel edges between collapsed ends become one: a sum when they leave the
         same node, else the combined norm."""
         if e.grad is None:
@@ -418,7 +393,7 @@ class Scene:
         if into.src_name == e.src_name:
             into.grad = into.grad + e.grad
             into.mag = norm(into.grad)
-            into.label = self._label(into.grad)
+            into.label = self.edge_label(into.grad)
         else:
             into.grad = 0.0
             into.mag = math.hypot(into.mag or 0.0, e.mag or 0.0)
