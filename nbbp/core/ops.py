@@ -53,6 +53,7 @@ class Op:
     doc: str = ""
     symbol: str = field(default="")     # infix symbol for display, if any
     args: str = "abc"                   # the names of the inputs in expr and d
+    dtypes: str = "float"               # the dtype rule: a key of DTYPE_RULES
 
     @property
     def elementwise(self) -> bool:
@@ -105,6 +106,20 @@ FORMULA_NS: dict[str, Any] = {
 
 OPS: dict[str, Op] = {}
 
+# What dtypes an op takes and gives (``Op.dtypes``). Only floating values carry
+# gradients; a path through an integer or boolean node carries none.
+DTYPE_RULES = {
+    "float": "floating inputs of one dtype (float32 or float64); output of that dtype",
+    "numeric": "floating or integer inputs of one dtype; output of that dtype",
+    "any": "inputs of any one dtype, booleans too; output of that dtype",
+    "compare": "floating or integer inputs of one dtype; boolean output",
+    "logical": "boolean inputs; boolean output",
+    "index": "floating or integer input; int64 output (a position)",
+    "cast": "any input; output of the dtype the op names",
+    "where": "a boolean condition and two branches of one dtype; output of that dtype",
+    "leaf": "the dtype the leaf was made with",
+}
+
 
 def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
           d: tuple[str | None, ...], domain: tuple = (), **kw: Any) -> Op:
@@ -113,6 +128,8 @@ def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
         raise ValueError(f"op {name!r} or opcode {code} defined twice (the engine's "
                          "internal opcodes are in nbbp.core.isa)")
     op = Op(name, code, arity, kind, impl, vjp, expr, d, domain, **kw)
+    if op.dtypes not in DTYPE_RULES:
+        raise ValueError(f"op {name!r}: unknown dtype rule {op.dtypes!r}")
     OPS[name] = op
     return op
 
@@ -373,9 +390,11 @@ NOGRAD = None
 _U, _B = (-2.0, 2.0), (0.5, 2.0)
 
 for _name in LEAF_OPS:
-    defop(_name, 0 - LEAF_OPS.index(_name), 0, LEAF, None, None, _name, (), doc="leaf")
+    defop(_name, 0 - LEAF_OPS.index(_name), 0, LEAF, None, None, _name, (), doc="leaf",
+          dtypes="leaf")
 
-defop("neg", 1, 1, UNARY, np.negative, lambda g, y: (-g,), "−a", ("-1",), (_U,), doc="−x")
+defop("neg", 1, 1, UNARY, np.negative, lambda g, y: (-g,), "−a", ("-1",), (_U,), doc="−x",
+      dtypes="numeric")
 defop("exp", 2, 1, UNARY, np.exp, lambda g, y: (g * y,), "exp(a)", ("y",), (_U,),
       doc="eˣ")
 defop("log", 3, 1, UNARY, np.log, lambda g, y: (g / y.inputs[0],), "log(a)", ("1/a",),
@@ -383,7 +402,7 @@ defop("log", 3, 1, UNARY, np.log, lambda g, y: (g / y.inputs[0],), "log(a)", ("1
 defop("sqrt", 4, 1, UNARY, np.sqrt, lambda g, y: (g * 0.5 / y,), "sqrt(a)", ("0.5/y",),
       (_B,), doc="square root; needs x ≥ 0")
 defop("abs", 5, 1, UNARY, np.abs, lambda g, y: (g * sign(y.inputs[0]),), "abs(a)",
-      ("sign(a)",), (_U,), avoid=(0.0,), doc="|x|")
+      ("sign(a)",), (_U,), avoid=(0.0,), doc="|x|", dtypes="numeric")
 defop("sin", 6, 1, UNARY, np.sin, lambda g, y: (g * cos(y.inputs[0]),), "sin(a)",
       ("cos(a)",), (_U,))
 defop("cos", 7, 1, UNARY, np.cos, lambda g, y: (g * -sin(y.inputs[0]),), "cos(a)",
@@ -394,24 +413,24 @@ defop("sigmoid", 9, 1, UNARY, _sigmoid, lambda g, y: (g * (y * (1.0 - y)),), "si
       ("y*(1 - y)",), (_U,), doc="1 / (1 + e⁻ˣ)")
 defop("relu", 10, 1, UNARY, lambda a: np.maximum(a, 0.0),
       lambda g, y: (g * step(y),), "relu(a)", ("step(a)",), (_U,), avoid=(0.0,),
-      doc="max(x, 0)")
+      doc="max(x, 0)", dtypes="numeric")
 defop("softplus", 11, 1, UNARY, lambda a: np.logaddexp(a, 0.0),
       lambda g, y: (g * sigmoid(y.inputs[0]),), "softplus(a)", ("sigmoid(a)",), (_U,),
       doc="log(1 + eˣ), computed stably")
 defop("sign", 12, 1, UNARY, np.sign, NOGRAD, "sign(a)", (None,), (_U,),
-      doc="−1, 0 or 1; no gradient")
+      doc="−1, 0 or 1; no gradient", dtypes="numeric")
 defop("step", 13, 1, UNARY, _step, NOGRAD, "step(a)", (None,), (_U,),
       doc="1 where x > 0, else 0; no gradient")
 defop("stop_gradient", 14, 1, UNARY, lambda a: np.array(a, dtype=float), NOGRAD,
-      "stop_gradient(a)", (None,), (_U,), doc="passes the value, blocks the gradient")
+      "stop_gradient(a)", (None,), (_U,), doc="passes the value, blocks the gradient", dtypes="any")
 
 defop("add", 20, 2, BINARY, np.add, lambda g, y: (g, g), "a + b", ("1", "1"), (_U, _U),
-      symbol="+")
+      symbol="+", dtypes="numeric")
 defop("sub", 21, 2, BINARY, np.subtract, lambda g, y: (g, -g), "a - b", ("1", "-1"),
-      (_U, _U), symbol="-")
+      (_U, _U), symbol="-", dtypes="numeric")
 defop("mul", 22, 2, BINARY, np.multiply,
       lambda g, y: (g * y.inputs[1], g * y.inputs[0]), "a*b", ("b", "a"), (_U, _U),
-      symbol="*")
+      symbol="*", dtypes="numeric")
 defop("div", 23, 2, BINARY, np.divide,
       lambda g, y: (g / y.inputs[1], -g * y.inputs[0] / (y.inputs[1] * y.inputs[1])),
       "a/b", ("1/b", "-a/b**2"), (_U, _B), symbol="/")
@@ -420,62 +439,64 @@ defop("pow", 24, 2, BINARY, np.power, lambda g, y: _pow_vjp(g, y),
 defop("maximum", 25, 2, BINARY, np.maximum,
       lambda g, y: (g * _share(*y.inputs), g * _share(*y.inputs[::-1])), "maximum(a, b)",
       ("(a > b) + 0.5*(a == b)", "(b > a) + 0.5*(a == b)"), (_U, _U),
-      doc="the larger; at a tie each side gets half the gradient")
+      doc="the larger; at a tie each side gets half the gradient", dtypes="numeric")
 defop("minimum", 26, 2, BINARY, np.minimum,
       lambda g, y: (g * _share(*y.inputs[::-1]), g * _share(*y.inputs)), "minimum(a, b)",
       ("(a < b) + 0.5*(a == b)", "(b < a) + 0.5*(a == b)"), (_U, _U),
-      doc="the smaller; at a tie each side gets half the gradient")
+      doc="the smaller; at a tie each side gets half the gradient", dtypes="numeric")
 defop("leaky_relu", 27, 2, BINARY, lambda a, b: np.where(a > 0, a, b * a),
       lambda g, y: (g * where(y.inputs[0] > 0.0, 1.0, y.inputs[1]),
                     g * minimum(y.inputs[0], 0.0)),
       "leaky_relu(a, b)", ("where(a > 0, 1, b)", "minimum(a, 0)"), (_U, (0.01, 0.3)),
       avoid=(0.0,), doc="x for x > 0, else αx (b = α)")
 defop("gt", 28, 2, BINARY, lambda a, b: np.greater(a, b).astype(float), NOGRAD, "a > b",
-      (None, None), (_U, _U), symbol=">")
+      (None, None), (_U, _U), symbol=">", dtypes="numeric")
 defop("ge", 29, 2, BINARY, lambda a, b: np.greater_equal(a, b).astype(float), NOGRAD,
-      "a >= b", (None, None), (_U, _U), symbol=">=")
+      "a >= b", (None, None), (_U, _U), symbol=">=", dtypes="numeric")
 defop("lt", 30, 2, BINARY, lambda a, b: np.less(a, b).astype(float), NOGRAD, "a < b",
-      (None, None), (_U, _U), symbol="<")
+      (None, None), (_U, _U), symbol="<", dtypes="numeric")
 defop("le", 31, 2, BINARY, lambda a, b: np.less_equal(a, b).astype(float), NOGRAD,
-      "a <= b", (None, None), (_U, _U), symbol="<=")
+      "a <= b", (None, None), (_U, _U), symbol="<=", dtypes="numeric")
 defop("eq", 32, 2, BINARY, lambda a, b: np.equal(a, b).astype(float), NOGRAD, "a == b",
-      (None, None), (_U, _U), symbol="==")
+      (None, None), (_U, _U), symbol="==", dtypes="numeric")
 
 defop("where", 40, 3, WHERE, lambda c, a, b: np.where(c != 0, a, b),
       lambda g, y: (None, where(y.inputs[0], g, 0.0), where(y.inputs[0], 0.0, g)),
       "where(c, a, b)", (None, "c != 0", "c == 0"), ((0.0, 1.0), _U, _U),
-      doc="a where c ≠ 0, else b", args="cab")
+      doc="a where c ≠ 0, else b", args="cab", dtypes="where")
 
 defop("sum", 50, 1, REDUCE, lambda a, axis, keepdims: np.sum(a, axis, keepdims=keepdims),
       lambda g, y: (_expand(g, y.inputs[0], y.attrs["axis"], y.attrs["keepdims"]),),
-      "sum(a)", ("g copied to every summed element",), (_U,), attrs=("axis", "keepdims"))
+      "sum(a)", ("g copied to every summed element",), (_U,), attrs=("axis", "keepdims"),
+      dtypes="numeric")
 defop("mean", 51, 1, REDUCE, lambda a, axis, keepdims: np.mean(a, axis, keepdims=keepdims),
       lambda g, y: (_expand(g, y.inputs[0], y.attrs["axis"], y.attrs["keepdims"])
                     * (y.size / y.inputs[0].size),),
-      "mean(a)", ("g / n to every averaged element",), (_U,), attrs=("axis", "keepdims"))
+      "mean(a)", ("g / n to every averaged element",), (_U,), attrs=("axis", "keepdims"),
+      dtypes="numeric")
 defop("max", 52, 1, REDUCE, lambda a, axis, keepdims: np.max(a, axis, keepdims=keepdims),
       _max_vjp, "max(a)", ("g to the maximum (ties share it), 0 elsewhere",), (_U,),
-      attrs=("axis", "keepdims"))
+      attrs=("axis", "keepdims"), dtypes="numeric")
 defop("min", 53, 1, REDUCE, lambda a, axis, keepdims: np.min(a, axis, keepdims=keepdims),
       _max_vjp, "min(a)", ("g to the minimum (ties share it), 0 elsewhere",), (_U,),
-      attrs=("axis", "keepdims"))
+      attrs=("axis", "keepdims"), dtypes="numeric")
 
 defop("matmul", 60, 2, MATMUL, np.matmul, _matmul_vjp, "a @ b", ("g @ bᵀ", "aᵀ @ g"),
-      (_U, _U), symbol="@")
+      (_U, _U), symbol="@", dtypes="numeric")
 
 defop("transpose", 70, 1, LAYOUT, lambda a, perm: np.transpose(a, perm),
       lambda g, y: (transpose(g, tuple(np.argsort(y.attrs["perm"]))),), "transpose(a)",
-      ("g transposed back",), (_U,), attrs=("perm",))
+      ("g transposed back",), (_U,), attrs=("perm",), dtypes="any")
 defop("reshape", 71, 1, LAYOUT, lambda a, shape: np.reshape(a, shape),
       lambda g, y: (reshape(g, y.inputs[0].shape),), "reshape(a)",
-      ("g reshaped back",), (_U,), attrs=("shape",))
+      ("g reshaped back",), (_U,), attrs=("shape",), dtypes="any")
 defop("broadcast_to", 72, 1, LAYOUT, lambda a, shape: np.broadcast_to(a, shape).copy(),
       lambda g, y: (sum_to(g, y.inputs[0].shape),), "broadcast_to(a)",
-      ("g summed over the broadcast axes",), (_U,), attrs=("shape",))
+      ("g summed over the broadcast axes",), (_U,), attrs=("shape",), dtypes="any")
 defop("sum_to", 73, 1, LAYOUT, lambda a, shape: _sum_to(a, shape),
       lambda g, y: (broadcast_to(g, y.inputs[0].shape),), "sum_to(a)",
       ("g broadcast back",), (_U,), attrs=("shape",),
-      doc="sum over the axes that broadcasting added (the VJP of broadcasting)")
+      doc="sum over the axes that broadcasting added (the VJP of broadcasting)", dtypes="numeric")
 
 defop("softmax", 80, 1, SOFTMAX, lambda a, axis: _np_softmax(a, axis), _softmax_vjp,
       "softmax(a)", ("y·(g − Σ g·y)",), (_U,), attrs=("axis",))
