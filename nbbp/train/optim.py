@@ -1,4 +1,5 @@
-"""Optimizers with PyTorch's update rules, run inside the compiled training loop.
+"""Optimizers with PyTorch's update rules (and TF 1's as options), run inside the
+compiled training loop.
 
 Each optimizer is plain data: a kernel opcode, its hyperparameters and how many
 state slots each parameter needs. :meth:`nbbp.Model.fit` lowers it to update
@@ -8,7 +9,15 @@ rule in NumPy, the readable reference the tests compare the kernel against.
 
 Hyperparameter block (float64s in the arena, ``H_*`` indices below): learning
 rate, β₁ / momentum / α, β₂, ε, weight decay (L2), L1, step count, decay kind and
-its two constants, Nesterov flag, and the current learning rate.
+its two constants, Nesterov flag, the current learning rate, the form flag
+(``form="tf1"``: TensorFlow 1's update rule, see :class:`Adam` and :class:`RMSProp`)
+and, for TF 1's Adam, β₁ᵗ and β₂ᵗ kept as running products as TF 1 keeps them.
+
+:mod:`nbbp.tf1`'s ``tf.train`` optimizers are these, with TF 1's defaults:
+``GradientDescentOptimizer`` is :class:`SGD`, ``MomentumOptimizer`` is :class:`SGD`
+with momentum (and ``nesterov``), ``AdagradOptimizer`` is :class:`Adagrad` with
+``eps=0`` and ``initial_accumulator=0.1``, ``AdamOptimizer`` and
+``RMSPropOptimizer`` are :class:`Adam` and :class:`RMSProp` with ``form="tf1"``.
 
 >>> import nbbp
 >>> nbbp.optim.Adam(lr=0.01)
@@ -21,13 +30,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.engine import ALIGN
 from ..errors import NbbpError
 
 # Kernel opcodes of the update instructions (internal: not graph ops).
 TICK, SGD_CODE, ADAGRAD_CODE, RMSPROP_CODE, ADAM_CODE = 90, 91, 92, 93, 94
 
 H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1, H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = range(12)
-N_HYPER = 12
+H_FORM, H_P1, H_P2 = 12, 13, 14
+N_HYPER = 15
+
+FORMS = {"torch": 0, "tf1": 1}
 
 DECAYS = {"none": 0, "exponential": 1, "inverse_time": 2, "step": 3}
 
@@ -86,6 +99,7 @@ class Optimizer:
         h[H_LR], h[H_WD], h[H_L1] = self.lr, self.weight_decay, self.l1
         h[H_DECAY], h[H_DA], h[H_DB] = DECAYS[self.decay.kind], self.decay.rate, self.decay.every
         h[H_LRT] = self.lr
+        h[H_P1] = h[H_P2] = 1.0
         return h
 
     def _grad(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -158,62 +172,139 @@ class Adagrad(Optimizer):
 @dataclass(repr=False)
 class RMSProp(Optimizer):
     """RMSProp (PyTorch): ``s = α·s + (1−α)·g²``; with momentum μ
-    ``buf = μ·buf + g/(√s+ε)``, ``p -= lr·buf``; else ``p -= lr·g/(√s+ε)``."""
+    ``buf = μ·buf + g/(√s+ε)``, ``p -= lr·buf``; else ``p -= lr·g/(√s+ε)``.
+
+    ``form="tf1"``: TensorFlow 1's rule (α is TF's ``decay``): ``s += (g² − s)(1−α)``,
+    ``buf = μ·buf + lr·g/√(s + ε)``, ``p -= buf`` — ε inside the root and the
+    learning rate inside the momentum buffer (TF 1 also starts ``s`` at one: that is
+    its slot's initial value, state rather than rule).
+    """
 
     alpha: float = 0.99
     eps: float = 1e-8
     momentum: float = 0.0
+    form: str = "torch"
 
     code = RMSPROP_CODE
     n_state = 2
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_form(self)
+
     def hyper(self) -> np.ndarray:
         h = super().hyper()
         h[H_B1], h[H_B2], h[H_EPS] = self.momentum, self.alpha, self.eps
+        h[H_FORM] = FORMS[self.form]
         return h
 
     def _own(self) -> str:
         return f", alpha={self.alpha}, eps={self.eps}" + (
-            f", momentum={self.momentum}" if self.momentum else "")
+            f", momentum={self.momentum}" if self.momentum else "") + _form_repr(self)
 
     def step_numpy(self, p, g, state, t):
         g = self._grad(p, g)
+        lr = self.decay.lr_at(self.lr, t)
+        if self.form == "tf1":
+            state[0][...] = state[0] + (g * g - state[0]) * (1.0 - self.alpha)
+            state[1][...] = state[1] * self.momentum + g * lr / np.sqrt(state[0] + self.eps)
+            return p - state[1]
         state[0][...] = self.alpha * state[0] + (1 - self.alpha) * g * g
         step = g / (np.sqrt(state[0]) + self.eps)
         if self.momentum:
             state[1][...] = self.momentum * state[1] + step
             step = state[1]
-        return p - self.decay.lr_at(self.lr, t) * step
+        return p - lr * step
 
 
 @dataclass(repr=False)
 class Adam(Optimizer):
     """Adam (PyTorch): ``m = β₁m + (1−β₁)g``, ``v = β₂v + (1−β₂)g²``,
     ``p -= lr·m̂ / (√v̂ + ε)`` with the bias corrections ``m̂ = m/(1−β₁ᵗ)``,
-    ``v̂ = v/(1−β₂ᵗ)``."""
+    ``v̂ = v/(1−β₂ᵗ)``.
+
+    ``form="tf1"``: TensorFlow 1's rule, with ε added *after* the bias correction
+    is folded into the step size ("epsilon hat"): ``lrₜ = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)``,
+    ``m += (g − m)(1−β₁)``, ``v += (g² − v)(1−β₂)``, ``p -= lrₜ·m/(√v + ε)``, with
+    β₁ᵗ, β₂ᵗ running products (``beta1_power``); ``nesterov=True`` (tf1 form only)
+    steps along ``(1−β₁)g + β₁m`` instead of ``m``.
+    """
 
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    form: str = "torch"
+    nesterov: bool = False
 
     code = ADAM_CODE
     n_state = 2
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_form(self)
+        if self.nesterov and self.form != "tf1":
+            raise NbbpError("Adam(nesterov=True) is TF 1's Nesterov Adam: it needs form='tf1'")
+
     def hyper(self) -> np.ndarray:
         h = super().hyper()
         h[H_B1], h[H_B2], h[H_EPS] = self.betas[0], self.betas[1], self.eps
+        h[H_FORM], h[H_NESTEROV] = FORMS[self.form], float(self.nesterov)
+        h[H_P1], h[H_P2] = self.betas
         return h
 
     def _own(self) -> str:
-        return f", betas={tuple(self.betas)}, eps={self.eps}"
+        return f", betas={tuple(self.betas)}, eps={self.eps}" + _form_repr(self) + (
+            ", nesterov=True" if self.nesterov else "")
 
-    def step_numpy(self, p, g, state, t):
+    def step_numpy(self, p, g, state, t, powers: tuple[float, float] | None = None):
+        """One step. ``powers`` (tf1 form): β₁ᵗ and β₂ᵗ as TF 1's ``beta1_power``
+        and ``beta2_power`` hold them; by default ``β**t``, which agrees with the
+        kernel's running products to rounding."""
         b1, b2 = self.betas
         g = self._grad(p, g)
+        if self.form == "tf1":
+            p1, p2 = (b1 ** t, b2 ** t) if powers is None else powers
+            lr_t = self.decay.lr_at(self.lr, t) * np.sqrt(1.0 - p2) / (1.0 - p1)
+            state[0][...] = state[0] + (g - state[0]) * (1.0 - b1)
+            state[1][...] = state[1] + (g * g - state[1]) * (1.0 - b2)
+            m = g * (1.0 - b1) + b1 * state[0] if self.nesterov else state[0]
+            return p - (m * lr_t) / (np.sqrt(state[1]) + self.eps)
         state[0][...] = b1 * state[0] + (1 - b1) * g
         state[1][...] = b2 * state[1] + (1 - b2) * g * g
         mhat = state[0] / (1 - b1 ** t)
         vhat = state[1] / (1 - b2 ** t)
         return p - self.decay.lr_at(self.lr, t) * mhat / (np.sqrt(vhat) + self.eps)
+
+
+def _check_form(opt: Optimizer) -> None:
+    if opt.form not in FORMS:
+        from ..errors import suggest
+        raise NbbpError(f"{type(opt).__name__}(form={opt.form!r}): unknown form; "
+                        + suggest(str(opt.form), FORMS, "form"))
+
+
+def _form_repr(opt: Optimizer) -> str:
+    return f", form={opt.form!r}" if opt.form != "torch" else ""
+
+
+def update_rows(optimizer: Optimizer, params: list[tuple[int, int, int]], at: int
+                ) -> tuple[list[list[int]], list[int], int]:
+    """The compiled update of one step: instructions for :func:`nbbp.core.engine.lower`'s
+    ``extra`` (a ``TICK`` then one update per parameter) and where their memory goes.
+
+    ``params`` holds ``(parameter offset, gradient offset, size)`` in the arena; the
+    hyperparameter block goes at ``at`` (write :meth:`Optimizer.hyper` there), each
+    parameter's state (two slots of its size) after it. Returns the instructions,
+    the state offsets and the end of the memory they use.
+    """
+    rows = [[TICK, at, 0, 0, 0, 0, 0, 0]]
+    states = []
+    pos = at + N_HYPER
+    for p, g, n in params:
+        pos = -(-pos // ALIGN) * ALIGN
+        states.append(pos)
+        rows.append([optimizer.code, p, g, pos, at, 0, 0, n])
+        pos += max(optimizer.n_state, 2) * n
+    return rows, states, pos
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "adagrad": Adagrad, "rmsprop": RMSProp,
