@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nbbp.datasets import DataError
 from scipy.optimize import linprog
 
 from nbbp import datasets
+from nbbp.datasets import DataError
 from nbbp.errors import NbbpError
 
 TWO_CLASS = [datasets.moons, datasets.circles, datasets.xor, datasets.spirals, datasets.blobs]
