@@ -40,6 +40,8 @@ class Update:
         self.grads = grads
         self.hyper_at = {k: int(layout.offsets[n.id]) for k, n in hyper.items()}
         self.rule = None if hyper else self.opt._rule(a["hyper"])
+        self.h = None if self.rule is None else self._block(self.rule)
+        self.run = kernel("run") if engine == "numba" else None
         params, pos = [], at
         for var, g in zip(self.vars, grads):
             if g.shape != var._shape:
@@ -61,18 +63,17 @@ class Update:
         hyper = dict(self.op.attrs["hyper"])
         hyper.update({k: float(arena[o]) for k, o in self.hyper_at.items()})
         rule = self.rule or opt._rule(hyper)
+        h = self._block(rule) if self.h is None else self.h
         for var, (p, s, n) in zip(self.vars, self.at):
             arena[p:p + n] = session._read(var).ravel()
             for k, slot in enumerate(opt._slot_list(var)):
                 arena[s + k * n:s + (k + 1) * n] = session._read(slot).ravel()
         powers = opt._powers(session)
-        h = rule.hyper()
-        h[optim.H_T] = 0.0              # every step is TF's first: its slots hold the rest
-        if powers is not None:
-            h[optim.H_P1], h[optim.H_P2] = powers
         arena[self.h_at:self.h_at + optim.N_HYPER] = h
-        if self.engine == "numba":
-            kernel("run")(self.code, arena, 0, self.n, 2)
+        if powers is not None:
+            arena[self.h_at + optim.H_P1], arena[self.h_at + optim.H_P2] = powers
+        if self.run is not None:
+            self.run(self.code, arena, 0, self.n, 2)
         else:
             kw = {} if powers is None else {"powers": powers}
             for var, g, (p, s, n) in zip(self.vars, self.grads, self.at):
@@ -89,3 +90,11 @@ class Update:
         gs = self.op.attrs["global_step"]
         if gs is not None:
             session._store(gs, session._read(gs) + 1.0, "global_step")
+
+    @staticmethod
+    def _block(rule: optim.Optimizer) -> np.ndarray:
+        """The hyperparameter block of one step; every step is TF's first (t = 1), as
+        its slots and ``beta*_power`` variables carry the rest."""
+        h = rule.hyper()
+        h[optim.H_T] = 0.0
+        return h

@@ -22,9 +22,18 @@ import numpy as np
 from ..core.compiled import Compiled
 from ..core.engine import ALIGN, ENGINES, Layout
 from ..errors import suggest
+from ..model import Model
 from ._apply import Update
-from ._core import ASSIGN_TYPES, Graph, Operation, Tensor, get_default_graph, not_in_graph
+from ._core import (
+    Graph,
+    Operation,
+    Tensor,
+    get_default_graph,
+    not_in_graph,
+    register_session_finder,
+)
 from ._lower import lower
+from ._opdefs import ASSIGN_TYPES
 from ._types import compatible, shape_list_str, shape_str
 from .errors import (
     ClosedSessionError,
@@ -58,6 +67,9 @@ def _session_for(obj: Tensor | Operation, session: Session | None, what: str) ->
             f"different from the session's graph ({obj.graph.describe()} vs "
             f"{s.graph.describe()})")
     return s
+
+
+register_session_finder(_session_for)
 
 
 class _Plan:
@@ -322,7 +334,6 @@ class Session:
         """An :class:`nbbp.Model` of ``fetch`` at this session's variable values and
         the feeds: draw it, read every edge's gradient, check it with finite
         differences. Variables become params, feeds and random tensors inputs."""
-        from ..model import Model
         (t,), _ = self._flatten([fetch])
         if not isinstance(t, Tensor):
             raise UsageError(f"to_model needs a tensor, got the operation {t!r}")
