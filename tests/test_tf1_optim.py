@@ -115,6 +115,8 @@ def test_slots_hold_the_rule_state_after_a_step():
     optim.Adam(lr=0.02, betas=(0.8, 0.95), eps=0.01, form="tf1"),
     optim.Adam(lr=0.02, form="tf1", nesterov=True),
     optim.RMSProp(lr=0.01, alpha=0.9, momentum=0.5, eps=1e-6, form="tf1"),
+    optim.TF1Momentum(lr=0.05, momentum=0.9, nesterov=True),
+    optim.TF1Momentum(lr=0.05),
 ], ids=repr)
 def test_tf1_forms_agree_between_kernel_and_step_numpy(opt, rng):
     src = ("x = input(X); y = input(Y)\nW = param(randn(3, 1) * 0.5)\n"
@@ -126,6 +128,21 @@ def test_tf1_forms_agree_between_kernel_and_step_numpy(opt, rng):
     hb = b.fit(20, opt, progress=False)
     np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-11)
     np.testing.assert_allclose(a["W"].value, b["W"].value, rtol=1e-11)
+
+
+def test_momentum_zero_keeps_its_accumulator_and_a_negative_rate_ascends(engine):
+    w = tf.Variable(W0, name="w")
+    loss = tf.reduce_sum(tf.square(w - TARGET))
+    opt = tf.train.MomentumOptimizer(0.1, 0.0)
+    train = opt.minimize(loss)
+    ascend = tf.train.GradientDescentOptimizer(-0.1).minimize(loss)
+    with tf.Session(engine=engine) as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(train)                   # ApplyMomentum: acc = acc·0 + g
+        np.testing.assert_array_equal(sess.run(opt.get_slot(w, "momentum")), _grad(W0))
+        w1 = sess.run(w)
+        sess.run(ascend)
+        np.testing.assert_allclose(sess.run(w), w1 + 0.1 * _grad(w1), rtol=1e-15)
 
 
 def test_forms_are_checked_and_shown():

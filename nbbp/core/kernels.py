@@ -475,7 +475,8 @@ def _update(op, v, p, g, s, n, h):
     lr, wd, l1 = v[h + H_LRT], v[h + H_WD], v[h + H_L1]
     b1, b2, eps = v[h + H_B1], v[h + H_B2], v[h + H_EPS]
     plain = wd == 0.0 and l1 == 0.0
-    if op == UPD_SGD and b1 == 0.0 and plain:
+    tf1 = v[h + H_FORM] != 0.0
+    if op == UPD_SGD and b1 == 0.0 and plain and not tf1:
         for i in range(n):
             P[i] -= lr * G[i]
         return
@@ -485,14 +486,16 @@ def _update(op, v, p, g, s, n, h):
     c1 = 1.0 - b1 ** t
     c2 = 1.0 - b2 ** t
     nesterov = v[h + H_NESTEROV] != 0.0
-    tf1 = v[h + H_FORM] != 0.0
     lr_t = lr * math.sqrt(1.0 - v[h + H_P2]) / (1.0 - v[h + H_P1]) if tf1 else lr
     for i in range(n):
         gi = G[i]
         if not plain:
             pi = P[i]
             gi += wd * pi + l1 * (1.0 if pi > 0.0 else (-1.0 if pi < 0.0 else 0.0))
-        if op == UPD_SGD:
+        if op == UPD_SGD and tf1:       # TF 1's ApplyMomentum (its order of operations)
+            S[i] = S[i] * b1 + gi
+            P[i] -= gi * lr + S[i] * b1 * lr if nesterov else S[i] * lr
+        elif op == UPD_SGD:
             if b1 != 0.0:
                 S[i] = b1 * S[i] + gi
                 gi = gi + b1 * S[i] if nesterov else S[i]

@@ -47,14 +47,14 @@ def _f64(x: Any) -> np.ndarray:
 
 def sgd_update(var: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
     """``var -= lr * grad`` (ApplyGradientDescent)."""
-    return optim.SGD(lr=lr).step_numpy(_f64(var), _f64(grad), [], 1)
+    return optim.SGD.unchecked(lr=lr).step_numpy(_f64(var), _f64(grad), [], 1)
 
 
 def momentum_update(var, accum, grad, lr: float, momentum: float, use_nesterov: bool = False):
     """ApplyMomentum: ``accum = accum*momentum + grad``; ``var -= lr*accum``, or with
     Nesterov ``var -= grad*lr + accum*momentum*lr``. Returns (var, accum)."""
     state = [_f64(accum)]
-    rule = optim.SGD(lr=lr, momentum=momentum, nesterov=use_nesterov)
+    rule = optim.TF1Momentum.unchecked(lr=lr, momentum=momentum, nesterov=use_nesterov)
     return rule.step_numpy(_f64(var), _f64(grad), state, 1), state[0]
 
 
@@ -67,7 +67,7 @@ def adam_update(var, m, v, grad, lr: float, beta1: float, beta2: float, epsilon:
     ``lr_t`` — TF 1's form, not the paper's Algorithm 1.
     """
     state = [_f64(m), _f64(v)]
-    rule = optim.Adam(lr=lr, betas=(beta1, beta2), eps=epsilon, form="tf1",
+    rule = optim.Adam.unchecked(lr=lr, betas=(beta1, beta2), eps=epsilon, form="tf1",
                       nesterov=use_nesterov)
     new = rule.step_numpy(_f64(var), _f64(grad), state, 1, powers=(beta1_power, beta2_power))
     return new, state[0], state[1]
@@ -76,7 +76,8 @@ def adam_update(var, m, v, grad, lr: float, beta1: float, beta2: float, epsilon:
 def adagrad_update(var, accum, grad, lr: float):
     """ApplyAdagrad: ``accum += g²``; ``var -= lr·g/sqrt(accum)``. Returns (var, accum)."""
     state = [_f64(accum)]
-    return optim.Adagrad(lr=lr, eps=0.0).step_numpy(_f64(var), _f64(grad), state, 1), state[0]
+    rule = optim.Adagrad.unchecked(lr=lr, eps=0.0)
+    return rule.step_numpy(_f64(var), _f64(grad), state, 1), state[0]
 
 
 def rmsprop_update(var, ms, mom, grad, lr: float, decay: float, momentum: float,
@@ -84,7 +85,8 @@ def rmsprop_update(var, ms, mom, grad, lr: float, decay: float, momentum: float,
     """ApplyRMSProp: ``ms += (g² − ms)(1 − decay)``; ``mom = mom·momentum +
     lr·g/sqrt(ms + ε)``; ``var −= mom``. Returns (var, ms, mom)."""
     state = [_f64(ms), _f64(mom)]
-    rule = optim.RMSProp(lr=lr, alpha=decay, eps=epsilon, momentum=momentum, form="tf1")
+    rule = optim.RMSProp.unchecked(lr=lr, alpha=decay, eps=epsilon, momentum=momentum,
+                         form="tf1")
     return rule.step_numpy(_f64(var), _f64(grad), state, 1), state[0], state[1]
 
 
@@ -204,7 +206,7 @@ class Optimizer:
 
     def _rule(self, hyper: dict[str, float]) -> optim.Optimizer:
         """nbbp's optimizer with TF 1's options, at these hyperparameter values."""
-        return optim.SGD(lr=hyper["learning_rate"])
+        return optim.SGD.unchecked(lr=hyper["learning_rate"])
 
     def _slot_list(self, var: Variable) -> list[Variable]:
         """The variable's slots, in the order of the rule's state."""
@@ -238,8 +240,8 @@ class MomentumOptimizer(Optimizer):
         self._nesterov = bool(use_nesterov)
 
     def _rule(self, hyper):
-        return optim.SGD(lr=hyper["learning_rate"], momentum=hyper["momentum"],
-                         nesterov=self._nesterov)
+        return optim.TF1Momentum.unchecked(lr=hyper["learning_rate"],
+                         momentum=hyper["momentum"], nesterov=self._nesterov)
 
 
 class AdamOptimizer(Optimizer):
@@ -268,8 +270,9 @@ class AdamOptimizer(Optimizer):
                                                trainable=False)
 
     def _rule(self, hyper):
-        return optim.Adam(lr=hyper["learning_rate"], betas=(hyper["beta1"], hyper["beta2"]),
-                          eps=hyper["epsilon"], form="tf1")
+        return optim.Adam.unchecked(lr=hyper["learning_rate"],
+                          betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["epsilon"],
+                          form="tf1")
 
     def _powers(self, session):
         return (float(session._read(self._non_slot["beta1"])),
@@ -294,7 +297,7 @@ class AdagradOptimizer(Optimizer):
         self._slots = (("accumulator", self._initial),)
 
     def _rule(self, hyper):
-        return optim.Adagrad(lr=hyper["learning_rate"], eps=0.0,
+        return optim.Adagrad.unchecked(lr=hyper["learning_rate"], eps=0.0,
                              initial_accumulator=self._initial)
 
 
@@ -314,7 +317,7 @@ class RMSPropOptimizer(Optimizer):
                          momentum=momentum, epsilon=epsilon)
 
     def _rule(self, hyper):
-        return optim.RMSProp(lr=hyper["learning_rate"], alpha=hyper["decay"],
+        return optim.RMSProp.unchecked(lr=hyper["learning_rate"], alpha=hyper["decay"],
                              eps=hyper["epsilon"], momentum=hyper["momentum"], form="tf1")
 
 

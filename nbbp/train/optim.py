@@ -27,6 +27,7 @@ Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +42,7 @@ H_FORM, H_P1, H_P2 = 12, 13, 14
 N_HYPER = 15
 
 FORMS = {"torch": 0, "tf1": 1}
+_CHECKED = ("lr", "weight_decay", "l1")      # finite and ≥ 0, unless built unchecked
 
 DECAYS = {"none": 0, "exponential": 1, "inverse_time": 2, "step": 3}
 
@@ -86,13 +88,24 @@ class Optimizer:
     n_state = 0
 
     def __post_init__(self) -> None:
-        for name in ("lr", "weight_decay", "l1"):
+        for name in _CHECKED:
             v = getattr(self, name)
             if not isinstance(v, (int, float, np.floating)) or not np.isfinite(v) or v < 0:
                 raise NbbpError(f"{type(self).__name__}({name}={v!r}): needs a finite number "
                                 "≥ 0")
         if isinstance(self.decay, str):
             self.decay = Decay(self.decay)
+
+    @classmethod
+    def unchecked(cls, **kw: Any) -> Optimizer:
+        """The optimizer with any numbers for ``lr``, ``weight_decay`` and ``l1``, as
+        TF 1 takes them (a negative learning rate ascends, a nan one gives nan):
+        :mod:`nbbp.tf1`'s optimizers are built this way."""
+        opt = cls(**{k: v for k, v in kw.items() if k not in _CHECKED})
+        for k in _CHECKED:
+            if k in kw:
+                setattr(opt, k, kw[k])
+        return opt
 
     def hyper(self) -> np.ndarray:
         h = np.zeros(N_HYPER)
@@ -119,10 +132,14 @@ class Optimizer:
 @dataclass(repr=False)
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum — PyTorch's rule:
-    ``buf = μ·buf + g``; ``p -= lr·(g + μ·buf if nesterov else buf)``."""
+    ``buf = μ·buf + g``; ``p -= lr·(g + μ·buf if nesterov else buf)``.
+
+    :class:`TF1Momentum` is the same rule in TensorFlow 1's form.
+    """
 
     momentum: float = 0.0
     nesterov: bool = False
+    form: ClassVar[str] = "torch"
 
     code = SGD_CODE
     n_state = 1
@@ -130,6 +147,7 @@ class SGD(Optimizer):
     def hyper(self) -> np.ndarray:
         h = super().hyper()
         h[H_B1], h[H_NESTEROV] = self.momentum, float(self.nesterov)
+        h[H_FORM] = FORMS[self.form]
         return h
 
     def _own(self) -> str:
@@ -139,10 +157,25 @@ class SGD(Optimizer):
     def step_numpy(self, p, g, state, t):
         g = self._grad(p, g)
         lr = self.decay.lr_at(self.lr, t)
+        if self.form == "tf1":
+            state[0][...] = state[0] * self.momentum + g
+            if self.nesterov:
+                return p - (g * lr + state[0] * self.momentum * lr)
+            return p - state[0] * lr
         if self.momentum:
             state[0][...] = self.momentum * state[0] + g
             g = g + self.momentum * state[0] if self.nesterov else state[0]
         return p - lr * g
+
+
+@dataclass(repr=False)
+class TF1Momentum(SGD):
+    """:class:`SGD` in TensorFlow 1's form (ApplyMomentum): ``buf = buf·μ + g``,
+    ``p -= buf·lr``, or with Nesterov ``p -= g·lr + buf·μ·lr`` — the same maths in
+    TF 1's order of operations, and the buffer is kept even when μ = 0. The form is
+    the class (SGD's fields are unchanged, so SGD settings travel as before)."""
+
+    form: ClassVar[str] = "tf1"
 
 
 @dataclass(repr=False)
