@@ -11,7 +11,8 @@ variables of the graph, named as in TF 1 (``W/Momentum``, ``W/Adam``,
 ``minimize`` to include them — as in TF 1. (:mod:`._apply` runs the update.)
 
 TF 1's rules are nbbp's optimizers with TF 1's options: GradientDescent is
-``SGD``, Momentum ``SGD(momentum, nesterov)``, Adagrad ``Adagrad(eps=0)`` with
+``SGD``, Momentum ``TF1Momentum(momentum, nesterov)`` (SGD in TF 1's form), Adagrad
+``Adagrad(eps=0)`` with
 its accumulators starting at 0.1, Adam and RMSProp ``Adam(form="tf1")`` (ε̂ after
 the bias correction) and ``RMSProp(form="tf1")`` (ε inside the root, the learning
 rate inside the momentum).

@@ -14,8 +14,8 @@ its two constants, Nesterov flag, the current learning rate, the form flag
 and, for TF 1's Adam, β₁ᵗ and β₂ᵗ kept as running products as TF 1 keeps them.
 
 :mod:`nbbp.tf1`'s ``tf.train`` optimizers are these, with TF 1's defaults:
-``GradientDescentOptimizer`` is :class:`SGD`, ``MomentumOptimizer`` is :class:`SGD`
-with momentum (and ``nesterov``), ``AdagradOptimizer`` is :class:`Adagrad` with
+``GradientDescentOptimizer`` is :class:`SGD`, ``MomentumOptimizer`` is
+:class:`TF1Momentum` (SGD in TF 1's form), ``AdagradOptimizer`` is :class:`Adagrad` with
 ``eps=0`` and ``initial_accumulator=0.1``, ``AdamOptimizer`` and
 ``RMSPropOptimizer`` are :class:`Adam` and :class:`RMSProp` with ``form="tf1"``.
 
