@@ -53,7 +53,9 @@ INTERNAL_KIND: dict[int, int] = {COPY: K_COPY, MASK: K_BINARY, ADDRELU: K_BINARY
 
 # The hyper-parameter block of an optimizer (float64s in the arena, at the update
 # instruction's ``c`` field): learning rate, β₁ / momentum, β₂ / α, ε, weight decay
-# (L2), L1, step count, decay kind and its two constants, Nesterov flag, and the
-# current step's learning rate.
+# (L2), L1, step count, decay kind and its two constants, Nesterov flag, the current
+# step's learning rate, the rule's form (0 PyTorch's, 1 TensorFlow 1's) and the running
+# products β₁ᵗ, β₂ᵗ that TF 1's Adam keeps.
 H_LR, H_B1, H_B2, H_EPS, H_WD, H_L1, H_T, H_DECAY, H_DA, H_DB, H_NESTEROV, H_LRT = range(12)
-N_HYPER = 12
+H_FORM, H_P1, H_P2 = 12, 13, 14
+N_HYPER = 15

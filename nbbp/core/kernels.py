@@ -35,10 +35,13 @@ from .isa import (
     H_DB,
     H_DECAY,
     H_EPS,
+    H_FORM,
     H_L1,
     H_LR,
     H_LRT,
     H_NESTEROV,
+    H_P1,
+    H_P2,
     H_T,
     H_WD,
     K_BINARY,
@@ -497,9 +500,13 @@ def _binary(op, v, o, a, b, n, mode, k, code, aux):
 
 @njit(**_JIT)
 def _tick(v, h):
-    """Count a step and set this step's learning rate (with its decay)."""
+    """Count a step and set this step's learning rate (with its decay); the tf1 form
+    keeps β₁ᵗ, β₂ᵗ as running products (the first step's are set by the caller)."""
     t = v[h + H_T] + 1.0
     v[h + H_T] = t
+    if v[h + H_FORM] != 0.0 and t > 1.0:
+        v[h + H_P1] *= v[h + H_B1]
+        v[h + H_P2] *= v[h + H_B2]
     lr = v[h + H_LR]
     kind = v[h + H_DECAY]
     k = t - 1.0
@@ -514,13 +521,15 @@ def _tick(v, h):
 
 @njit(**_JIT)
 def _update(op, v, p, g, s, n, h):
-    """One optimizer step for the parameter at ``p`` (PyTorch's rules, see nbbp.optim)."""
+    """One optimizer step for the parameter at ``p`` (PyTorch's rules, or TF 1's with
+    the form flag; see nbbp.train.optim)."""
     P = v[p:p + n]
     G = v[g:g + n]
     lr, wd, l1 = v[h + H_LRT], v[h + H_WD], v[h + H_L1]
     b1, b2, eps = v[h + H_B1], v[h + H_B2], v[h + H_EPS]
     plain = wd == 0.0 and l1 == 0.0
-    if op == UPD_SGD and b1 == 0.0 and plain:
+    tf1 = v[h + H_FORM] != 0.0
+    if op == UPD_SGD and b1 == 0.0 and plain and not tf1:
         for i in range(n):
             P[i] -= lr * G[i]
         return
@@ -530,16 +539,25 @@ def _update(op, v, p, g, s, n, h):
     c1 = 1.0 - b1 ** t
     c2 = 1.0 - b2 ** t
     nesterov = v[h + H_NESTEROV] != 0.0
+    lr_t = lr * math.sqrt(1.0 - v[h + H_P2]) / (1.0 - v[h + H_P1]) if tf1 else lr
     for i in range(n):
         gi = G[i]
         if not plain:
             pi = P[i]
             gi += wd * pi + l1 * (1.0 if pi > 0.0 else (-1.0 if pi < 0.0 else 0.0))
-        if op == UPD_SGD:
+        if op == UPD_SGD and tf1:       # TF 1's ApplyMomentum (its order of operations)
+            S[i] = S[i] * b1 + gi
+            P[i] -= gi * lr + S[i] * b1 * lr if nesterov else S[i] * lr
+        elif op == UPD_SGD:
             if b1 != 0.0:
                 S[i] = b1 * S[i] + gi
                 gi = gi + b1 * S[i] if nesterov else S[i]
             P[i] -= lr * gi
+        elif op == UPD_ADAM and tf1:    # ε̂ after the bias correction (TF 1)
+            S[i] += (gi - S[i]) * (1.0 - b1)
+            T[i] += (gi * gi - T[i]) * (1.0 - b2)
+            m = gi * (1.0 - b1) + b1 * S[i] if nesterov else S[i]
+            P[i] -= (m * lr_t) / (math.sqrt(T[i]) + eps)
         elif op == UPD_ADAM:
             S[i] = b1 * S[i] + (1.0 - b1) * gi
             T[i] = b2 * T[i] + (1.0 - b2) * gi * gi
@@ -547,6 +565,10 @@ def _update(op, v, p, g, s, n, h):
         elif op == UPD_ADAGRAD:
             S[i] += gi * gi
             P[i] -= lr * gi / (math.sqrt(S[i]) + eps)
+        elif tf1:  # RMSProp, TF 1: ε inside the root, lr inside the momentum
+            S[i] += (gi * gi - S[i]) * (1.0 - b2)
+            T[i] = T[i] * b1 + gi * lr / math.sqrt(S[i] + eps)
+            P[i] -= T[i]
         else:  # RMSProp; b1 is its momentum, b2 its alpha
             S[i] = b2 * S[i] + (1.0 - b2) * gi * gi
             step = gi / (math.sqrt(S[i]) + eps)

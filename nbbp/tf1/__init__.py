@@ -22,6 +22,7 @@ float64 whatever the dtype; random ops are seeded even without
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from . import errors, losses, nn, train
@@ -29,9 +30,12 @@ from ._core import (
     Graph,
     Operation,
     Tensor,
+    constant,
     convert_to_tensor,
     get_default_graph,
+    graph_of,
     reset_default_graph,
+    session_for,
 )
 from ._grad import gradients, hessians
 from ._ops import (
@@ -39,7 +43,6 @@ from ._ops import (
     add,
     add_n,
     cast,
-    constant,
     cos,
     div,
     divide,
@@ -132,7 +135,6 @@ double = float64
 
 def name_scope(name: str | None, default_name: str | None = None, values: list | None = None):
     """Prefix the names of ops built inside with ``name/`` (made unique)."""
-    from ._core import graph_of
     g = graph_of(values or [], "tf.name_scope")
     return g.name_scope(name if name is not None else default_name)
 
@@ -159,8 +161,7 @@ def to_model(fetch: Tensor, feed_dict: dict | None = None, session: Session | No
 
     See :meth:`Session.to_model`.
     """
-    from ._session import _session_for
-    return _session_for(fetch, session, "to_model()").to_model(fetch, feed_dict)
+    return session_for(fetch, session, "to_model()").to_model(fetch, feed_dict)
 
 
 _NOT_SUPPORTED = {
@@ -213,7 +214,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
-    import difflib
     if name in _NOT_SUPPORTED:
         raise errors.NotSupportedError(f"tf.{name} is not supported by nbbp.tf1: "
                                        f"{_NOT_SUPPORTED[name]}")

@@ -8,9 +8,10 @@ until it is fed). Nothing here computes: a :class:`~nbbp.tf1.Session` lowers the
 operations a run needs to an :class:`nbbp.Graph` with the shapes of the feeds,
 and runs that on nbbp's engine.
 
-An op type's meaning is its ``lower`` function in :data:`OPDEFS`, written with
-nbbp's op builders; the same function gives the static shape of a new tensor
-(run on shape-only leaves), so shape rules live in one place, nbbp's op table.
+An op type's meaning and static shape come from :mod:`._opdefs`. Numbers used as
+tensors become ``Const`` ops here (:func:`constant`); running is a session's job,
+which :mod:`._session` registers (:func:`register_session_finder`), so imports
+flow one way: ``_session`` → ``_lower`` → ``_core`` → ``_opdefs``.
 """
 
 from __future__ import annotations
@@ -18,54 +19,14 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from ..core import graph as _nbbp_graph
-from ..errors import NbbpError
-from ._types import TensorShape, float64, fully_known, shape_str
-from .errors import GraphMismatchError, ShapeError, UsageError
+import numpy as np
 
-# ---------------------------------------------------------------------------
-# op definitions: the meaning of each op type, as nbbp builder calls
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpDef:
-    """One TensorFlow op type.
-
-    ``lower(*nodes, **attrs)`` builds its value from nbbp nodes (None for the
-    leaves and the stateful ops the session handles itself); ``grad_args`` lists
-    the input positions gradients flow through (None: all of them).
-    """
-
-    type: str
-    lower: Callable[..., Any] | None
-    grad_args: tuple[int, ...] | None = None
-
-
-OPDEFS: dict[str, OpDef] = {}
-
-
-def defop(type: str, lower: Callable[..., Any] | None, grad_args: tuple[int, ...] | None = None
-          ) -> OpDef:
-    if type in OPDEFS:
-        raise ValueError(f"op type {type!r} defined twice")
-    OPDEFS[type] = d = OpDef(type, lower, grad_args)
-    return d
-
-
-# Op types the session runs itself rather than through a ``lower`` function.
-LEAF_TYPES = ("Const", "Placeholder", "VariableV2", "RandomStandardNormal", "RandomUniform",
-              "TruncatedNormal")
-ASSIGN_TYPES = ("Assign", "AssignAdd", "AssignSub")
-for _t in LEAF_TYPES + ASSIGN_TYPES + ("NoOp", "SymbolicGradient", "Hessian",
-                                       "ApplyGradients"):
-    defop(_t, None)
-OPDEFS["Const"] = OpDef("Const", None, ())
-OPDEFS["Placeholder"] = OpDef("Placeholder", None, ())
-
+from ..errors import suggest
+from ._opdefs import NAME_PART, OPDEFS, infer_shape
+from ._types import TensorShape, as_dtype, as_shape, float64, fully_known, shape_str
+from .errors import GraphMismatchError, UsageError
 
 # ---------------------------------------------------------------------------
 # operations and tensors
@@ -88,8 +49,7 @@ class Operation:
 
     def run(self, feed_dict: dict | None = None, session: Any = None) -> None:
         """Run this operation in ``session`` (default: the default session)."""
-        from ._session import _session_for
-        _session_for(self, session, "run()").run(self, feed_dict)
+        session_for(self, session, "run()").run(self, feed_dict)
 
 
 class Tensor:
@@ -139,8 +99,7 @@ class Tensor:
 
     def eval(self, feed_dict: dict | None = None, session: Any = None) -> Any:
         """The tensor's value in ``session`` (default: the default session)."""
-        from ._session import _session_for
-        return _session_for(self, session, "eval()").run(self, feed_dict)
+        return session_for(self, session, "eval()").run(self, feed_dict)
 
     def consumers(self) -> list[Operation]:
         return [op for op in self.graph._ops if any(t is self for t in op.inputs)]
@@ -190,7 +149,6 @@ def _binop(type: str, a: Any, b: Any, name: str) -> Tensor:
 # graphs, the default graph and name scopes
 # ---------------------------------------------------------------------------
 
-_NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _graph_counter = [0]
 
 
@@ -248,7 +206,6 @@ class Graph:
 
     def get_operation_by_name(self, name: str) -> Operation:
         if name not in self._by_name:
-            from ..errors import suggest
             raise UsageError(f"the name {name!r} refers to an Operation not in the graph; "
                              + suggest(name, self._by_name, "operation name"))
         return self._by_name[name]
@@ -364,7 +321,7 @@ class Graph:
 
 
 def check_name(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not all(_NAME_PART.match(p) for p in name.split("/")):
+    if not isinstance(name, str) or not all(NAME_PART.match(p) for p in name.split("/")):
         raise UsageError(f"{what}: {name!r} is not a valid name; use letters, digits and "
                          "_ . - (starting with a letter or _), parts separated by /")
     return name
@@ -404,8 +361,69 @@ def not_in_graph(obj: Tensor | Operation, graph: Graph) -> str:
 
 
 # ---------------------------------------------------------------------------
+# sessions: this module runs nothing; ._session registers how a session is found
+# ---------------------------------------------------------------------------
+
+_session_finder: list[Callable[[Any, Any, str], Any]] = []
+
+
+def register_session_finder(find: Callable[[Any, Any, str], Any]) -> None:
+    """Set the function that gives the session running an op or tensor:
+    ``find(obj, session or None, "eval()")`` (:mod:`._session` registers its own)."""
+    _session_finder[:] = [find]
+
+
+def session_for(obj: Tensor | Operation, session: Any, what: str) -> Any:
+    """The session to run ``obj`` in: ``session``, else the default session."""
+    return _session_finder[0](obj, session, what)
+
+
+# ---------------------------------------------------------------------------
 # building ops
 # ---------------------------------------------------------------------------
+
+
+def _const_op(arr: np.ndarray, name: str) -> Tensor:
+    g = get_default_graph()
+    full = g.unique_name(check_name(name, "constant name"))
+    return g._add_op("Const", (), {"value": arr}, full, arr.shape).outputs[0]
+
+
+def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Const",
+             verify_shape: bool = False) -> Tensor:
+    """A constant tensor (computed in float64 whatever ``dtype`` says).
+
+    >>> import nbbp.tf1 as tf
+    >>> with tf.Graph().as_default():
+    ...     c = tf.constant(2.0)
+    >>> c
+    <tf.Tensor 'Const:0' shape=() dtype=float64>
+    """
+    dt = as_dtype(dtype)
+    if isinstance(value, Tensor):
+        raise UsageError(f"tf.constant needs a number, list or array, got the tensor "
+                         f"{value!r}; use tf.identity to copy a tensor")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError(f"tf.constant needs a number, list or array of numbers, got "
+                         f"{type(value).__name__} {value!r}") from None
+    if dt.is_integer and not np.array_equal(arr, np.round(arr)):
+        raise UsageError(f"tf.constant: Expected {dt.name}, got {value!r} (not whole numbers)")
+    if shape is not None:
+        target = as_shape(shape, "tf.constant(shape=...)")
+        if not fully_known(target):
+            raise UsageError(f"tf.constant(shape={list(shape)}): the shape must be fully known")
+        if arr.size == 1:
+            arr = np.full(target, arr.reshape(()).item())
+        elif arr.size == int(np.prod(target)) and not verify_shape:
+            arr = arr.reshape(target)
+        else:
+            raise UsageError(f"tf.constant: a value of shape {arr.shape} cannot be laid out "
+                             f"as shape {tuple(target)}")
+    if arr.ndim > 4:
+        raise UsageError(f"tf.constant: nbbp supports up to 4 dimensions, got {arr.shape}")
+    return _const_op(arr, name)
 
 
 def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None,
@@ -416,7 +434,6 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None,
     if isinstance(value, Operation):
         raise UsageError(f"operation {value.name!r} ({value.type}) has no value to use as "
                          "a tensor; pass one of the tensors an op function returned")
-    from ._ops import constant
     with (graph or get_default_graph()).as_default():
         return constant(value, dtype=dtype, name=name or "Const")
 
@@ -460,47 +477,3 @@ def make_op(type: str, args: list[Any], attrs: dict[str, Any] | None = None,
         graph._truncate(start)      # no half-built consts left behind
         raise
     return graph._add_op(type, tuple(inputs), attrs, full, shape).outputs[0]
-
-
-_SENTINELS = (1_000_003, 1_000_033)   # stand-ins for unknown sizes (two primes)
-
-
-def infer_shape(opdef: OpDef, name: str, inputs: list[Tensor], attrs: dict) -> tuple | None:
-    """The static shape of ``opdef`` applied to ``inputs``: its ``lower`` run on
-    shape-only nbbp leaves. Unknown sizes are tried as two large primes: sizes that
-    come out the same both times are known. Errors with unknown sizes are left to
-    the run (the feed decides); errors with known shapes are raised now."""
-    shapes = [t._shape for t in inputs]
-    if any(s is None for s in shapes):
-        return None
-    if all(fully_known(s) for s in shapes):
-        try:
-            return _lower_shape(opdef, inputs, shapes, attrs)
-        except NbbpError as exc:
-            raise ShapeError(f"{opdef.type} {name!r}: {exc.message}") from None
-    outs = []
-    for s in _SENTINELS:
-        try:
-            outs.append(_lower_shape(opdef, inputs, [tuple(s if d is None else d for d in sh)
-                                                      for sh in shapes], attrs))
-        except NbbpError:
-            return None
-    a, b = outs
-    if len(a) != len(b):
-        return None
-    return tuple(x if x == y and x not in _SENTINELS else None for x, y in zip(a, b))
-
-
-def _lower_shape(opdef: OpDef, inputs: list[Tensor], shapes: list[tuple], attrs: dict) -> tuple:
-    g = _nbbp_graph.Graph("shape")
-    leaves: dict[int, Any] = {}
-    for t, s in zip(inputs, shapes):
-        if id(t) not in leaves:
-            leaves[id(t)] = g.add_node("input", shape=s, name=nbbp_name(t.op.name))
-    out = opdef.lower(*(leaves[id(t)] for t in inputs), **attrs)
-    return out.shape
-
-
-def nbbp_name(tf_name: str) -> str:
-    """A TF op name as an nbbp node name (they allow the same characters)."""
-    return tf_name if all(_NAME_PART.match(p) for p in tf_name.split("/")) else "op"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import OPDEFS, Operation, Tensor, convert_to_tensor, graph_of
+from ._core import Operation, Tensor, convert_to_tensor, graph_of
+from ._opdefs import OPDEFS
 from ._ops import zeros_like
 from ._types import fully_known
 from .errors import UsageError

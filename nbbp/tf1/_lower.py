@@ -20,7 +20,8 @@ from ..core.autodiff import gradients as nbbp_gradients
 from ..core.graph import Graph as NbbpGraph
 from ..core.graph import Node
 from ..errors import NbbpError
-from ._core import ASSIGN_TYPES, OPDEFS, Operation, nbbp_name
+from ._core import Operation
+from ._opdefs import ASSIGN_TYPES, OPDEFS, nbbp_name
 from ._types import shape_list_str
 from .errors import InvalidArgumentError, ShapeError
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..core import ops as O
 from ..errors import BuildError
-from ._core import Tensor, check_name, defop, get_default_graph, make_op
+from ._core import Tensor, _const_op, check_name, get_default_graph, make_op
+from ._opdefs import defop
 from ._types import DType, as_dtype, as_shape, float32, fully_known
 from .errors import UsageError
 
@@ -172,49 +173,6 @@ defop("SigmoidCrossEntropyWithLogits", _sigmoid_xent)
 # ---------------------------------------------------------------------------
 # leaves: constants, placeholders, random tensors
 # ---------------------------------------------------------------------------
-
-
-def _const_op(arr: np.ndarray, name: str) -> Tensor:
-    g = get_default_graph()
-    full = g.unique_name(check_name(name, "constant name"))
-    return g._add_op("Const", (), {"value": arr}, full, arr.shape).outputs[0]
-
-
-def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Const",
-             verify_shape: bool = False) -> Tensor:
-    """A constant tensor (computed in float64 whatever ``dtype`` says).
-
-    >>> import nbbp.tf1 as tf
-    >>> with tf.Graph().as_default():
-    ...     c = tf.constant(2.0)
-    >>> c
-    <tf.Tensor 'Const:0' shape=() dtype=float64>
-    """
-    dt = as_dtype(dtype)
-    if isinstance(value, Tensor):
-        raise UsageError(f"tf.constant needs a number, list or array, got the tensor "
-                         f"{value!r}; use tf.identity to copy a tensor")
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise UsageError(f"tf.constant needs a number, list or array of numbers, got "
-                         f"{type(value).__name__} {value!r}") from None
-    if dt.is_integer and not np.array_equal(arr, np.round(arr)):
-        raise UsageError(f"tf.constant: Expected {dt.name}, got {value!r} (not whole numbers)")
-    if shape is not None:
-        target = as_shape(shape, "tf.constant(shape=...)")
-        if not fully_known(target):
-            raise UsageError(f"tf.constant(shape={list(shape)}): the shape must be fully known")
-        if arr.size == 1:
-            arr = np.full(target, arr.reshape(()).item())
-        elif arr.size == int(np.prod(target)) and not verify_shape:
-            arr = arr.reshape(target)
-        else:
-            raise UsageError(f"tf.constant: a value of shape {arr.shape} cannot be laid out "
-                             f"as shape {tuple(target)}")
-    if arr.ndim > 4:
-        raise UsageError(f"tf.constant: nbbp supports up to 4 dimensions, got {arr.shape}")
-    return _const_op(arr, name)
 
 
 def _full(shape: Any, fill: float, name: str, what: str) -> Tensor:

@@ -2,11 +2,13 @@
 
 ``sess.run(fetches, feed_dict)`` finds the ops the fetches need (not looking past
 fed tensors), lowers them to an nbbp graph with the feeds' shapes (see
-:mod:`._lower`), and compiles one program with :func:`nbbp.core.engine.make_program`.
+:mod:`._lower`), and compiles it with :class:`nbbp.core.compiled.Compiled`.
 The plan is cached per (fetches, fed tensors and their shapes), so a training
 loop lowers once. Each run writes the session's variable values, the feeds and
 fresh random samples into the arena, runs the program, reads the fetches, and
-then applies the fetched ``assign`` and optimizer ops to the variable values.
+then applies the fetched ``assign`` and optimizer ops to the variable values (an
+optimizer's update is :mod:`nbbp.train.optim`'s compiled rule, see
+:class:`._apply.Update`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,21 @@ from typing import Any
 
 import numpy as np
 
-from ..core.engine import ENGINES, Layout, make_program
+from ..core.compiled import Compiled
+from ..core.engine import ALIGN, ENGINES, Layout
 from ..errors import suggest
-from ._core import ASSIGN_TYPES, Graph, Operation, Tensor, get_default_graph, not_in_graph
+from ..model import Model
+from ._apply import Update
+from ._core import (
+    Graph,
+    Operation,
+    Tensor,
+    get_default_graph,
+    not_in_graph,
+    register_session_finder,
+)
 from ._lower import lower
+from ._opdefs import ASSIGN_TYPES
 from ._types import compatible, shape_list_str, shape_str
 from .errors import (
     ClosedSessionError,
@@ -56,17 +69,26 @@ def _session_for(obj: Tensor | Operation, session: Session | None, what: str) ->
     return s
 
 
-class _Plan:
-    """A lowered, compiled run: which arena slots to write before and read after."""
+register_session_finder(_session_for)
 
-    def __init__(self, low, layout: Layout, program, outputs: list, actions: list) -> None:
-        self.low, self.layout, self.program = low, layout, program
-        self.arena = layout.new_arena()
-        bind = getattr(program, "bind", None)
-        self.run: Callable[[], int] = bind(self.arena) if bind else (
-            lambda: program(self.arena))
+
+class _Plan:
+    """A lowered, compiled run: the program and arena, which slots to write before
+    and read after, and the assignments and updates to apply after it."""
+
+    def __init__(self, low, compiled: Compiled, outputs: list, actions: list) -> None:
+        self.low, self.compiled = low, compiled
         self.outputs = outputs          # node (or None for an op) per fetch
-        self.actions = actions          # (op, [nodes]) to apply after the run
+        self.actions = actions          # (assign op, node) or (ApplyGradients op, Update)
+
+
+def _arena(layout: Layout, size: int) -> np.ndarray:
+    """The layout's arena (leaf values written in), ``size`` long, 64-byte aligned."""
+    raw = np.zeros(size + ALIGN, dtype=np.float64)
+    shift = (-raw.ctypes.data // 8) % ALIGN
+    arena = raw[shift:shift + size]
+    arena[:layout.size] = layout.new_arena()
+    return arena
 
 
 class Session:
@@ -134,21 +156,20 @@ class Session:
         targets, pack = self._flatten(fetches)
         feeds = self._feeds(feed_dict)
         plan = self._plan(targets, feeds)
-        lay, arena = plan.layout, plan.arena
+        c = plan.compiled
         for var, node in plan.low.var_leaves:
-            lay.write(arena, node, self._read(var))
+            c.set(node, self._read(var))
         for t, node in plan.low.feed_leaves:
-            lay.write(arena, node, feeds[t])
+            c.set(node, feeds[t])
         for op, node in plan.low.random_leaves:
-            lay.write(arena, node, self._sample(op))
-        plan.run()
-        values = [None if n is None else lay.read(arena, n) for n in plan.outputs]
-        for op, nodes in plan.actions:
-            got = [lay.read(arena, n) for n in nodes]
+            c.set(node, self._sample(op))
+        c.run()
+        values = [None if n is None else c.read(n) for n in plan.outputs]
+        for op, act in plan.actions:
             if op.type in ASSIGN_TYPES:
-                self._store(op.attrs["var"], got[0], op.name)
+                self._store(op.attrs["var"], c.read(act), op.name)
             else:
-                op.attrs["optimizer"]._apply(self, op, got)
+                act.apply(self, c.arena)
         return pack(values)
 
     def _plan(self, targets: list, feeds: dict[Tensor, np.ndarray]) -> _Plan:
@@ -176,14 +197,28 @@ class Session:
             expand(t.op if isinstance(t, Tensor) else t)
         low = lower(roots, fed, f"tf1-graph{self.graph.number}")
         outputs = [low.node_of[t.op] if isinstance(t, Tensor) else None for t in targets]
-        acts = [(op, [low.node_of[op]] if op.type in ASSIGN_TYPES else
-                 [low.node_of[t.op] for t in op.inputs]) for op in actions]
-        read = [n for n in outputs if n is not None] + [n for _, ns in acts for n in ns]
+        read = [n for n in outputs if n is not None]
+        for op in actions:
+            read += [low.node_of[op]] if op.type in ASSIGN_TYPES else [
+                low.node_of[t.op] for t in op.inputs]
         g = low.graph
         todo = [n for n in g.ancestors(read) if not n.is_leaf] if read else []
         layout = Layout(g)
-        program = make_program(layout, todo, self.engine, keep=read, watch=[])
-        plan = _Plan(low, layout, program, outputs, acts)
+        acts: list[tuple[Operation, Any]] = []
+        end = layout.size
+        for op in actions:
+            if op.type in ASSIGN_TYPES:
+                acts.append((op, low.node_of[op]))
+                continue
+            nodes = [low.node_of[t.op] for t in op.inputs]
+            n_vars = len(op.attrs["vars"])
+            hyper = dict(zip(op.attrs["hyper_names"], nodes[n_vars:]))
+            update = Update(op, layout, nodes[:n_vars], hyper, end, self.engine)
+            acts.append((op, update))
+            end = update.end
+        compiled = Compiled(g, todo, keep=read, watch=[], engine=self.engine, layout=layout,
+                            arena=_arena(layout, end))
+        plan = _Plan(low, compiled, outputs, acts)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
         self._plans[key] = plan
@@ -299,7 +334,6 @@ class Session:
         """An :class:`nbbp.Model` of ``fetch`` at this session's variable values and
         the feeds: draw it, read every edge's gradient, check it with finite
         differences. Variables become params, feeds and random tensors inputs."""
-        from ..model import Model
         (t,), _ = self._flatten([fetch])
         if not isinstance(t, Tensor):
             raise UsageError(f"to_model needs a tensor, got the operation {t!r}")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core import graph as _nbbp_graph
+from ..errors import suggest
 from .errors import UsageError
 
 # ---------------------------------------------------------------------------
@@ -70,7 +71,6 @@ def as_dtype(dtype: Any, what: str = "dtype") -> DType:
             name = None
     if name in _DTYPES:
         return _DTYPES[name]
-    from ..errors import suggest
     raise UsageError(f"{what}={dtype!r} is not supported; nbbp.tf1 accepts "
                      + suggest(str(name or dtype), _DTYPES, "dtype")
                      + " (values are computed in float64 whatever the dtype)")

@@ -16,8 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Operation, Tensor, check_name, convert_to_tensor, get_default_graph, graph_of
-from ._ops import constant, random_normal, random_uniform, truncated_normal, zeros
+from ._core import (
+    Operation,
+    Tensor,
+    check_name,
+    constant,
+    convert_to_tensor,
+    get_default_graph,
+    graph_of,
+    session_for,
+)
+from ._ops import random_normal, random_uniform, truncated_normal, zeros
 from ._types import as_shape, compatible, fully_known, shape_list_str, shape_str
 from .errors import UsageError, VariableScopeError
 
@@ -112,8 +121,7 @@ class Variable(Tensor):
 
     def load(self, value: Any, session: Any = None) -> None:
         """Write ``value`` into the variable in ``session`` (no op is added)."""
-        from ._session import _session_for
-        _session_for(self, session, "load()")._store(self, value, "load")
+        session_for(self, session, "load()")._store(self, value, "load")
 
 
 def _assign_op(var: Variable, value: Any, type: str, name: str) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import Tensor, get_default_graph
-from ._ops import reduce_mean, squared_difference
+from ._ops import reduce_mean, squared_difference, stop_gradient
 from .nn import sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2
 
 __all__ = ["mean_squared_error", "sigmoid_cross_entropy", "softmax_cross_entropy"]
@@ -28,6 +28,5 @@ def sigmoid_cross_entropy(multi_class_labels: Any, logits: Any, scope: str | Non
 def softmax_cross_entropy(onehot_labels: Any, logits: Any, scope: str | None = None) -> Tensor:
     """mean over rows of the softmax cross-entropy (no gradient into the labels)."""
     with get_default_graph().name_scope(scope or "softmax_cross_entropy_loss"):
-        from ._ops import stop_gradient
         return reduce_mean(softmax_cross_entropy_with_logits_v2(
             labels=stop_gradient(onehot_labels), logits=logits), name="value")

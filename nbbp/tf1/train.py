@@ -1,25 +1,30 @@
-"""``tf.train``: TensorFlow 1's optimizers, with TF 1's exact update formulas.
+"""``tf.train``: TensorFlow 1's optimizers, as options of nbbp's one implementation.
 
 ``opt.minimize(loss)`` = ``compute_gradients`` (symbolic gradients of the loss for
 every trainable variable) + ``apply_gradients`` (one op that, when a session runs
-it, computes the gradients in the compiled program and then updates the
-session's variable values with the formulas below). Slots (momentum
-accumulators, Adam's moments and its ``beta1_power``/``beta2_power``) are real,
-non-trainable variables of the graph, named as in TF 1 (``W/Momentum``,
-``W/Adam``, ``W/Adam_1``): ``tf.global_variables_initializer()`` must be created
-after ``minimize`` to include them — as in TF 1.
+it, computes the gradients in the compiled program and then applies the update
+with :mod:`nbbp.train.optim`'s rule — the compiled kernel, or its NumPy reference
+``step_numpy`` on ``engine="python"``). Slots (momentum accumulators, Adam's
+moments and its ``beta1_power``/``beta2_power``) are real, non-trainable
+variables of the graph, named as in TF 1 (``W/Momentum``, ``W/Adam``,
+``W/Adam_1``): ``tf.global_variables_initializer()`` must be created after
+``minimize`` to include them — as in TF 1. (:mod:`._apply` runs the update.)
 
-The update functions are small and pure (NumPy in, NumPy out), each a
-transcription of TF 1's kernel in ``training_ops.cc``.
+TF 1's rules are nbbp's optimizers with TF 1's options: GradientDescent is
+``SGD``, Momentum ``TF1Momentum(momentum, nesterov)`` (SGD in TF 1's form), Adagrad
+``Adagrad(eps=0)`` with
+its accumulators starting at 0.1, Adam and RMSProp ``Adam(form="tf1")`` (ε̂ after
+the bias correction) and ``RMSProp(form="tf1")`` (ε inside the root, the learning
+rate inside the momentum).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from ..train import optim
 from ._core import Operation, Tensor, convert_to_tensor, get_default_graph, graph_of
 from ._grad import gradients
 from ._variables import (
@@ -33,22 +38,25 @@ from ._variables import (
 from .errors import UsageError
 
 # ---------------------------------------------------------------------------
-# the update rules (TF 1's kernels)
+# the update rules, one step on NumPy arrays (TF 1's kernels' arguments)
 # ---------------------------------------------------------------------------
+
+
+def _f64(x: Any) -> np.ndarray:
+    return np.array(x, dtype=np.float64)
 
 
 def sgd_update(var: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
     """``var -= lr * grad`` (ApplyGradientDescent)."""
-    return var - grad * lr
+    return optim.SGD.unchecked(lr=lr).step_numpy(_f64(var), _f64(grad), [], 1)
 
 
 def momentum_update(var, accum, grad, lr: float, momentum: float, use_nesterov: bool = False):
     """ApplyMomentum: ``accum = accum*momentum + grad``; ``var -= lr*accum``, or with
     Nesterov ``var -= grad*lr + accum*momentum*lr``. Returns (var, accum)."""
-    accum = accum * momentum + grad
-    if use_nesterov:
-        return var - (grad * lr + accum * momentum * lr), accum
-    return var - accum * lr, accum
+    state = [_f64(accum)]
+    rule = optim.TF1Momentum.unchecked(lr=lr, momentum=momentum, nesterov=use_nesterov)
+    return rule.step_numpy(_f64(var), _f64(grad), state, 1), state[0]
 
 
 def adam_update(var, m, v, grad, lr: float, beta1: float, beta2: float, epsilon: float,
@@ -59,27 +67,28 @@ def adam_update(var, m, v, grad, lr: float, beta1: float, beta2: float, epsilon:
     ε̂ ("epsilon hat") is added to sqrt(v) *after* the bias correction is folded into
     ``lr_t`` — TF 1's form, not the paper's Algorithm 1.
     """
-    lr_t = lr * math.sqrt(1.0 - beta2_power) / (1.0 - beta1_power)
-    m = m + (grad - m) * (1.0 - beta1)
-    v = v + (grad * grad - v) * (1.0 - beta2)
-    if use_nesterov:
-        return var - (grad * (1.0 - beta1) + beta1 * m) * lr_t / (np.sqrt(v) + epsilon), m, v
-    return var - (m * lr_t) / (np.sqrt(v) + epsilon), m, v
+    state = [_f64(m), _f64(v)]
+    rule = optim.Adam.unchecked(lr=lr, betas=(beta1, beta2), eps=epsilon, form="tf1",
+                      nesterov=use_nesterov)
+    new = rule.step_numpy(_f64(var), _f64(grad), state, 1, powers=(beta1_power, beta2_power))
+    return new, state[0], state[1]
 
 
 def adagrad_update(var, accum, grad, lr: float):
     """ApplyAdagrad: ``accum += g²``; ``var -= lr·g/sqrt(accum)``. Returns (var, accum)."""
-    accum = accum + grad * grad
-    return var - grad * lr / np.sqrt(accum), accum
+    state = [_f64(accum)]
+    rule = optim.Adagrad.unchecked(lr=lr, eps=0.0)
+    return rule.step_numpy(_f64(var), _f64(grad), state, 1), state[0]
 
 
 def rmsprop_update(var, ms, mom, grad, lr: float, decay: float, momentum: float,
                    epsilon: float):
     """ApplyRMSProp: ``ms += (g² − ms)(1 − decay)``; ``mom = mom·momentum +
     lr·g/sqrt(ms + ε)``; ``var −= mom``. Returns (var, ms, mom)."""
-    ms = ms + (grad * grad - ms) * (1.0 - decay)
-    mom = mom * momentum + grad * lr / np.sqrt(ms + epsilon)
-    return var - mom, ms, mom
+    state = [_f64(ms), _f64(mom)]
+    rule = optim.RMSProp.unchecked(lr=lr, alpha=decay, eps=epsilon, momentum=momentum,
+                         form="tf1")
+    return rule.step_numpy(_f64(var), _f64(grad), state, 1), state[0], state[1]
 
 
 # ---------------------------------------------------------------------------
@@ -91,8 +100,9 @@ class Optimizer:
     """Base class: ``minimize``, ``compute_gradients``, ``apply_gradients``, slots.
 
     Subclasses list their hyperparameters (numbers or scalar tensors, e.g. a
-    placeholder for a decaying learning rate), their slots, and implement
-    ``_update(session, var, grad, hyper)`` with one of the update rules above.
+    placeholder for a decaying learning rate) and their slots (in the order of the
+    rule's state), and give ``_rule(hyper)``: :mod:`nbbp.train.optim`'s optimizer
+    with TF 1's options.
     """
 
     _slots: tuple[tuple[str, float], ...] = ()     # (slot name, initial value)
@@ -192,30 +202,22 @@ class Optimizer:
     def variables(self) -> list[Variable]:
         return list(self._non_slot.values()) + list(self._slot_vars.values())
 
-    # -- running (called by Session.run) -------------------------------------
-    def _apply(self, session: Any, op: Operation, values: list) -> None:
-        a = op.attrs
-        n = len(a["vars"])
-        hyper = dict(a["hyper"])
-        hyper.update({k: float(np.asarray(x)) for k, x in zip(a["hyper_names"], values[n:])})
-        for var, grad in zip(a["vars"], values[:n]):
-            self._update(session, var, np.asarray(grad, dtype=np.float64), hyper)
-        self._finish(session, hyper)
-        gs = a["global_step"]
-        if gs is not None:
-            session._store(gs, session._read(gs) + 1.0, "global_step")
+    # -- the update (run by Update) -----------------------------------------
+    _rule_class: type[optim.Optimizer] = optim.SGD
 
-    def _update(self, session: Any, var: Variable, grad: np.ndarray, hyper: dict) -> None:
-        raise NotImplementedError
+    def _rule(self, hyper: dict[str, float]) -> optim.Optimizer:
+        """nbbp's optimizer with TF 1's options, at these hyperparameter values."""
+        return optim.SGD.unchecked(lr=hyper["learning_rate"])
+
+    def _slot_list(self, var: Variable) -> list[Variable]:
+        """The variable's slots, in the order of the rule's state."""
+        return [self._slot_vars[(slot, var)] for slot, _ in self._slots]
+
+    def _powers(self, session: Any) -> tuple[float, float] | None:
+        return None
 
     def _finish(self, session: Any, hyper: dict) -> None:
         pass
-
-    def _slot(self, session: Any, name: str, var: Variable) -> np.ndarray:
-        return session._read(self._slot_vars[(name, var)])
-
-    def _set_slot(self, session: Any, name: str, var: Variable, value: np.ndarray) -> None:
-        session._store(self._slot_vars[(name, var)], value, name)
 
 
 class GradientDescentOptimizer(Optimizer):
@@ -224,10 +226,6 @@ class GradientDescentOptimizer(Optimizer):
     def __init__(self, learning_rate: float | Tensor, use_locking: bool = False,
                  name: str = "GradientDescent") -> None:
         super().__init__(use_locking, name, learning_rate=learning_rate)
-
-    def _update(self, session, var, grad, hyper):
-        session._store(var, sgd_update(session._read(var), grad, hyper["learning_rate"]),
-                       self._name)
 
 
 class MomentumOptimizer(Optimizer):
@@ -242,12 +240,9 @@ class MomentumOptimizer(Optimizer):
         super().__init__(use_locking, name, learning_rate=learning_rate, momentum=momentum)
         self._nesterov = bool(use_nesterov)
 
-    def _update(self, session, var, grad, hyper):
-        new, acc = momentum_update(session._read(var), self._slot(session, "momentum", var),
-                                   grad, hyper["learning_rate"], hyper["momentum"],
-                                   self._nesterov)
-        self._set_slot(session, "momentum", var, acc)
-        session._store(var, new, self._name)
+    def _rule(self, hyper):
+        return optim.TF1Momentum.unchecked(lr=hyper["learning_rate"],
+                         momentum=hyper["momentum"], nesterov=self._nesterov)
 
 
 class AdamOptimizer(Optimizer):
@@ -255,6 +250,7 @@ class AdamOptimizer(Optimizer):
     ``W/Adam_1`` (v), and the variables ``beta1_power``, ``beta2_power``."""
 
     _slots = (("m", 0.0), ("v", 0.0))
+    _rule_class = optim.Adam
 
     def __init__(self, learning_rate: float | Tensor = 0.001, beta1: float = 0.9,
                  beta2: float = 0.999, epsilon: float = 1e-8, use_locking: bool = False,
@@ -274,15 +270,14 @@ class AdamOptimizer(Optimizer):
                 self._non_slot[key] = Variable(float(value), name=f"{key}_power",
                                                trainable=False)
 
-    def _update(self, session, var, grad, hyper):
-        m, v = self._slot(session, "m", var), self._slot(session, "v", var)
-        b1p = float(session._read(self._non_slot["beta1"]))
-        b2p = float(session._read(self._non_slot["beta2"]))
-        new, m, v = adam_update(session._read(var), m, v, grad, hyper["learning_rate"],
-                                hyper["beta1"], hyper["beta2"], hyper["epsilon"], b1p, b2p)
-        self._set_slot(session, "m", var, m)
-        self._set_slot(session, "v", var, v)
-        session._store(var, new, self._name)
+    def _rule(self, hyper):
+        return optim.Adam.unchecked(lr=hyper["learning_rate"],
+                          betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["epsilon"],
+                          form="tf1")
+
+    def _powers(self, session):
+        return (float(session._read(self._non_slot["beta1"])),
+                float(session._read(self._non_slot["beta2"])))
 
     def _finish(self, session, hyper):
         for key in ("beta1", "beta2"):
@@ -294,16 +289,17 @@ class AdagradOptimizer(Optimizer):
     """``accum += grad²``; ``var -= lr*grad/sqrt(accum)``; accumulators start at
     ``initial_accumulator_value`` (TF 1: 0.1)."""
 
+    _rule_class = optim.Adagrad
+
     def __init__(self, learning_rate: float | Tensor, initial_accumulator_value: float = 0.1,
                  use_locking: bool = False, name: str = "Adagrad") -> None:
         super().__init__(use_locking, name, learning_rate=learning_rate)
-        self._slots = (("accumulator", float(initial_accumulator_value)),)
+        self._initial = float(initial_accumulator_value)
+        self._slots = (("accumulator", self._initial),)
 
-    def _update(self, session, var, grad, hyper):
-        new, acc = adagrad_update(session._read(var), self._slot(session, "accumulator", var),
-                                  grad, hyper["learning_rate"])
-        self._set_slot(session, "accumulator", var, acc)
-        session._store(var, new, self._name)
+    def _rule(self, hyper):
+        return optim.Adagrad.unchecked(lr=hyper["learning_rate"], eps=0.0,
+                             initial_accumulator=self._initial)
 
 
 class RMSPropOptimizer(Optimizer):
@@ -311,6 +307,7 @@ class RMSPropOptimizer(Optimizer):
     ``W/RMSProp``), the momentum at zero (``W/RMSProp_1``)."""
 
     _slots = (("rms", 1.0), ("momentum", 0.0))
+    _rule_class = optim.RMSProp
 
     def __init__(self, learning_rate: float | Tensor, decay: float = 0.9,
                  momentum: float = 0.0, epsilon: float = 1e-10, use_locking: bool = False,
@@ -320,14 +317,9 @@ class RMSPropOptimizer(Optimizer):
         super().__init__(use_locking, name, learning_rate=learning_rate, decay=decay,
                          momentum=momentum, epsilon=epsilon)
 
-    def _update(self, session, var, grad, hyper):
-        new, ms, mom = rmsprop_update(session._read(var), self._slot(session, "rms", var),
-                                      self._slot(session, "momentum", var), grad,
-                                      hyper["learning_rate"], hyper["decay"],
-                                      hyper["momentum"], hyper["epsilon"])
-        self._set_slot(session, "rms", var, ms)
-        self._set_slot(session, "momentum", var, mom)
-        session._store(var, new, self._name)
+    def _rule(self, hyper):
+        return optim.RMSProp.unchecked(lr=hyper["learning_rate"], alpha=hyper["decay"],
+                             eps=hyper["epsilon"], momentum=hyper["momentum"], form="tf1")
 
 
 def get_or_create_global_step(graph: Any = None) -> Variable:

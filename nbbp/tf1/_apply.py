@@ -1,0 +1,100 @@
+"""Running an ``ApplyGradients`` op: nbbp's compiled optimizer update in a session.
+
+The session compiles the gradients as part of its plan; :class:`Update` adds the
+optimizer's update instructions (:func:`nbbp.train.optim.update_rows`, run by the
+kernel that runs nbbp's own training loop) in the arena after the plan's graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.engine import ALIGN, Layout, kernel
+from ..core.engine import lower as lower_program
+from ..core.graph import Node
+from ..train import optim
+from ._core import Operation
+from ._variables import Variable
+from .errors import InvalidArgumentError
+from .train import Optimizer
+
+
+class Update:
+    """One ``ApplyGradients`` op in a session's plan: the optimizer's compiled update
+    instructions (:func:`nbbp.train.optim.update_rows`) over the plan's arena, in the
+    memory after what the plan's graph uses (from ``at``).
+
+    Each run copies the session's values of the variables and their slots in, runs
+    the update (the kernel; ``step_numpy`` on the python engine) and stores the new
+    values back in the session.
+    """
+
+    def __init__(self, op: Operation, layout: Layout, grads: list[Node],
+                 hyper: dict[str, Node], at: int, engine: str) -> None:
+        a = op.attrs
+        self.op, self.engine, self.layout = op, engine, layout
+        self.opt: Optimizer = a["optimizer"]
+        self.vars: list[Variable] = a["vars"]
+        self.grads = grads
+        self.hyper_at = {k: int(layout.offsets[n.id]) for k, n in hyper.items()}
+        self.rule = None if hyper else self.opt._rule(a["hyper"])
+        self.h = None if self.rule is None else self._block(self.rule)
+        self.run = kernel("run") if engine == "numba" else None
+        params, pos = [], at
+        for var, g in zip(self.vars, grads):
+            if g.shape != var._shape:
+                raise InvalidArgumentError(
+                    f"apply_gradients: the gradient {g.name} has shape {g.shape} but "
+                    f"variable {var.op.name} has {var._shape}; give each variable a "
+                    "gradient of its own shape")
+            pos = -(-pos // ALIGN) * ALIGN        # the variable's value, updated in place
+            params.append((pos, int(layout.offsets[g.id]), g.size))
+            pos += g.size
+        self.h_at = -(-pos // ALIGN) * ALIGN
+        rows, states, self.end = optim.update_rows(self.opt._rule_class, params, self.h_at)
+        self.at = [(p, s, n) for (p, _, n), s in zip(params, states)]
+        self.code, _ = lower_program(layout, [], extra=rows)
+        self.n = len(rows)
+
+    def apply(self, session: Any, arena: np.ndarray) -> None:
+        opt, name = self.opt, self.opt._name
+        hyper = dict(self.op.attrs["hyper"])
+        hyper.update({k: float(arena[o]) for k, o in self.hyper_at.items()})
+        rule = self.rule or opt._rule(hyper)
+        h = self._block(rule) if self.h is None else self.h
+        for var, (p, s, n) in zip(self.vars, self.at):
+            arena[p:p + n] = session._read(var).ravel()
+            for k, slot in enumerate(opt._slot_list(var)):
+                arena[s + k * n:s + (k + 1) * n] = session._read(slot).ravel()
+        powers = opt._powers(session)
+        arena[self.h_at:self.h_at + optim.N_HYPER] = h
+        if powers is not None:
+            arena[self.h_at + optim.H_P1], arena[self.h_at + optim.H_P2] = powers
+        if self.run is not None:
+            self.run(self.code, arena, 0, self.n, 2)
+        else:
+            kw = {} if powers is None else {"powers": powers}
+            for var, g, (p, s, n) in zip(self.vars, self.grads, self.at):
+                shape = var._shape
+                state = [arena[s + k * n:s + (k + 1) * n].reshape(shape) for k in range(2)]
+                arena[p:p + n] = np.ravel(rule.step_numpy(
+                    arena[p:p + n].reshape(shape), self.layout.view(arena, g), state, 1, **kw))
+        for var, (p, s, n) in zip(self.vars, self.at):
+            for k, slot in enumerate(opt._slot_list(var)):
+                session._store(slot, arena[s + k * n:s + (k + 1) * n].reshape(var._shape),
+                               slot.op.name)
+            session._store(var, arena[p:p + n].reshape(var._shape), name)
+        opt._finish(session, hyper)
+        gs = self.op.attrs["global_step"]
+        if gs is not None:
+            session._store(gs, session._read(gs) + 1.0, "global_step")
+
+    @staticmethod
+    def _block(rule: optim.Optimizer) -> np.ndarray:
+        """The hyperparameter block of one step; every step is TF's first (t = 1), as
+        its slots and ``beta*_power`` variables carry the rest."""
+        h = rule.hyper()
+        h[optim.H_T] = 0.0
+        return h
