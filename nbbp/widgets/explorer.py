@@ -227,6 +227,16 @@ class Explorer:
         self.explain.value = text
         return ov
 
+    def show_delta(self, delta: tuple[Overlay, str] | None) -> None:
+        """Show ``(overlay, text)`` — each number's change after a training step — on
+        the last frame (None: back to the plain picture); the trainer calls this."""
+        self._delta = delta
+        self.step.value = self.step.max
+
+    def forget_checks(self) -> None:
+        """The params changed outside the sliders: the gradient check is stale."""
+        self._checks = None
+
     def take_step(self) -> None:
         """One SGD step (learning rate ``lr``) on the params; show each number's Δ."""
         loop = self.model.train_loop("sgd", float(self.lr.value))

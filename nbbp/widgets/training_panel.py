@@ -188,8 +188,7 @@ class Trainer:
 
     def _set_delta(self, delta: tuple[Overlay, str] | None) -> None:
         if self.explorer is not None:
-            self.explorer._delta = delta
-            self.explorer.step.value = self.explorer.step.max
+            self.explorer.show_delta(delta)
         else:
             self._delta = delta
 
@@ -289,7 +288,7 @@ class Trainer:
         if graph:
             if self.explorer is not None:
                 self.explorer.sync()
-                self.explorer._checks = None
+                self.explorer.forget_checks()
             if final:
                 self.graph.ok()
             self.graph.refresh()
