@@ -100,29 +100,21 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
 
 def _leaf(g: NbbpGraph, op: Operation, kind: str, shape: tuple, value=None,
           trainable: bool = False) -> Node:
-    *scope, base = nbbp_name(op.name).split("/")
-    g._scopes = scope
-    try:
+    scope, _, base = nbbp_name(op.name).rpartition("/")
+    with g.at_scope(scope):
         return g.add_node(kind, shape=shape, name=base, value=value, trainable=trainable)
-    finally:
-        g._scopes = []
 
 
 def _named(g: NbbpGraph, op: Operation, build: Callable[[], Node]) -> Node:
     """Run ``build`` with intermediate nodes under ``<op name>/``; name its result
     after the op."""
-    parts = nbbp_name(op.name).split("/")
+    full = nbbp_name(op.name)
     start = len(g.nodes)
-    g._scopes = parts
-    try:
+    with g.at_scope(full):
         out = build()
-    finally:
-        g._scopes = []
     if out.id >= start and out.auto_named:
-        del g.by_name[out.name]
-        out.scope = "/".join(parts[:-1])
-        out.name = g.unique_name(parts[-1], out.scope)
-        out.auto_named = False
+        scope, _, base = full.rpartition("/")
+        g.rename(out, base, scope)
         g.by_name[out.name] = out
     return out
 
