@@ -588,7 +588,7 @@ def _index_spec(x: Node, key: Any) -> tuple[int, ...]:
             step = 1 if k.step is None else int(k.step)
             if step == 0:
                 raise BuildError(f"{shown}: a slice step cannot be zero")
-            start = (0 if step > 0 else OPEN) if k.start is None else int(k.start)
+            start = (-OPEN if step > 0 else OPEN) if k.start is None else int(k.start)
             stop = (OPEN if step > 0 else -OPEN) if k.stop is None else int(k.stop)
             spec += [_SLICE, start, stop, step]
         elif _is_int(k):
@@ -779,7 +779,8 @@ def _shape_gather(op, inputs, attrs):
     if arr.size == 0:
         raise ShapeError(f"{what}: no indices given")
     if arr.dtype.kind not in "iu":
-        bad = next((v for v in arr.ravel() if not _is_int(v)), arr.ravel()[0])
+        vals = arr.ravel().tolist()
+        bad = next((v for v in vals if not (isinstance(v, float) and v.is_integer())), vals[0])
         raise BuildError(f"{what}: index {bad!r} is not an integer ({arr.dtype}); indices are "
                          f"positions along axis {axis} of shape {p.shape}: 0..{n - 1}")
     out_of = arr[(arr < 0) | (arr >= n)]
