@@ -374,3 +374,14 @@ def test_a_failed_op_leaves_the_graph_untouched():
                 bad()
             assert "\n" not in str(info.value)
             assert len(g.nodes) == n and list(g.by_name) == ["a"]
+
+
+def test_the_picture_of_a_node_with_many_inputs():
+    src = ("a = param(np.ones((2, 2)))\nb = param(np.ones((2, 1)))\n"
+           "j = concat([a, b, a, b], axis=1)\nf = sum(j[:, 1:4] * j[:, ::2])")
+    m = nbbp.build(src, output="f")
+    dot = m.to_dot()
+    assert "(its argument x4)" in dot and "(its argument x1)" in dot
+    assert "j[:, 1:4]" in dot and "j[:, ::2]" in dot
+    assert nbbp.OPS["concat"].formula(3) == "∂L/∂x4 = g's part at its place"
+    assert "scatter" in m.to_dot(backward=True)

@@ -82,11 +82,16 @@ class Op:
     def differentiable(self) -> bool:
         return self.vjp is not None
 
+    def arg(self, i: int) -> str:
+        """The display name of input ``i`` (``a``, ``b``, …; ``x1``, ``x2``, … for a
+        variadic op, whose inputs beyond its ``arity`` are like its last one)."""
+        return f"x{i + 1}" if self.variadic else self.args[i]
+
     def formula(self, i: int) -> str:
         """Display text of the derivative with respect to input ``i``."""
+        arg = self.arg(i)
         if self.variadic:
             i = builtins.min(i, self.arity - 1)
-        arg = self.args[i]
         d = self.d[i] if i < len(self.d) else None
         if d is None:
             return f"∂{_paren(pretty(self.expr))}/∂{arg} = 0 (no gradient)"
@@ -611,7 +616,9 @@ def _show_item(k: Any) -> str:
     return shown if len(shown) < 30 else shown[:27] + "..."
 
 
-def _spec_text(spec: tuple[int, ...]) -> str:
+def index_text(spec: tuple[int, ...]) -> str:
+    """getitem's index attribute as the cell wrote it: ``(0, -OPEN, OPEN, 1, 1, 2, 0, 0)``
+    → ``":, 2"``."""
     items = []
     for i in range(0, len(spec), 4):
         kind, a, b, c = spec[i:i + 4]
@@ -623,7 +630,7 @@ def _spec_text(spec: tuple[int, ...]) -> str:
 def _resolve_index(name: str, shape: tuple[int, ...], spec: tuple[int, ...]):
     """The NumPy key and output shape of getitem's index ``spec`` on ``shape``."""
     def shown() -> str:
-        return f"getitem {name}[{_spec_text(spec)}]"
+        return f"getitem {name}[{index_text(spec)}]"
     key: list[Any] = []
     out: list[int] = []
     axis = 0
@@ -961,11 +968,11 @@ defop("getitem", 110, 1, SELECT, _np_getitem, _select_vjp, "a[index]",
       ("g scattered back into zeros at the selected positions",), (_U,), attrs=("index",),
       doc="indexing and slicing: x[0], x[:, 1:3], x[::-1], x[..., None]", dtypes=_SEL)
 defop("concat", 111, 2, SELECT, lambda *xs, axis: np.concatenate(xs, axis), _select_vjp,
-      "concat(a, b, …)", ("g's part at a's place", "g's part at b's place"), (_U, _U),
+      "concat(x1, x2, …)", ("g's part at its place",) * 2, (_U, _U),
       attrs=("axis",), doc="joins tensors along an existing axis", dtypes=_SEL,
       variadic=True)
 defop("stack", 112, 2, SELECT, lambda *xs, axis: np.stack(xs, axis), _select_vjp,
-      "stack(a, b, …)", ("g's slice at a's place", "g's slice at b's place"), (_U, _U),
+      "stack(x1, x2, …)", ("g's slice at its place",) * 2, (_U, _U),
       attrs=("axis",), doc="joins tensors of one shape along a new axis", dtypes=_SEL,
       variadic=True)
 defop("tile", 113, 1, SELECT, lambda a, multiples: np.tile(a, multiples), _select_vjp,
