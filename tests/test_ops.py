@@ -18,11 +18,13 @@ from nbbp.core.ops import (
     MATMUL,
     OPS,
     REDUCE,
+    SELECT,
     SOFTMAX,
     UNARY,
     WHERE,
     apply,
 )
+from nbbp.core.ops import _index_spec as index_spec
 
 OP_NAMES = [name for name, op in OPS.items() if op.kind != LEAF]
 
@@ -56,7 +58,44 @@ def cases(op) -> list[tuple[tuple[tuple[int, ...], ...], dict]]:
     if op.name == "sum_to":
         return [(((2, 3),), dict(shape=(3,))), (((2, 4),), dict(shape=(2, 1))),
                 (((2, 3),), dict(shape=()))]
+    if op.kind == SELECT:
+        return SELECT_CASES[op.name]
     raise AssertionError(f"no test cases for op {op.name!r}: add them here")
+
+
+def ix(shape, key) -> tuple[int, ...]:
+    """getitem's index attribute for ``x[key]`` on a tensor of ``shape``."""
+    class X:
+        name, ndim = "x", len(shape)
+    X.shape = shape
+    return index_spec(X, key)
+
+
+def scatter_attrs(of, arg, shapes, **fwd):
+    attrs = dict.fromkeys(("index", "axis", "multiples", "paddings", "indices",
+                           "indices_shape"))
+    attrs.update(fwd, of=of, arg=arg, shapes=tuple(v for s in shapes for v in (len(s), *s)))
+    return attrs
+
+
+SELECT_CASES = {
+    "getitem": [(((3, 4),), dict(index=ix((3, 4), 1))),
+                (((3, 4),), dict(index=ix((3, 4), (slice(None), slice(1, 3))))),
+                (((2, 3, 4),), dict(index=ix((2, 3, 4), (-1, slice(None, None, -2), None)))),
+                (((5,),), dict(index=ix((5,), slice(4, 0, -2))))],
+    "concat": [(((2, 3), (2, 1)), dict(axis=1)), (((2,), (3,)), dict(axis=0))],
+    "stack": [(((3,), (3,)), dict(axis=0)), (((2, 2), (2, 2)), dict(axis=-1))],
+    "tile": [(((2, 3),), dict(multiples=(2, 1))), (((3,),), dict(multiples=(3,)))],
+    "pad": [(((2, 3), ()), dict(paddings=(1, 0, 0, 2))), (((3,), ()), dict(paddings=(0, 0)))],
+    "squeeze": [(((3, 1, 2),), dict(axis=(1,))), (((1, 4),), dict(axis=None))],
+    "expand_dims": [(((3,),), dict(axis=0)), (((2, 3),), dict(axis=-1))],
+    "gather": [(((4, 3),), dict(indices=(3, 0, 3), indices_shape=(3,), axis=0)),
+               (((2, 5),), dict(indices=(1, 1, 4, 0), indices_shape=(2, 2), axis=1))],
+    "scatter": [(((4,),), scatter_attrs("getitem", 0, ((3, 4),), index=ix((3, 4), 1))),
+                (((3, 3),), scatter_attrs("gather", 0, ((4, 3),), indices=(3, 0, 3),
+                                          indices_shape=(3,), axis=0)),
+                (((2, 4),), scatter_attrs("pad", 1, ((2, 3), ()), paddings=(0, 0, 0, 1)))],
+}
 
 
 def sample(op, i: int, shape, rng) -> np.ndarray:

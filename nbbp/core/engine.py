@@ -31,6 +31,9 @@ from .isa import (
     MASK,
     MATMUL,
     REDUCE,
+    SEL_ELEMENTS,
+    SEL_RUNS,
+    SELECT,
     SIZE,
     SOFTMAX,
     UNARY,
@@ -38,7 +41,7 @@ from .isa import (
     W,
 )
 from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public here too)
-from .ops import OPS
+from .ops import OPS, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
 ALIGN = 8      # float64s per 64 bytes
@@ -281,12 +284,62 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
                 row[4] = x.size
         elif op.name == "reshape":
             pass
+        elif op.kind == SELECT:
+            _lower_select(row, n, ins, off, put)
         else:
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
     watch_list = [int(v) for w in watch for v in (off[w.id], w.size)]
     tail = [base + len(aux), len(watch)]
     code = np.concatenate([instr.ravel(), np.asarray(aux + watch_list + tail, dtype=np.int64)])
     return code, [st[0] for st in steps]
+
+
+def _runs(out_pos: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Split an index map into runs where both positions step by one: rows of
+    ``(out position, source offset, length)``."""
+    cut = np.flatnonzero((np.diff(out_pos) != 1) | (np.diff(src) != 1)) + 1
+    starts = np.concatenate([[0], cut])
+    lengths = np.diff(np.concatenate([starts, [len(src)]]))
+    return np.stack([out_pos[starts], src[starts], lengths], axis=1)
+
+
+def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], off: np.ndarray,
+                  put: Callable[[list[int]], int]) -> None:
+    """A selection as arena offsets: for every output element the offset it is copied
+    from (``scatter``: for every element of g, the output position it is added to).
+    Stored as runs of block copies when the runs are long enough to pay (slices of
+    rows, concat, tile, gather of rows), else element by element; a single element, or
+    a selection that copies its input as it is (squeeze, expand_dims), is a copy."""
+    scatter = n.op == "scatter"
+    of = n.attrs["of"] if scatter else n.op
+    shapes = tuple(x.shape for x in ins) if not scatter else None
+    if scatter:
+        from .ops import _dec_shapes
+        shapes = _dec_shapes(n.attrs["shapes"])
+    table = select_table(of, shapes, tuple((k, n.attrs[k]) for k in OPS[of].attrs))
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    if scatter:                    # g's element i is added to output position out[i]
+        arg = n.attrs["arg"]
+        pos = np.flatnonzero((table >= starts[arg]) & (table < starts[arg + 1]))
+        out_pos, src = table[pos] - starts[arg], off[ins[0].id] + pos
+    else:                          # output element i is copied from src[i]
+        which = np.searchsorted(starts[1:], table, side="right")
+        src = np.asarray([off[x.id] for x in ins], dtype=np.int64)[which] + table - starts[which]
+        out_pos = np.arange(n.size, dtype=np.int64)
+    if n.size == 1 and len(src) == 1 or (
+            not scatter and len(ins) == 1 and n.size == ins[0].size
+            and np.array_equal(src, off[ins[0].id] + out_pos)):
+        row[0], row[KIND], row[2] = COPY, K_COPY, src[0]
+        return
+    runs = _runs(out_pos, src)
+    if 4 * len(runs) <= len(src):
+        row[3], row[4], row[5] = put(runs.ravel().tolist()), SEL_RUNS, len(runs)
+    elif scatter:
+        row[3], row[4], row[5] = (put(np.stack([out_pos, src], 1).ravel().tolist()),
+                                  SEL_ELEMENTS, len(src))
+    else:
+        row[3], row[4], row[5] = put(src.tolist()), SEL_ELEMENTS, len(src)
 
 
 class Program:

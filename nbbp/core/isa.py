@@ -26,21 +26,32 @@ SIZE = 7       # the field holding the output's size
 # Op kinds, as the op table names them; they decide an op's shape rule and lowering.
 UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
     "unary", "binary", "where", "reduce", "matmul", "layout", "softmax", "leaf")
+# Selection ops: every output element is one element of one of the inputs (slicing,
+# concat, stack, tile, pad, gather, …), and their adjoint, scatter. They lower to an
+# index map in the auxiliary ints (see nbbp.core.engine.lower).
+SELECT = "select"
 
 # Kind ids in the instruction's KIND field: one per op kind that has kernels, and
 # the internal families (a plain copy, the optimizer's step count and its updates).
 K_UNARY, K_BINARY, K_WHERE, K_REDUCE, K_MATMUL, K_LAYOUT, K_SOFTMAX = 1, 2, 3, 4, 5, 6, 7
 K_COPY, K_TICK, K_UPDATE = 8, 9, 10
+K_SELECT = 11
 
 KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
                            REDUCE: K_REDUCE, MATMUL: K_MATMUL, LAYOUT: K_LAYOUT,
-                           SOFTMAX: K_SOFTMAX}
+                           SOFTMAX: K_SOFTMAX, SELECT: K_SELECT}
 
 # Internal opcodes: instructions the lowering makes that are not graph ops. They must
 # not collide with the op table's codes (nbbp.core.engine checks this on import).
 COPY = 100      # a copy (also x ** 1, stop_gradient, size-1 reduces and layouts)
 MASK = 101      # x where y > 0 else 0: relu's backward, g·step(x), in one pass
 ADDRELU = 102   # max(x + y, 0): bias add and relu in one pass
+
+# How a selection instruction's index map is stored (its ``y`` field): as runs
+# ``(out position, source offset, length)`` when the map copies blocks, or element by
+# element (a source offset per output element; for scatter, ``(out position, source
+# offset)`` pairs) when it does not.
+SEL_ELEMENTS, SEL_RUNS = 0, 1
 
 # Optimizer instructions, appended after the backward pass by the training loop.
 TICK = 90                                        # count a step, set its learning rate

@@ -48,6 +48,7 @@ from .isa import (
     K_LAYOUT,
     K_MATMUL,
     K_REDUCE,
+    K_SELECT,
     K_SOFTMAX,
     K_TICK,
     K_UNARY,
@@ -55,6 +56,7 @@ from .isa import (
     K_WHERE,
     KIND,
     MASK,
+    SEL_RUNS,
     SIZE,
     UPD_ADAGRAD,
     UPD_ADAM,
@@ -87,6 +89,11 @@ MATMUL = _code("matmul")
 TRANSPOSE, RESHAPE, BROADCAST, SUMTO = (_code("transpose"), _code("reshape"),
                                         _code("broadcast_to"), _code("sum_to"))
 SOFTMAX, LOGSOFTMAX = _code("softmax"), _code("log_softmax")
+CLIP, PROD, LOGSUMEXP = _code("clip"), _code("prod"), _code("logsumexp")
+# The selections all run as one index map (see _take); scatter adds along it.
+SCATTER = _code("scatter")
+for _name in ("getitem", "concat", "stack", "tile", "pad", "squeeze", "expand_dims", "gather"):
+    _code(_name)
 
 # The names of the ops the interpreters implement (those bound above); a program with
 # any other op is refused (e.g. an op registered at run time: only the Python engine
@@ -204,7 +211,10 @@ def run_scalar(code, v, start, stop, check):
         elif kind == K_BINARY:
             v[o] = binary(op, v[code[q + 2]], v[code[q + 3]])
         elif kind == K_WHERE:
-            v[o] = v[code[q + 3]] if v[code[q + 2]] != 0.0 else v[code[q + 4]]
+            if op == CLIP:
+                v[o] = _clip(v[code[q + 2]], v[code[q + 3]], v[code[q + 4]])
+            else:
+                v[o] = v[code[q + 3]] if v[code[q + 2]] != 0.0 else v[code[q + 4]]
         else:
             v[o] = v[code[q + 2]]      # COPY and every size-1 reduce / layout
         if check and _bad(v[o]):
@@ -238,8 +248,16 @@ def _binary_general(op, out, x, y, code, k):
                     i += 1
 
 
+@njit(inline="always", **_JIT)
+def _clip(x, lo, hi):
+    """TF1's clip_by_value: the minimum with hi, then the maximum with lo (so lo wins if
+    lo > hi); nan stays nan."""
+    t = x if x <= hi or x != x else hi
+    return t if t >= lo or t != t else lo
+
+
 @njit(**_JIT)
-def _where_general(out, c, x, y, code, k):
+def _where_general(op, out, c, x, y, code, k):
     d0, d1, d2, d3 = _strided4(code, k)
     c0, c1, c2, c3 = _strided4(code, k + 4)
     a0, a1, a2, a3 = _strided4(code, k + 8)
@@ -250,7 +268,10 @@ def _where_general(out, c, x, y, code, k):
             for i2 in range(d2):
                 for i3 in range(d3):
                     ic = i0 * c0 + i1 * c1 + i2 * c2 + i3 * c3
-                    if c[ic] != 0.0:
+                    if op == CLIP:
+                        out[i] = _clip(c[ic], x[i0 * a0 + i1 * a1 + i2 * a2 + i3 * a3],
+                                       y[i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3])
+                    elif c[ic] != 0.0:
                         out[i] = x[i0 * a0 + i1 * a1 + i2 * a2 + i3 * a3]
                     else:
                         out[i] = y[i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3]
@@ -309,6 +330,8 @@ def _reduce(op, out, x, outer, n, inner):
                     acc = e if e > acc or e != e else acc
                 elif op == MIN:
                     acc = e if e < acc or e != e else acc
+                elif op == PROD:
+                    acc *= e
                 else:
                     acc += e
             out[o] = acc / n if op == MEAN else acc
@@ -324,6 +347,9 @@ def _reduce(op, out, x, outer, n, inner):
                 for j in range(inner):
                     e = row[j]
                     acc[j] = e if e < acc[j] or e != e else acc[j]
+            elif op == PROD:
+                for j in range(inner):
+                    acc[j] *= row[j]
             else:
                 for j in range(inner):
                     acc[j] += row[j]
@@ -331,6 +357,63 @@ def _reduce(op, out, x, outer, n, inner):
             for j in range(inner):
                 acc[j] /= n
         out[o * inner:(o + 1) * inner] = acc
+
+
+@njit(**_JIT)
+def _logsumexp(out, x, outer, n, inner):
+    """log Σ exp along the axis, shifted by the maximum so large values do not overflow."""
+    for o in range(outer):
+        for j in range(inner):
+            b = o * n * inner + j
+            m = x[b]
+            for t in range(1, n):
+                e = x[b + t * inner]
+                m = e if e > m or e != e else m
+            if m - m != 0.0:            # ±inf or nan: no shift (as NumPy's reference)
+                m = 0.0
+            s = 0.0
+            for t in range(n):
+                s += math.exp(x[b + t * inner] - m)
+            out[o * inner + j] = math.log(s) + m
+
+
+@njit(**_JIT)
+def _take(out, src, table):
+    """out[i] = src[table[i]]: a selection element by element (``src`` is the arena, of
+    any dtype; the table holds offsets into it)."""
+    for i in range(out.size):
+        out[i] = src[table[i]]
+
+
+@njit(**_JIT)
+def _take_runs(out, src, runs):
+    """out[p:p + m] = src[s:s + m] for each run (p, s, m): block copies."""
+    for r in range(runs.size // 3):
+        p, s, m = runs[3 * r], runs[3 * r + 1], runs[3 * r + 2]
+        dst = out[p:p + m]
+        blk = src[s:s + m]
+        for t in range(m):
+            dst[t] = blk[t]
+
+
+@njit(**_JIT)
+def _scatter_elements(out, src, pairs):
+    """out = 0, then out[p] += src[s] for each pair (p, s): repeated positions add up."""
+    out[:] = 0
+    for r in range(pairs.size // 2):
+        out[pairs[2 * r]] += src[pairs[2 * r + 1]]
+
+
+@njit(**_JIT)
+def _scatter_runs(out, src, runs):
+    """out = 0, then out[p:p + m] += src[s:s + m] for each run (p, s, m)."""
+    out[:] = 0
+    for r in range(runs.size // 3):
+        p, s, m = runs[3 * r], runs[3 * r + 1], runs[3 * r + 2]
+        dst = out[p:p + m]
+        blk = src[s:s + m]
+        for t in range(m):
+            dst[t] += blk[t]
 
 
 @njit(**_JIT)
@@ -605,11 +688,14 @@ def run(code, v, start, stop, check):
                 _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
                         code[q + 5])
         elif kind == K_WHERE:
-            _where_general(v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
+            _where_general(op, v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
                            code[q + 5])
         elif kind == K_REDUCE:
             outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
-            _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+            if op == LOGSUMEXP:
+                _logsumexp(v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+            else:
+                _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         elif kind == K_MATMUL:
             m = code[q + 4]
             _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
@@ -617,6 +703,16 @@ def run(code, v, start, stop, check):
             _gather(v[o:o + n], v[a:], code, code[q + 3])
         elif kind == K_LAYOUT and op == SUMTO:
             _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
+        elif kind == K_SELECT:
+            k, cnt = code[q + 3], code[q + 5]
+            if op == SCATTER and code[q + 4] == SEL_RUNS:
+                _scatter_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+            elif op == SCATTER:
+                _scatter_elements(v[o:o + n], v, code[k:k + 2 * cnt])
+            elif code[q + 4] == SEL_RUNS:
+                _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+            else:
+                _take(v[o:o + n], v, code[k:k + n])
         elif kind == K_SOFTMAX:
             _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
         elif kind == K_TICK:

@@ -18,6 +18,8 @@ pass is itself a graph that can be run, drawn and differentiated again.
 from __future__ import annotations
 
 import builtins
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +31,18 @@ from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
 # Kinds decide the shape rule and how the engine lowers the op (and, as ids in each
 # instruction, which kernel runs it); they are named once, in the instruction set.
-from .isa import BINARY, INTERNAL_KIND, LAYOUT, LEAF, MATMUL, REDUCE, SOFTMAX, UNARY, WHERE
+from .isa import (
+    BINARY,
+    INTERNAL_KIND,
+    LAYOUT,
+    LEAF,
+    MATMUL,
+    REDUCE,
+    SELECT,
+    SOFTMAX,
+    UNARY,
+    WHERE,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,12 @@ class Op:
     symbol: str = field(default="")     # infix symbol for display, if any
     args: str = "abc"                   # the names of the inputs in expr and d
     dtypes: str = "float"               # the dtype rule: a key of DTYPE_RULES
+    variadic: bool = False              # takes any number ≥ 1 of inputs like its last one
+
+    def takes(self, n: int) -> bool:
+        """Whether the op accepts ``n`` inputs (``arity`` of them, or with ``variadic``
+        any number from one up: ``concat(a, b, c, …)``)."""
+        return n >= 1 if self.variadic else n == self.arity
 
     @property
     def elementwise(self) -> bool:
@@ -63,9 +82,16 @@ class Op:
     def differentiable(self) -> bool:
         return self.vjp is not None
 
+    def arg(self, i: int) -> str:
+        """The display name of input ``i`` (``a``, ``b``, …; ``x1``, ``x2``, … for a
+        variadic op, whose inputs beyond its ``arity`` are like its last one)."""
+        return f"x{i + 1}" if self.variadic else self.args[i]
+
     def formula(self, i: int) -> str:
         """Display text of the derivative with respect to input ``i``."""
-        arg = self.args[i]
+        arg = self.arg(i)
+        if self.variadic:
+            i = builtins.min(i, self.arity - 1)
         d = self.d[i] if i < len(self.d) else None
         if d is None:
             return f"∂{_paren(pretty(self.expr))}/∂{arg} = 0 (no gradient)"
@@ -522,9 +548,611 @@ def _np_log_softmax(a, axis):
     return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
 
 
+# ---------------------------------------------------------------------------
+# Tensor ops: selections (slicing, concat, stack, tile, pad, squeeze, expand_dims,
+# gather), their adjoint scatter, and clip, prod, logsumexp
+# ---------------------------------------------------------------------------
+# A selection only moves elements: each output element is one element of one input.
+# Its NumPy impl, run on element *numbers* instead of values, gives its index map
+# (`select_table`); the engine lowers that map to block copies, and one adjoint op,
+# `scatter`, adds a gradient back along the same map. So every selection has the same
+# VJP rule, and scatter's own VJP is the selection again: gradients of gradients work.
+
+OPEN = 1 << 62                   # an open slice end (x[2:]): stays open for new batch sizes
+_SLICE, _INT, _NEW = 0, 1, 2     # getitem's index: four ints per item (kind, a, b, c)
+_SEL_ATTRS = ("index", "axis", "multiples", "paddings", "indices", "indices_shape")
+
+
+def _is_int(k: Any) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def _index_spec(x: Node, key: Any) -> tuple[int, ...]:
+    """A Python index (ints, slices, None, ...) → flat ints, four per item:
+    ``(0, start, stop, step)`` a slice, ``(1, i, 0, 0)`` an int, ``(2, 0, 0, 0)`` a new
+    axis; ``...`` is expanded, open slice ends stay open (``OPEN``)."""
+    key = key if isinstance(key, tuple) else (key,)
+    shown = f"getitem {x.name}[{', '.join(_show_item(k) for k in key)}]"
+    if builtins.sum(k is Ellipsis for k in key) > 1:
+        raise BuildError(f"{shown}: an index can have only one ellipsis (...)")
+    used = builtins.sum(k is not None and k is not Ellipsis for k in key)
+    if used > x.ndim:
+        raise ShapeError(f"{shown}: too many indices for {x.name} of shape {x.shape} "
+                         f"({x.ndim} axes)")
+    if not builtins.any(k is Ellipsis for k in key):
+        key = key + (Ellipsis,)
+    spec: list[int] = []
+    for k in key:
+        if k is Ellipsis:
+            spec += [_SLICE, 0, OPEN, 1] * (x.ndim - used)
+        elif k is None:
+            spec += [_NEW, 0, 0, 0]
+        elif isinstance(k, slice):
+            if not builtins.all(b is None or _is_int(b) for b in (k.start, k.stop, k.step)):
+                raise BuildError(f"{shown}: slice bounds must be ints, got {_show_item(k)}")
+            step = 1 if k.step is None else int(k.step)
+            if step == 0:
+                raise BuildError(f"{shown}: a slice step cannot be zero")
+            start = (-OPEN if step > 0 else OPEN) if k.start is None else int(k.start)
+            stop = (OPEN if step > 0 else -OPEN) if k.stop is None else int(k.stop)
+            spec += [_SLICE, start, stop, step]
+        elif _is_int(k):
+            spec += [_INT, int(k), 0, 0]
+        else:
+            raise BuildError(f"{shown}: an index must be an int, a slice, None or ...; got "
+                             f"{type(k).__name__} {_show_item(k)} (to pick positions from a "
+                             "list, use gather)")
+    return tuple(spec)
+
+
+def _show_item(k: Any) -> str:
+    if k is Ellipsis:
+        return "..."
+    if isinstance(k, slice):
+        parts = ["" if v is None or builtins.abs(v) == OPEN else str(v)
+                 for v in (k.start, k.stop, k.step)]
+        return ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] not in ("", "1") else "")
+    shown = repr(k)
+    return shown if len(shown) < 30 else shown[:27] + "..."
+
+
+def index_text(spec: tuple[int, ...]) -> str:
+    """getitem's index attribute as the cell wrote it: ``(0, -OPEN, OPEN, 1, 1, 2, 0, 0)``
+    → ``":, 2"``."""
+    items = []
+    for i in range(0, len(spec), 4):
+        kind, a, b, c = spec[i:i + 4]
+        items.append("None" if kind == _NEW else str(a) if kind == _INT
+                     else _show_item(slice(a, b, c)))
+    return ", ".join(items)
+
+
+def _resolve_index(name: str, shape: tuple[int, ...], spec: tuple[int, ...]):
+    """The NumPy key and output shape of getitem's index ``spec`` on ``shape``."""
+    def shown() -> str:
+        return f"getitem {name}[{index_text(spec)}]"
+    key: list[Any] = []
+    out: list[int] = []
+    axis = 0
+    for i in range(0, len(spec), 4):
+        kind, a, b, c = (int(v) for v in spec[i:i + 4])
+        if kind == _NEW:
+            key.append(None)
+            out.append(1)
+            continue
+        if axis >= len(shape):
+            raise ShapeError(f"{shown()}: too many indices for shape {shape}")
+        size = shape[axis]
+        if kind == _INT:
+            if not -size <= a < size:
+                raise ShapeError(f"{shown()}: index {a} is out of range for axis {axis} of size "
+                                 f"{size} (valid: {-size}..{size - 1}); the shape is {shape}")
+            key.append(a % size)
+        else:
+            start, stop, step = slice(a, b, c).indices(size)
+            count = len(range(start, stop, step))
+            if count == 0:
+                raise ShapeError(f"{shown()}: the slice {_show_item(slice(a, b, c))} selects "
+                                 f"nothing from axis {axis} of size {size} (shape {shape})")
+            key.append(slice(start, stop if stop >= 0 else None, step))
+            out.append(count)
+        axis += 1
+    if axis != len(shape):
+        raise ShapeError(f"{shown()}: the index covers {axis} axes, the shape {shape} has "
+                         f"{len(shape)}")
+    if len(out) > MAX_NDIM:
+        raise ShapeError(f"{shown()}: the result would have {len(out)} axes; at most {MAX_NDIM}")
+    return tuple(key), tuple(out)
+
+
+def _axis_in(what: str, axis: Any, n: int) -> int:
+    if not _is_int(axis):
+        raise BuildError(f"{what}: axis must be an int, got {axis!r}")
+    if not -n <= axis < n:
+        raise ShapeError(f"{what}: axis {axis} is out of range (valid: {-n}..{n - 1})")
+    return int(axis) % n
+
+
+def _names(inputs) -> str:
+    return "[" + ", ".join(x.name for x in inputs) + "]"
+
+
+def _shape_getitem(op, inputs, attrs):
+    (x,) = inputs
+    return _resolve_index(x.name, x.shape, tuple(attrs["index"]))[1]
+
+
+def _shape_concat(op, inputs, attrs):
+    first = inputs[0]
+    what = f"{op.name}({_names(inputs)}, axis={attrs.get('axis', 0)})"
+    if op.name == "stack":
+        if first.ndim + 1 > MAX_NDIM:
+            raise ShapeError(f"{what}: stacking shape {first.shape} gives {first.ndim + 1} "
+                             f"axes; at most {MAX_NDIM}")
+        axis = attrs["axis"] = _axis_in(what, attrs.get("axis", 0), first.ndim + 1)
+        for x in inputs[1:]:
+            if x.shape != first.shape:
+                raise ShapeError(f"{what}: shapes {first.shape} ({first.name}) and {x.shape} "
+                                 f"({x.name}) differ; stack needs equal shapes")
+        return first.shape[:axis] + (len(inputs),) + first.shape[axis:]
+    if first.ndim == 0:
+        raise ShapeError(f"{what}: {first.name} is a scalar; concat joins tensors along an "
+                         "axis (use stack to make a vector of scalars)")
+    axis = attrs["axis"] = _axis_in(what, attrs.get("axis", 0), first.ndim)
+    for x in inputs[1:]:
+        if x.ndim != first.ndim:
+            raise ShapeError(f"{what}: shapes {first.shape} ({first.name}) and {x.shape} "
+                             f"({x.name}) have different numbers of axes")
+        for d in range(first.ndim):
+            if d != axis and x.shape[d] != first.shape[d]:
+                raise ShapeError(f"{what}: shapes {first.shape} ({first.name}) and {x.shape} "
+                                 f"({x.name}) differ on axis {d}; only axis {axis}, the one "
+                                 "joined along, may differ")
+    total = builtins.sum(x.shape[axis] for x in inputs)
+    return first.shape[:axis] + (total,) + first.shape[axis + 1:]
+
+
+def _int_tuple(what: str, value: Any, label: str) -> tuple[int, ...]:
+    arr = np.asarray(value)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise BuildError(f"{what}: {label} must be whole numbers, got {value!r}")
+    return tuple(int(v) for v in arr.ravel())
+
+
+def _shape_tile(op, inputs, attrs):
+    (x,) = inputs
+    what = f"tile({x.name}, {attrs.get('multiples')!r})"
+    mult = attrs["multiples"] = _int_tuple(what, attrs.get("multiples"), "multiples")
+    if len(mult) != x.ndim or builtins.any(m < 1 for m in mult):
+        raise ShapeError(f"{what}: multiples needs one count ≥ 1 per axis of shape {x.shape}")
+    return tuple(d * m for d, m in zip(x.shape, mult))
+
+
+def _shape_pad(op, inputs, attrs):
+    x, value = inputs
+    raw = attrs.get("paddings")
+    what = f"pad({x.name}, {raw!r})"
+    flat = attrs["paddings"] = _int_tuple(what, raw, "paddings")
+    if len(flat) != 2 * x.ndim:
+        raise ShapeError(f"{what}: paddings needs a [before, after] pair per axis of shape "
+                         f"{x.shape}, e.g. {[[1, 1]] * x.ndim}")
+    for ax in range(x.ndim):
+        if flat[2 * ax] < 0 or flat[2 * ax + 1] < 0:
+            raise ShapeError(f"{what}: widths {list(flat[2 * ax:2 * ax + 2])} on axis {ax} "
+                             "are negative; padding widths must be ≥ 0")
+    if value.size != 1 or value.ndim:
+        raise ShapeError(f"{what}: the value must be a scalar, got shape {value.shape}")
+    return tuple(d + flat[2 * i] + flat[2 * i + 1] for i, d in enumerate(x.shape))
+
+
+def _shape_squeeze(op, inputs, attrs):
+    (x,) = inputs
+    axis = attrs.get("axis")
+    what = f"squeeze({x.name}, axis={axis!r})"
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = tuple(sorted({_axis_in(what, a, builtins.max(x.ndim, 1))
+                             for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}))
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ShapeError(f"{what}: axis {a} of shape {x.shape} has size {x.shape[a]}, "
+                                 "not 1; only axes of size 1 can be squeezed")
+    attrs["axis"] = axes
+    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+
+
+def _shape_expand_dims(op, inputs, attrs):
+    (x,) = inputs
+    what = f"expand_dims({x.name}, axis={attrs.get('axis')!r})"
+    if x.ndim + 1 > MAX_NDIM:
+        raise ShapeError(f"{what}: shape {x.shape} already has {MAX_NDIM} axes")
+    axis = attrs["axis"] = _axis_in(what, attrs.get("axis"), x.ndim + 1)
+    return x.shape[:axis] + (1,) + x.shape[axis:]
+
+
+def _shape_gather(op, inputs, attrs):
+    (p,) = inputs
+    raw, ishape = attrs.get("indices"), attrs.get("indices_shape")
+    what = f"gather({p.name}, indices, axis={attrs.get('axis', 0)!r})"
+    if isinstance(raw, Node):
+        raise BuildError(f"{what}: indices must be numbers known when the graph is built "
+                         f"(an int, a list or an integer array), got the node {raw.name!r}")
+    if p.ndim == 0:
+        raise ShapeError(f"{what}: {p.name} is a scalar; gather picks along an axis")
+    axis = attrs["axis"] = _axis_in(what, attrs.get("axis", 0), p.ndim)
+    arr = np.asarray(raw) if ishape is None else np.reshape(np.asarray(raw), ishape)
+    n = p.shape[axis]
+    if arr.size == 0:
+        raise ShapeError(f"{what}: no indices given")
+    if arr.dtype.kind not in "iu":
+        vals = arr.ravel().tolist()
+        bad = next((v for v in vals if not (isinstance(v, float) and v.is_integer())), vals[0])
+        raise BuildError(f"{what}: index {bad!r} is not an integer ({arr.dtype}); indices are "
+                         f"positions along axis {axis} of shape {p.shape}: 0..{n - 1}")
+    out_of = arr[(arr < 0) | (arr >= n)]
+    if out_of.size:
+        raise ShapeError(f"{what}: index {int(out_of[0])} is out of range for axis {axis} of "
+                         f"{p.name} (shape {p.shape}): valid 0..{n - 1}")
+    shape = p.shape[:axis] + arr.shape + p.shape[axis + 1:]
+    if len(shape) > MAX_NDIM:
+        raise ShapeError(f"{what}: the result would have shape {shape}; at most {MAX_NDIM} axes")
+    attrs["indices"], attrs["indices_shape"] = tuple(int(v) for v in arr.ravel()), arr.shape
+    return shape
+
+
+def _enc_shapes(shapes) -> tuple[int, ...]:
+    return tuple(v for s in shapes for v in (len(s), *s))
+
+
+def _dec_shapes(flat) -> tuple[tuple[int, ...], ...]:
+    out, i = [], 0
+    while i < len(flat):
+        k = int(flat[i])
+        out.append(tuple(int(d) for d in flat[i + 1:i + 1 + k]))
+        i += 1 + k
+    return tuple(out)
+
+
+def _fwd_items(of: str, attrs: dict) -> tuple:
+    return tuple((k, attrs[k]) for k in OPS[of].attrs)
+
+
+@functools.lru_cache(maxsize=32)
+def select_table(name: str, shapes: tuple[tuple[int, ...], ...], items: tuple) -> np.ndarray:
+    """The index map of selection op ``name`` on inputs of ``shapes``: for each output
+    element (C order), the number of the input element it is, the inputs' elements
+    numbered one input after another. It is the op's own impl, run on the numbers.
+
+    >>> select_table("concat", ((2,), (1,)), (("axis", 0),)).tolist()
+    [0, 1, 2]
+    """
+    ids, start = [], 0
+    for s in shapes:
+        n = math.prod(s)
+        ids.append(np.arange(start, start + n, dtype=np.int64).reshape(s))
+        start += n
+    table = np.ascontiguousarray(np.asarray(OPS[name].impl(*ids, **dict(items))).ravel(),
+                                 dtype=np.int64)
+    table.flags.writeable = False
+    return table
+
+
+def _reads(name: str, shapes, items) -> list[bool]:
+    """Which inputs the selection reads at all (pad without padding never reads its
+    value, so that input gets no gradient node)."""
+    table = select_table(name, shapes, items)
+    ends = np.cumsum([math.prod(s) for s in shapes])
+    counts = np.bincount(np.searchsorted(ends, table, side="right"), minlength=len(shapes))
+    return [bool(c) for c in counts[:len(shapes)]]
+
+
+def _shape_scatter(op, inputs, attrs):
+    (g,) = inputs
+    of = attrs.get("of")
+    if of not in OPS or OPS[of].kind != SELECT or of == "scatter":
+        raise BuildError(f"scatter({g.name}, of={of!r}): 'of' must name a selection op")
+    shapes = _dec_shapes(attrs["shapes"])
+    arg = attrs["arg"]
+    if not _is_int(arg) or not 0 <= arg < len(shapes):
+        raise BuildError(f"scatter({g.name}, arg={arg!r}): arg must be 0..{len(shapes) - 1}")
+    for k in _SEL_ATTRS:
+        attrs.setdefault(k, None)
+    items = _fwd_items(of, attrs)
+    table = select_table(of, shapes, items)
+    if table.size != g.size or not _reads(of, shapes, items)[arg]:
+        raise ShapeError(f"scatter({g.name}, of={of!r}): {g.name} of shape {g.shape} is not "
+                         f"the output of {of} on shapes {shapes} reading input {arg}")
+    return shapes[arg]
+
+
+def _shape_select(op, inputs, attrs):
+    if not op.takes(len(inputs)):
+        raise BuildError(f"{op.name}: takes {op.arity} inputs, got {len(inputs)}")
+    return _SELECT_SHAPES[op.name](op, inputs, attrs)
+
+
+_SELECT_SHAPES = {"getitem": _shape_getitem, "concat": _shape_concat, "stack": _shape_concat,
+                  "tile": _shape_tile, "pad": _shape_pad, "squeeze": _shape_squeeze,
+                  "expand_dims": _shape_expand_dims, "gather": _shape_gather,
+                  "scatter": _shape_scatter}
+_SHAPE_RULES[SELECT] = _shape_select
+
+
+# -- NumPy implementations (they work on values and, for the index map, on numbers)
+def _np_getitem(a, index):
+    return np.asarray(a)[_resolve_index("a", np.shape(a), tuple(index))[0]]
+
+
+def _np_pad(a, value, paddings):
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a.copy()
+    return np.pad(a, np.reshape(paddings, (-1, 2)), constant_values=np.asarray(value)[()])
+
+
+def _np_scatter(g, of, arg, shapes, **fwd):
+    shapes = _dec_shapes(shapes)
+    table = select_table(of, shapes, _fwd_items(of, fwd))
+    lo = builtins.sum(math.prod(s) for s in shapes[:arg])
+    n = math.prod(shapes[arg])
+    inside = (table >= lo) & (table < lo + n)
+    g = np.asarray(g)
+    out = np.zeros(n, dtype=g.dtype)
+    np.add.at(out, table[inside] - lo, g.ravel()[inside])
+    return out.reshape(shapes[arg])
+
+
+def _np_prod(a, axis, keepdims):
+    return np.prod(a, axis, keepdims=keepdims)
+
+
+def _np_logsumexp(a, axis, keepdims):
+    a = np.asarray(a)
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+
+def _np_clip(x, lo, hi):
+    return np.maximum(np.minimum(x, hi), lo)    # TF1's order: lo wins if lo > hi
+
+
+# -- VJP rules -------------------------------------------------------------------
+def _select_vjp(g: Node, y: Node):
+    shapes = tuple(x.shape for x in y.inputs)
+    fwd = {k: y.attrs[k] for k in OPS[y.op].attrs}
+    reads = _reads(y.op, shapes, _fwd_items(y.op, fwd))
+    return tuple(scatter(g, y.op, j, shapes, **fwd) if reads[j] else None
+                 for j in range(len(shapes)))
+
+
+def _scatter_vjp(g: Node, y: Node):
+    of, arg = y.attrs["of"], y.attrs["arg"]
+    shapes = _dec_shapes(y.attrs["shapes"])
+    args = [g if j == arg else np.zeros(s) for j, s in enumerate(shapes)]
+    return (apply(of, *args, **{k: y.attrs[k] for k in OPS[of].attrs}),)
+
+
+def _prod_vjp(g: Node, y: Node):
+    """∂∏x/∂xᵢ = the product of the others, also where x has zeros: with no zero in a
+    slice it is ∏/xᵢ; with one, the product of the nonzeros at the zero and 0 elsewhere;
+    with more, 0 (as TF1, PyTorch and JAX give)."""
+    (x,) = y.inputs
+    axis, keep = y.attrs["axis"], y.attrs["keepdims"]
+    zero = eq(x, 0.0)
+    nonzero = where(zero, 1.0, x)
+    count = _expand(sum(zero, axis=axis, keepdims=keep), x, axis, keep)
+    others = _expand(prod(nonzero, axis=axis, keepdims=keep), x, axis, keep)
+    local = where(eq(count, 0.0), others / nonzero, where(eq(count, 1.0) * zero, others, 0.0))
+    return (_expand(g, x, axis, keep) * local,)
+
+
+def _logsumexp_vjp(g: Node, y: Node):
+    (x,) = y.inputs
+    axis, keep = y.attrs["axis"], y.attrs["keepdims"]
+    return (_expand(g, x, axis, keep) * exp(x - _expand(y, x, axis, keep)),)
+
+
+def _clip_vjp(g: Node, y: Node):
+    x, lo, hi = y.inputs             # TF1's rule: 1 inside [lo, hi], 0 outside
+    below, above = lt(x, lo), gt(x, hi)
+    return (where(below + above, 0.0, g), where(below, g, 0.0), where(above, g, 0.0))
+
+
+_SEL = "any"    # selections move elements of any dtype
+defop("getitem", 110, 1, SELECT, _np_getitem, _select_vjp, "a[index]",
+      ("g scattered back into zeros at the selected positions",), (_U,), attrs=("index",),
+      doc="indexing and slicing: x[0], x[:, 1:3], x[::-1], x[..., None]", dtypes=_SEL)
+defop("concat", 111, 2, SELECT, lambda *xs, axis: np.concatenate(xs, axis), _select_vjp,
+      "concat(x1, x2, …)", ("g's part at its place",) * 2, (_U, _U),
+      attrs=("axis",), doc="joins tensors along an existing axis", dtypes=_SEL,
+      variadic=True)
+defop("stack", 112, 2, SELECT, lambda *xs, axis: np.stack(xs, axis), _select_vjp,
+      "stack(x1, x2, …)", ("g's slice at its place",) * 2, (_U, _U),
+      attrs=("axis",), doc="joins tensors of one shape along a new axis", dtypes=_SEL,
+      variadic=True)
+defop("tile", 113, 1, SELECT, lambda a, multiples: np.tile(a, multiples), _select_vjp,
+      "tile(a)", ("g summed over the copies",), (_U,), attrs=("multiples",),
+      doc="repeats the tensor along each axis", dtypes=_SEL)
+defop("pad", 114, 2, SELECT, _np_pad, _select_vjp, "pad(a, v)",
+      ("g without the padding", "g summed over the padding"), (_U, _U), attrs=("paddings",),
+      doc="constant padding (TF1's pad): [before, after] per axis, filled with v",
+      args="av", dtypes=_SEL)
+defop("squeeze", 115, 1, SELECT, lambda a, axis: np.squeeze(a, axis), _select_vjp,
+      "squeeze(a)", ("g reshaped back",), (_U,), attrs=("axis",),
+      doc="drops axes of size 1 (all, or those given)", dtypes=_SEL)
+defop("expand_dims", 116, 1, SELECT, lambda a, axis: np.expand_dims(a, axis), _select_vjp,
+      "expand_dims(a)", ("g reshaped back",), (_U,), attrs=("axis",),
+      doc="inserts an axis of size 1", dtypes=_SEL)
+defop("gather", 117, 1, SELECT,
+      lambda a, indices, indices_shape, axis: np.take(
+          a, np.reshape(np.asarray(indices, dtype=np.int64), indices_shape), axis=axis),
+      _select_vjp, "gather(a, indices)", ("g added back at each index (repeats add up)",),
+      (_U,), attrs=("indices", "indices_shape", "axis"),
+      doc="picks slices at constant integer positions along an axis (embedding_lookup)",
+      dtypes=_SEL)
+defop("scatter", 118, 1, SELECT, _np_scatter, _scatter_vjp, "scatter(g)",
+      ("the selection of g",), (_U,), attrs=("of", "arg", "shapes") + _SEL_ATTRS,
+      doc="the VJP of a selection: adds g into zeros where input `arg` was read from",
+      args="g", dtypes="numeric")
+defop("clip", 41, 3, WHERE, _np_clip, _clip_vjp, "clip(a, lo, hi)",
+      ("(a >= lo)*(a <= hi)", "a < lo", "a > hi"), (_U, (-1.2, -0.2), (0.2, 1.2)),
+      doc="x limited to [lo, hi] (TF1's clip_by_value; gradient 1 inside, 0 outside)",
+      args=("a", "lo", "hi"), dtypes="numeric")
+defop("prod", 54, 1, REDUCE, _np_prod, _prod_vjp, "prod(a)",
+      ("g times the product of the other elements (exact with zeros)",), (_U,),
+      attrs=("axis", "keepdims"), dtypes="numeric")
+defop("logsumexp", 55, 1, REDUCE, _np_logsumexp, _logsumexp_vjp, "logsumexp(a)",
+      ("g·softmax(a) along the axis",), (_U,), attrs=("axis", "keepdims"),
+      doc="log Σ eˣ, computed stably (no overflow for large x)")
+
+
+# -- builder functions -------------------------------------------------------------
+def getitem(x: Any, index: Any, name: str | None = None) -> Node:
+    """``x[index]``: ints, slices (negative and strided), ``None`` and ``...``.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     v = nbbp.param([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], name="v")
+    ...     y = v[:, ::-2]
+    >>> nbbp.Model(y).value.tolist()
+    [[3.0, 1.0], [6.0, 4.0]]
+    """
+    x = _lift(x, get_graph()) if not isinstance(x, Node) else x
+    return apply("getitem", x, name_=name, index=_index_spec(x, index))
+
+
+def _node_list(fn: str, xs: Any) -> list:
+    if isinstance(xs, Node) or not isinstance(xs, (list, tuple)) or not xs:
+        raise BuildError(f"{fn}(xs, axis): xs must be a non-empty list of tensors, e.g. "
+                         f"{fn}([a, b], axis=0); got {type(xs).__name__}")
+    return list(xs)
+
+
+def concat(xs: Any, axis: int = 0, name: str | None = None) -> Node:
+    """Join tensors along an existing axis (TF1's ``tf.concat``).
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     y = nbbp.concat([nbbp.param([[1.0], [2.0]]), nbbp.param([[3.0], [4.0]])], axis=1)
+    >>> y.shape
+    (2, 2)
+    """
+    return apply("concat", *_node_list("concat", xs), name_=name, axis=axis)
+
+
+def stack(xs: Any, axis: int = 0, name: str | None = None) -> Node:
+    """Join tensors of one shape along a new axis (``tf.stack``)."""
+    return apply("stack", *_node_list("stack", xs), name_=name, axis=axis)
+
+
+def unstack(x: Node, axis: int = 0) -> list[Node]:
+    """The slices of ``x`` along ``axis``, as a list of nodes (``tf.unstack``)."""
+    axis = _axis_in(f"unstack({x.name}, axis={axis!r})", axis, builtins.max(x.ndim, 1))
+    if x.ndim == 0:
+        raise ShapeError(f"unstack({x.name}): {x.name} is a scalar")
+    lead = (slice(None),) * axis
+    return [x[lead + (i,)] for i in range(x.shape[axis])]
+
+
+def split(x: Node, num_or_sizes: Any, axis: int = 0) -> list[Node]:
+    """``x`` cut along ``axis`` into equal parts or parts of given sizes (``tf.split``).
+
+    Returns a list of nodes: ``split(x, 3)`` three equal parts, ``split(x, [1, 2])``
+    parts of sizes 1 and 2."""
+    what = f"split({x.name}, {num_or_sizes!r}, axis={axis!r})"
+    if x.ndim == 0:
+        raise ShapeError(f"{what}: {x.name} is a scalar")
+    axis = _axis_in(what, axis, x.ndim)
+    n = x.shape[axis]
+    if _is_int(num_or_sizes):
+        k = int(num_or_sizes)
+        if k < 1 or n % k:
+            raise ShapeError(f"{what}: axis {axis} of shape {x.shape} has {n} elements, "
+                             f"which do not split into {k} equal parts")
+        sizes = [n // k] * k
+    else:
+        sizes = list(_int_tuple(what, num_or_sizes, "sizes"))
+        if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 1:
+            raise ShapeError(f"{what}: the sizes {sizes} must be ≥ 1 and add up to {n}, the "
+                             f"size of axis {axis} of shape {x.shape}")
+    lead, out, start = (slice(None),) * axis, [], 0
+    for s in sizes:
+        out.append(x[lead + (slice(start, start + s),)])
+        start += s
+    return out
+
+
+def tile(x: Any, multiples: Any, name: str | None = None) -> Node:
+    """``x`` repeated ``multiples[i]`` times along each axis ``i`` (``tf.tile``)."""
+    return apply("tile", x, name_=name, multiples=multiples)
+
+
+def pad(x: Any, paddings: Any, value: Any = 0.0, name: str | None = None) -> Node:
+    """``x`` with ``paddings[i] = [before, after]`` elements of ``value`` around each axis
+    (TF1's ``tf.pad``, constant mode); ``value`` may be a node."""
+    return apply("pad", x, value, name_=name, paddings=paddings)
+
+
+def squeeze(x: Any, axis: Any = None, name: str | None = None) -> Node:
+    """``x`` without its axes of size 1 (all of them, or those in ``axis``)."""
+    return apply("squeeze", x, name_=name, axis=axis)
+
+
+def expand_dims(x: Any, axis: int, name: str | None = None) -> Node:
+    """``x`` with a new axis of size 1 at ``axis``."""
+    return apply("expand_dims", x, name_=name, axis=axis)
+
+
+def gather(params: Any, indices: Any, axis: int = 0, name: str | None = None) -> Node:
+    """The slices of ``params`` at integer ``indices`` along ``axis`` (``tf.gather``);
+    ``indices`` are numbers (an int, a list or an integer array), known when built.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     y = nbbp.gather(nbbp.param([10.0, 20.0, 30.0]), [2, 0, 2])
+    >>> nbbp.Model(y).value.tolist()
+    [30.0, 10.0, 30.0]
+    """
+    return apply("gather", params, name_=name, indices=indices, indices_shape=None, axis=axis)
+
+
+def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Node:
+    """Rows of ``params`` at ``ids`` (TF1's ``tf.nn.embedding_lookup``: gather on axis 0)."""
+    if isinstance(params, (list, tuple)) and len(params) == 1:
+        params = params[0]
+    return gather(params, ids, axis=0, name=name)
+
+
+def scatter(g: Any, of: str, arg: int, shapes: Any, name: str | None = None,
+            **attrs: Any) -> Node:
+    """The VJP of selection op ``of`` (on inputs of ``shapes``, with its ``attrs``) for
+    input ``arg``: ``g`` added into zeros at the positions that input was read from."""
+    kw = {k: attrs.get(k) for k in _SEL_ATTRS}
+    return apply("scatter", g, name_=name, of=of, arg=arg, shapes=_enc_shapes(shapes), **kw)
+
+
+def clip(x: Any, lo: Any, hi: Any, name: str | None = None) -> Node:
+    """``x`` limited to ``[lo, hi]`` (TF1's ``clip_by_value``): the gradient is 1 inside,
+    0 outside, and flows to ``lo`` / ``hi`` where they bind."""
+    return apply("clip", x, lo, hi, name_=name)
+
+
+# Builder functions of the tensor ops, and those that build several nodes (not ops).
+_TENSOR_BUILDERS = {f.__name__: f for f in (getitem, concat, stack, tile, pad, squeeze,
+                                            expand_dims, gather, scatter, clip)}
+COMPOSITES: dict[str, Callable[..., Any]] = {
+    "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup}
+
+
 _MAKERS = {UNARY: _unary, BINARY: _binary, REDUCE: _reduce, SOFTMAX: _softmax,
            LAYOUT: _layout, MATMUL: _binary}
 _SPECIAL = {"where": where, "leaky_relu": leaky_relu}
+_SPECIAL.update(_TENSOR_BUILDERS)
 
 # The builder functions, generated from the table: tanh, matmul, sum, …
 FUNCTIONS: dict[str, Callable[..., Node]] = {}
@@ -535,6 +1163,7 @@ for _op in OPS.values():
     _fn.__doc__ = _fn.__doc__ or (f"``{_op.expr}`` — {_op.doc}" if _op.doc else
                                   f"``{_op.expr}``; derivative: {_op.formula(0)}")
     FUNCTIONS[_op.name] = _fn
+FUNCTIONS.update(COMPOSITES)
 globals().update(FUNCTIONS)
 
 # Names the derivative rules above call (defined by the loop; listed for readers
@@ -548,7 +1177,7 @@ gt = FUNCTIONS["gt"]; ge = FUNCTIONS["ge"]; lt = FUNCTIONS["lt"]                
 le = FUNCTIONS["le"]; eq = FUNCTIONS["eq"]; sum = FUNCTIONS["sum"]                # noqa: E702
 matmul = FUNCTIONS["matmul"]; transpose = FUNCTIONS["transpose"]                  # noqa: E702
 reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]          # noqa: E702
-sum_to = FUNCTIONS["sum_to"]                                                      # noqa: E702
+sum_to = FUNCTIONS["sum_to"]; prod = FUNCTIONS["prod"]                           # noqa: E702
 
 
 # Arithmetic on nodes builds nodes with the functions above. The graph module knows
@@ -567,6 +1196,7 @@ def _install_operators(cls: type) -> None:
     cls.__neg__ = lambda self: neg(self)
     cls.__pos__ = lambda self: self
     cls.T = property(lambda self: transpose(self), doc="The transpose (axes reversed).")
+    cls.__getitem__ = lambda self, index: getitem(self, index)
 
 
 _install_operators(Node)
@@ -576,7 +1206,8 @@ def table_markdown() -> str:
     """The op table as Markdown (``docs/ops.md`` is this text; a test keeps it so)."""
     kinds = {UNARY: "elementwise", BINARY: "elementwise, broadcasting",
              WHERE: "elementwise, broadcasting", REDUCE: "reduction (axis=None|int, keepdims)",
-             MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)"}
+             MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)",
+             SELECT: "selection (moves elements)"}
     lines = ["# The op table", "",
              "Generated from `nbbp.core.ops.OPS` by `nbbp.core.ops.table_markdown()`; "
              "`tests/test_docs.py` keeps this file in sync. Every op is a function in a "
@@ -588,7 +1219,11 @@ def table_markdown() -> str:
         if op.kind == LEAF:
             continue
         derivs = "<br>".join(op.formula(i) for i in range(op.arity))
-        what = op.doc or pretty(op.expr)
+        what = (op.doc or pretty(op.expr)) + (" (any number of inputs)" if op.variadic else "")
         cells = [f"`{op.name}`", kinds[op.kind], what, derivs]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "Built from the ops above (they return several nodes, or are another "
+              "name for one):", ""]
+    for name, fn in COMPOSITES.items():
+        lines.append(f"- `{name}`: {(fn.__doc__ or '').splitlines()[0]}")
     return "\n".join(lines) + "\n"

@@ -201,7 +201,7 @@ class StepThrough:
         gv = m.grad_of(v)
         contrib = m.value_of(m.edge_grad_node(v, pos))
         nu, nv = sc.short(u), sc.short(v)
-        head = f"backward {j}/{n_edge}: edge {nu} → {nv} (as {OPS[v.op].args[pos]})"
+        head = f"backward {j}/{n_edge}: edge {nu} → {nv} (as {OPS[v.op].arg(pos)})"
         if np.ndim(gv) == 0 and np.ndim(contrib) == 0:
             local = self.local_derivative(v, pos)
             text = (f"∂{out}/∂{nv} · ∂{nv}/∂{nu} = {_num(gv, p)} · {_num(local, p)} = "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.graph import leaves
-from ..core.ops import OPS
+from ..core.ops import OPS, index_text
 from .numbers import fmt, formula, full, norm, shape_text, summary
 from .options import AUTO_LR_RANKS, Options, check_collapse, scopes_of
 
@@ -245,6 +245,7 @@ class Scene:
             op = OPS[n.op]
             args = [self._arg(x) for x in n.inputs]
             text = (f"{args[0]} {op.symbol} {args[1]}" if op.symbol and len(args) == 2
+                    else f"{args[0]}[{index_text(n.attrs['index'])}]" if n.op == "getitem"
                     else f"{op.name}({', '.join(args)})")
             if len(text) > 28:
                 text = text[:26] + "…"
@@ -343,7 +344,7 @@ class Scene:
                     tip = f"no gradient flows from {n.name} back to {x.name}"
                 else:
                     tip = (f"∂{oname}/∂{self.short(x)} flowing back through {self.short(n)}"
-                           f" (its argument {'abc'[pos]}): "
+                           f" (its argument {OPS[n.op].arg(pos)}): "
                            f"{full(g, self.opts.precision, values=False)}"
                            f"\nlocal derivative {formula(n.op, pos)}")
                 e = EdgeView(src, dst, f"e{n.id}_{pos}", x.name, n.name, g,
