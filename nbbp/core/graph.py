@@ -31,6 +31,9 @@ def valid_name(name: object) -> bool:
 
 
 def _name_error(what: str, name: object) -> BuildError:
+    if not isinstance(name, str):
+        return BuildError(f"{what} name must be text, got {name!r}: an extra argument "
+                          "is taken as the name; give a name as name='...'")
     return BuildError(f"{what} name {name!r} is not valid: use a Python identifier "
                       "(letters of any alphabet, digits, _), e.g. 'x', 'W1' or 'α'")
 
