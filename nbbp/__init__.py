@@ -50,3 +50,9 @@ def load_ipython_extension(ipython) -> None:
     """``%load_ext nbbp``: register the ``%%bpgraph`` magic (imports IPython here)."""
     from .magic import load_ipython_extension as _load
     _load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext nbbp``: nbbp's errors show full tracebacks again."""
+    from .magic import unload_ipython_extension as _unload
+    _unload(ipython)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ast
 import builtins
-import difflib
-from collections.abc import Mapping
+import functools
+import inspect
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from .core import graph as _graph
 from .core import ops
 from .core.autodiff import grad, gradients
 from .core.graph import Graph, Node
-from .errors import BuildError, NbbpError, suggest
+from .errors import BuildError, NbbpError, closest, nearest, suggest
 from .model import Model
 
 FILENAME = "<bpgraph>"
@@ -68,12 +70,50 @@ def dsl_namespace(seed: int | None = 0) -> dict[str, Any]:
     """The names a model's source can use (ops, leaves, scope, grad, initialisers)."""
     init = Initializers(seed)
     from .train.losses import LOSSES
-    ns: dict[str, Any] = {**ops.FUNCTIONS, **LOSSES}
-    ns.update(param=_graph.param, input=_graph.input, const=_graph.const,
-              scope=_graph.scope, grad=grad, gradients=gradients,
+    ns: dict[str, Any] = {**ops.FUNCTIONS, **LOSSES, "param": _graph.param,
+                          "input": _graph.input, "const": _graph.const}
+    ns = {k: _checked(k, f) for k, f in ns.items()}
+    ns.update(scope=_graph.scope, grad=grad, gradients=gradients,
               randn=init.randn, uniform=init.uniform, zeros=init.zeros, ones=init.ones,
               np=np, pi=np.pi, e=np.e)
     return ns
+
+
+def signature(name: str, fn: Callable) -> str:
+    """``tanh(x, name=None)``: how a builder is called, without type hints."""
+    sig = inspect.signature(fn)
+    plain = [p.replace(annotation=p.empty) for p in sig.parameters.values()]
+    return name + str(sig.replace(parameters=plain, return_annotation=sig.empty))
+
+
+@functools.cache
+def _checked(name: str, fn: Callable) -> Callable:
+    """``fn`` for cells: a call with the wrong arguments (``tanh(x, x)``, whose second
+    ``x`` would be taken as ``name=``, or ``tanh(x, axis=1)``) names the op and its
+    signature. Calls with the usual arguments go straight through."""
+    params = list(inspect.signature(fn).parameters.values())
+    inputs = [p for p in params if p.name != "name" and p.kind == p.POSITIONAL_OR_KEYWORD]
+    required = sum(p.default is p.empty for p in inputs)
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return fn
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kw: Any) -> Any:
+        if required <= len(args) <= len(inputs) and not kw:
+            return fn(*args)
+        try:
+            bound = sig.bind(*args, **kw)
+        except TypeError as exc:
+            raise BuildError(f"{name}: {exc}; call it as {signature(name, fn)}") from None
+        label = bound.arguments.get("name")
+        if label is not None and not isinstance(label, str):
+            raise BuildError(f"{name} takes {len(inputs)} input"
+                             f"{'s' if len(inputs) != 1 else ''}, got {len(args)}: call it "
+                             f"as {signature(name, fn)} (a node's name is text, given as "
+                             "name='...')")
+        return fn(*args, **kw)
+    return call
 
 
 class _Namer(ast.NodeTransformer):
@@ -119,9 +159,11 @@ def _locate(err: NbbpError, tb, lines: list[str]) -> NbbpError:
 
 
 def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: int | None = 0,
-                name: str = "graph") -> tuple[Graph, dict[str, Node]]:
+                name: str = "graph", first_line: int = 1) -> tuple[Graph, dict[str, Node]]:
     """Run model source in a fresh graph; return the graph and, for each variable the
-    source assigned a node to, that node (in the order of the last assignments)."""
+    source assigned a node to, that node (in the order of the last assignments).
+    ``first_line`` is the number the user sees on the source's first line (2 in a
+    ``%%bpgraph`` cell), for messages that point at another line."""
     if not isinstance(source, str):
         raise BuildError(f"the model source must be text, got {type(source).__name__}")
     lines = source.splitlines()
@@ -144,8 +186,11 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
     user = dict(namespace or {})
     glb: dict[str, Any] = {**user, **dsl, "__builtins__": builtins}
     bound: dict[str, Node] = {}     # variable name -> node it last bound, in order
+    rebound: dict[str, int] = {}    # a builder's name -> the line that assigned it
 
     def name_node(value: Any, target: str) -> Any:
+        if target in dsl and callable(dsl[target]) and value is not dsl[target]:
+            rebound.setdefault(target, g.line or 0)
         if isinstance(value, Node) and value.graph is g:
             if value.auto_named:
                 g.rename(value, target, g.scope)
@@ -161,16 +206,38 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
         raise _locate(exc, exc.__traceback__, lines) from None
     except NameError as exc:
         missing = getattr(exc, "name", None) or str(exc)
-        close = difflib.get_close_matches(missing, list(dsl) + list(user), n=3, cutoff=0.6)
+        known = [*dsl, *bound, *(k for k in user if not k.startswith("_") and k not in
+                                 _IPYTHON_NAMES)]
+        close = closest(missing, known)
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-        err = BuildError(f"unknown name {missing!r}: {hint}Model source can use the ops "
-                         f"and builders {', '.join(sorted(dsl))}, and the notebook's "
-                         "variables")
+        near = ", ".join(n for n in nearest(missing, known, 5) if n not in close)
+        err = BuildError(f"unknown name {missing!r}: {hint}{'It' if hint else 'it'} is not "
+                         "an op, a builder, a name assigned above or a notebook variable"
+                         + (f" (nearest: {near})" if near else "")
+                         + "; %%bpgraph? lists what a cell can use")
         raise _locate(err, exc.__traceback__, lines) from None
     except Exception as exc:
-        err = BuildError(f"{type(exc).__name__}: {exc}")
-        raise _locate(err, exc.__traceback__, lines) from None
+        err = _locate(BuildError(f"{type(exc).__name__}: {exc}"), exc.__traceback__, lines)
+        called = _callee(err) if isinstance(exc, TypeError) else None
+        if called in rebound and "not callable" in str(exc):
+            at = rebound[called]
+            text = lines[at - 1].strip() if 0 < at <= len(lines) else ""
+            err.message = (f"{called}(...) no longer calls the op {called!r}: line "
+                           f"{at + first_line - 1} rebound the name ({text}); give that "
+                           f"variable another name, e.g. {called}_")
+        raise err from None
     return g, bound
+
+
+_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+
+
+def _callee(err: NbbpError) -> str | None:
+    """The name called at the error's position (``tanh`` in ``tanh(x)``), if any."""
+    if err.source_line is None or err.col is None:
+        return None
+    m = re.match(r"([^\W\d]\w*)\s*\(", err.source_line[err.col:])
+    return m.group(1) if m else None
 
 
 def _exec_traced(code, glb: dict, g: Graph) -> None:
@@ -194,7 +261,8 @@ def _exec_traced(code, glb: dict, g: Graph) -> None:
 
 
 def build(source: str, output: str | None = None, namespace: Mapping[str, Any] | None = None,
-          *, engine: str = "numba", seed: int | None = 0, name: str | None = None) -> Model:
+          *, engine: str = "numba", seed: int | None = 0, name: str | None = None,
+          first_line: int = 1) -> Model:
     """Build a model from cell-style source.
 
     Parameters
@@ -210,6 +278,11 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
         ``"numba"`` (compiled) or ``"python"`` (the NumPy reference path).
     seed
         Seed of ``randn`` and ``uniform``.
+    name
+        The model's name (default: the output's variable).
+    first_line
+        The line number of the source's first line as the user sees it (``%%bpgraph``
+        passes 2), for messages that point at another line.
 
     Examples
     --------
@@ -218,7 +291,7 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
     >>> m.value, m["x"].grad, m["y"].grad
     (21.0, 12.0, 10.0)
     """
-    g, bound = build_graph(source, namespace, seed, name or output or "graph")
+    g, bound = build_graph(source, namespace, seed, name or output or "graph", first_line)
     if output is None:
         if not bound:
             raise BuildError("the source assigns no node; end with an assignment such as "

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import keyword
+import os
 import re
+import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -22,7 +24,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, CaselessStrEnum, Int, Unicode
 
-from .errors import NbbpError
+from .errors import NbbpError, closest
 from .view import dot, options
 
 _BOOL = argparse.BooleanOptionalAction
@@ -87,6 +89,9 @@ class BpgraphMagics(Magics):
         "Graphviz program: auto ($NBBP_DOT, dot on the PATH, then graphviz-pure), dot, "
         "graphviz-pure (byte-identical SVG on every machine), none (text only), or a "
         "path")).tag(config=True)
+    tracebacks = Bool(False, help=(
+        "Show the full traceback of nbbp's errors raised after the cell (m.run, m.fit, "
+        "nbbp.load, …) instead of one short message; %tb shows it once")).tag(config=True)
 
     @magic_arguments(name="%bpgraph")     # the usage line then reads %%bpgraph
     @argument("name", help="the notebook variable that receives the model")
@@ -170,7 +175,10 @@ class BpgraphMagics(Magics):
         """
         # slider ranges may be written with spaces: --sliders x=(-3, 3, 0.1)
         line = re.sub(r"\(([^)]*)\)", lambda m: "(" + m.group(1).replace(" ", "") + ")", line)
-        args = parse_argstring(self.bpgraph, line)
+        try:
+            args = parse_argstring(self.bpgraph, line)
+        except UsageError as err:
+            raise _option_error(self.bpgraph, line, err) from None
         name = args.name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise UsageError(f"%%bpgraph {name}: the model's name must be a Python variable "
@@ -199,7 +207,7 @@ class BpgraphMagics(Magics):
         from .build import build
         try:
             model = build(cell, output=args.output, namespace=self.shell.user_ns,
-                          engine=engine, name=name)
+                          engine=engine, name=name, first_line=2)
             options.check(model, **opts)           # e.g. --collapse names a real scope
         except NbbpError as err:
             raise _usage(err, name) from None
@@ -216,9 +224,92 @@ class BpgraphMagics(Magics):
         return Picture(model, **opts)
 
 
+def _option_error(magic: Any, line: str, err: UsageError) -> UsageError:
+    """argparse's complaint about the ``%%bpgraph`` line, with the valid options, the
+    closest one to a misspelt option, and where the manual is."""
+    valid = sorted({o for o in magic.parser._option_string_actions if o.startswith("--")}
+                   - {"--help"})
+    shown = [o for o in valid if not o.startswith("--no-")]
+    given = re.findall(r"(?<!\S)(--?[\w-]+)", line)
+    unknown = [o for o in given if o not in valid]
+    hint = ""
+    if unknown:
+        close = closest(unknown[0], valid)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+    text = str(err).strip().splitlines()[-1]
+    return UsageError(f"%%bpgraph: {text}; {hint}options: {' '.join(shown)} (and --no-… "
+                      "for the on/off ones); %%bpgraph? explains each")
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _in_nbbp(tb: Any) -> bool:
+    """Whether the traceback runs through nbbp's own code."""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(_PACKAGE):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def short_message(etype: type, value: BaseException) -> list[str]:
+    """One to three lines for an nbbp error raised after the cell: the message (with
+    the model source line it points at) and where the full traceback is."""
+    if isinstance(value, KeyboardInterrupt):
+        head = ("KeyboardInterrupt: stopped inside nbbp; the model keeps the values of "
+                "its last completed step")
+    else:
+        where = ""
+        if value.line is not None:
+            src = (value.source_line or "").strip()
+            where = f"\n    model source line {value.line}: {src}" if src else \
+                f"\n    model source line {value.line}"
+        head = f"{etype.__name__}: {value.message}{where}"
+    return [head + "\n(full traceback: %tb; always: %config BpgraphMagics.tracebacks = True)"]
+
+
+def _custom_exc(shell: Any, etype: type, value: BaseException, tb: Any,
+                tb_offset: int | None = None) -> list[str] | None:
+    """IPython's handler for :class:`NbbpError` and KeyboardInterrupt: one short message,
+    like ``UsageError``; ``%tb`` shows the full traceback (kept in ``sys.last_*``)."""
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
+    if sys.version_info >= (3, 12):
+        sys.last_exc = value
+    magics = shell.magics_manager.registry.get("BpgraphMagics")
+    full = magics is not None and magics.tracebacks
+    if full or (isinstance(value, KeyboardInterrupt) and not _in_nbbp(tb)):
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        return None
+    stb = short_message(etype, value)
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def _empty_cell(lines: list[str]) -> list[str]:
+    """Let a ``%%bpgraph NAME`` cell with no body at all reach the magic, which says
+    what a cell should contain (IPython would stop it with a generic message)."""
+    if lines and lines[0].lstrip().startswith("%%bpgraph") and \
+            all(not x.strip() for x in lines[1:]):
+        return [lines[0].rstrip("\n") + "\n", "\n"]
+    return lines
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext nbbp``: register the ``%%bpgraph`` magic, and start loading the
-    compiled kernels in the background so the first cell does not wait for Numba."""
+    """``%load_ext nbbp``: register the ``%%bpgraph`` magic and the short display of
+    nbbp's errors, and start loading the compiled kernels in the background so the
+    first cell does not wait for Numba."""
     ipython.register_magics(BpgraphMagics)
+    ipython.set_custom_exc((NbbpError, KeyboardInterrupt), _custom_exc)
+    if _empty_cell not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(_empty_cell)
     from .core.engine import preload
     preload()
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbbp``: errors show full tracebacks again."""
+    if ipython.custom_exceptions == (NbbpError, KeyboardInterrupt):
+        ipython.set_custom_exc((), None)
+    if _empty_cell in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(_empty_cell)

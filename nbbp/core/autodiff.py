@@ -14,6 +14,7 @@ contribution ``∂y/∂u`` that flows through ``v``: the number drawn on the edg
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +22,21 @@ import numpy as np
 
 from ..errors import BuildError
 from . import ops
-from .graph import Node
+from .graph import Graph, Node
+
+# graph -> {id(gradient node): (its id, the id of the forward node whose backward step
+# built it)}: lets a nan in the backward pass be reported at the user's forward node
+_ORIGIN: weakref.WeakKeyDictionary[Graph, dict[int, tuple[int, int]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def origin(node: Node) -> Node | None:
+    """The forward node whose backward step built the gradient node ``node`` (``sqrt``
+    for the ``div`` in its derivative), or None."""
+    entry = _ORIGIN.get(node.graph, {}).get(id(node))
+    if entry is None or entry[0] != node.id:
+        return None
+    return node.graph.nodes[entry[1]]
 
 
 @dataclass
@@ -77,6 +92,7 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
     result = Gradients(ys)
     contribs: dict[int, list[Node]] = {}
     named: set[int] = set()          # gradient nodes already named after a total
+    made: dict[int, Node] = {}       # id(gradient node) -> the forward node it serves
     try:
         with graph.role("grad"), graph.at_line(None):
             for y, gy in zip(ys, grad_ys):
@@ -93,18 +109,24 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                                              f"{seed.shape}, but {y.name!r} has shape "
                                              f"{y.shape}")
                 contribs.setdefault(y.id, []).append(seed)
+                if seed.id >= start:
+                    made[id(seed)] = y
 
             for n in reversed(graph.nodes[:start]):
                 if n.id not in rel or n.id not in contribs:
                     continue
+                before = len(graph.nodes)
                 with graph.at_scope(_grad_scope(n)):
                     _backward(graph, n, contribs, rel, start, named, result)
+                made.update((id(m), n) for m in graph.nodes[before:])
     except BaseException:
         graph.truncate(start)
         raise
 
     keep = [n for n in result.total.values()] + list(result.edge.values())
     _prune(graph, start, keep)
+    table = _ORIGIN.setdefault(graph, {})
+    table.update((id(m), (m.id, made[id(m)].id)) for m in graph.nodes[start:] if id(m) in made)
     return result
 
 

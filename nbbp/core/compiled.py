@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FeedError, NumericError
-from .autodiff import build_gradients
+from .autodiff import build_gradients, origin
 from .engine import Layout, make_program
 from .graph import Graph, Node, leaves
 from .ops import OPS
@@ -138,16 +138,71 @@ class Compiled:
                      and not np.isfinite(lay.view(arena, n)).all()), bad[0])
         val = lay.view(arena, node)
         what = "nan" if np.isnan(val).any() else "inf"
-        ins = ", ".join(f"{x.name} = {short(lay.read(arena, x))}" for x in node.inputs)
-        op = OPS[node.op]
-        why = f" ({op.doc})" if op.doc and "needs" in op.doc else ""
-        role = "the backward pass at " if node.role == "grad" else ""
-        err = NumericError(f"{role}node {node.name!r} = {op.name}(…) produced {what} from "
-                           f"{ins}{why}; change the inputs or guard the op", node=node.name)
+        err = _numeric_error(self.graph, node, what, lambda x: short(lay.read(arena, x))
+                             if x.id < lay.n_nodes else "…")
         lines = self.source.splitlines() if self.source else []
-        if node.line and 0 < node.line <= len(lines):
-            err.located(node.line, None, lines[node.line - 1])
+        fwd = origin(node) if node.role == "grad" else None
+        line = (node if fwd is None else fwd).line
+        if line and 0 < line <= len(lines):
+            err.located(line, None, lines[line - 1])
         raise err
+
+
+# how to keep an op in its domain, e.g. sqrt(maximum(x, eps)); {0}, {1}: its inputs
+_GUARDS = {"sqrt": "sqrt(maximum({0}, eps))", "log": "log(maximum({0}, eps))",
+           "div": "{0} / ({1} + eps) with eps of the sign of {1}"}
+
+
+def _described(node: Node) -> str:
+    """A node as the user wrote it: ``node 'y' = sqrt(x)``, or ``sqrt(x)`` when the
+    cell did not name it."""
+    expr = f"{node.op}({', '.join(_short_name(x) for x in node.inputs)})"
+    return expr if node.auto_named else f"node {_short_name(node)!r} = {expr}"
+
+
+def _short_name(node: Node) -> str:
+    if node.op == "const" and node.auto_named and node.size == 1 and node.value is not None:
+        return short(float(np.asarray(node.value).reshape(())))
+    return node.name.rsplit("/", 1)[-1] if node.role == "forward" else node.name
+
+
+def _feeds_where_branch(graph: Graph, node: Node) -> bool:
+    """Whether ``node``'s value reaches a branch (not the condition) of a ``where``."""
+    tainted = {node.id}
+    for n in graph.nodes[node.id + 1:]:
+        if n.role != "forward" or not any(i.id in tainted for i in n.inputs):
+            continue
+        if n.op == "where" and any(i.id in tainted for i in n.inputs[1:]):
+            return True
+        tainted.add(n.id)
+    return False
+
+
+def _numeric_error(graph: Graph, node: Node, what: str, value: Any) -> NumericError:
+    """The report of ``node`` producing ``what`` (nan or inf): the user's forward node
+    (for a gradient node, the one whose backward step it belongs to), its inputs, and
+    advice that fits."""
+    fwd = origin(node) if node.role == "grad" else node
+    fwd = node if fwd is None else fwd
+    op = OPS[fwd.op]
+    why = f" ({op.doc})" if op.doc and "needs" in op.doc else ""
+    ins = ", ".join(f"{_short_name(x)} = {value(x)}" for x in dict.fromkeys(fwd.inputs)
+                    if not (x.op == "const" and x.auto_named))
+    guard = _GUARDS.get(fwd.op, "").format(*(_short_name(x) for x in fwd.inputs), "", "")
+    if fwd is not node:
+        head = (f"the backward pass through {_described(fwd)} produced {what}"
+                f"{' at ' + ins if ins else ''}{why}")
+    else:
+        head = f"{_described(fwd)} produced {what}" + (f" from {ins}" if ins else "") + why
+    if guard and _feeds_where_branch(graph, fwd):
+        advice = (f"both branches are evaluated: guard the input of {fwd.op}, e.g. {guard} "
+                  "(where(...) only picks between the values, and the gradient of the "
+                  "untaken branch is 0 · nan = nan)")
+    elif guard:
+        advice = f"change the inputs or guard the input of {fwd.op}, e.g. {guard}"
+    else:
+        advice = "change the inputs or guard the op"
+    return NumericError(f"{head}; {advice}", node=fwd.name)
 
 
 class Backprop:

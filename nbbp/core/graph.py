@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,7 +21,21 @@ from .dtypes import DEFAULT
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def valid_name(name: object) -> bool:
+    """A node or scope name part: any Python identifier (``x``, ``α``, ``权重``), and
+    also ``.`` and ``-`` after the first character (names that front ends import)."""
+    return (isinstance(name, str) and name[:1].isidentifier()
+            and name.replace(".", "_").replace("-", "_").isidentifier())
+
+
+def _name_error(what: str, name: object) -> BuildError:
+    if not isinstance(name, str):
+        return BuildError(f"{what} name must be text, got {name!r}: an extra argument "
+                          "is taken as the name; give a name as name='...'")
+    return BuildError(f"{what} name {name!r} is not valid: use a Python identifier "
+                      "(letters of any alphabet, digits, _), e.g. 'x', 'W1' or 'α'")
 
 _default_graphs: list[Graph] = []
 
@@ -216,8 +229,8 @@ class Graph:
     @contextlib.contextmanager
     def name_scope(self, name: str) -> Iterator[str]:
         """Prefix the names of nodes built inside with ``name/``."""
-        if not isinstance(name, str) or not _NAME_RE.match(name) or "/" in name:
-            raise BuildError(f"scope name {name!r} is not valid: use letters, digits and _")
+        if not valid_name(name):
+            raise _name_error("scope", name)
         self._scopes.append(name)
         try:
             yield self.scope
@@ -249,8 +262,8 @@ class Graph:
                 raise BuildError(f"node {x.name!r} belongs to another graph ({x.graph.name!r});"
                                  " build every node of a model inside the same graph")
         if name is not None:
-            if not isinstance(name, str) or not _NAME_RE.match(name.replace("/", "_")):
-                raise BuildError(f"node name {name!r} is not valid: use letters, digits and _")
+            if not isinstance(name, str) or not all(map(valid_name, name.split("/"))):
+                raise _name_error("node", name)
         if 0 in shape:
             raise BuildError(f"{op} {name or ''}: shape {tuple(shape)} has an axis of size 0; "
                              "every axis needs at least one element")

@@ -322,8 +322,9 @@ class Graph:
 
 def check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not all(NAME_PART.match(p) for p in name.split("/")):
-        raise UsageError(f"{what}: {name!r} is not a valid name; use letters, digits and "
-                         "_ . - (starting with a letter or _), parts separated by /")
+        raise UsageError(f"{what}: {name!r} is not a valid name; TensorFlow 1 names use "
+                         "ASCII letters, digits and _ . - (starting with a letter or _), "
+                         "parts separated by / (nbbp's own cells accept any identifier)")
     return name
 
 

@@ -22,7 +22,11 @@ REUSE_EDGES_UP_TO = 40     # backward: draw the forward values gradient nodes re
 
 
 def _ident(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", text.replace("/", "__"))
+    """An ASCII id for a scope path, the same on every run: ``/`` → ``__``, other ASCII
+    punctuation → ``_``, every non-ASCII letter → ``_u<hex>_`` (``слой`` and ``вход``
+    stay apart)."""
+    return re.sub(r"[^A-Za-z0-9_]", lambda m: "_" if m.group().isascii()
+                  else f"_u{ord(m.group()):x}_", text.replace("/", "__"))
 
 
 def _base(name: str) -> str:

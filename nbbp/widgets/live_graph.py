@@ -78,7 +78,8 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def css_class(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "-", name)
+    return re.sub(r"[^A-Za-z0-9_-]", lambda m: "-" if m.group().isascii()
+                  else f"-u{ord(m.group()):x}-", name)
 
 
 def _error_html(exc: BaseException, what: str = "") -> str:
@@ -127,7 +128,7 @@ def parse_sliders(tokens: Sequence[str]) -> tuple[list[str], dict[str, tuple]]:
     names: list[str] = []
     ranges: dict[str, tuple] = {}
     pos = 0
-    pattern = re.compile(r"\s*([A-Za-z_][\w/]*)(?:\s*=\s*\(([^)]*)\))?\s*,?")
+    pattern = re.compile(r"\s*([^\W\d][\w/.\-]*)(?:\s*=\s*\(([^)]*)\))?\s*,?")
     while pos < len(text):
         m = pattern.match(text, pos)
         if not m or m.end() == pos:
