@@ -24,11 +24,11 @@ before anything is returned; no other exception comes out of :func:`read`.
 
 Limits, each checked before anything is allocated for what it limits:
 
-* the file: at most ``MAX_FILE_BYTES`` (1 GiB) and ``MAX_MEMBERS`` (8) members, each
-  name once, stored or deflated (no encryption); a member's declared size is checked
-  against its limit and against its compressed size (at most ``MAX_RATIO``, 1100:1 —
-  deflate cannot give more than 1032:1) before it is inflated, and reading stops at the
-  declared size;
+* the file: at most ``MAX_FILE_BYTES`` (1 GiB) and ``MAX_MEMBERS`` (8) members
+  (counted in the archive's directory before zipfile reads it), each name once, stored
+  or deflated (no encryption); a member's declared size is checked against its limit
+  and against its compressed size (at most ``MAX_RATIO``, 1100:1 — deflate cannot give
+  more than 1032:1) before it is inflated, and reading stops at the declared size;
 * ``graph.json``: at most ``MAX_JSON_BYTES`` (64 MiB), arrays and objects nested at
   most ``MAX_JSON_DEPTH`` (32) deep (counted before parsing, without recursion),
   integers of at most ``MAX_DIGITS`` (40) digits, no ``NaN``/``Infinity`` or floats
@@ -187,6 +187,7 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
         raise _bad(path, f"cannot be read ({exc.strerror or exc})") from None
     if len(raw) > MAX_FILE_BYTES:
         raise _bad(path, f"the file is larger than {MAX_FILE_BYTES:,} bytes")
+    _directory(path, raw, "the archive", MAX_MEMBERS)
     try:
         with zipfile.ZipFile(_io.BytesIO(raw)) as z:
             infos = _members(path, z, "the archive", MAX_MEMBERS)
@@ -223,6 +224,26 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError,
                ValueError, RuntimeError, NotImplementedError, struct.error, OverflowError,
                KeyError, IndexError)
+
+
+def _directory(path: str, data: bytes, where: str, most: int) -> None:
+    """Refuse an archive whose central directory lists more than ``most`` members
+    *before* zipfile makes an object for each (a 1 GiB file can list 20 million). The
+    directory is found as zipfile finds it: the end record (zip64's, if there is one) and
+    the directory's size just before it; every member there starts with a signature."""
+    at = len(data) - 22
+    if not (at >= 0 and data[at:at + 4] == b"PK\x05\x06" and data[-2:] == b"\0\0"):
+        at = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if at < 0 or len(data) - at < 22:
+        return                  # no end record: zipfile says what is wrong
+    size = struct.unpack_from("<I", data, at + 12)[0]
+    z64 = at - 20 - 56
+    if (z64 >= 0 and data[at - 20:at - 16] == b"PK\x06\x07"
+            and data[z64:z64 + 4] == b"PK\x06\x06"):
+        at, size = z64, struct.unpack_from("<Q", data, z64 + 40)[0]
+    count = data.count(b"PK\x01\x02", max(0, at - size), at)
+    if count > most:
+        raise _bad(path, f"{where} holds {count:,} members; nbbp reads at most {most:,}")
 
 
 def _members(path: str, z: zipfile.ZipFile, where: str, most: int) -> list[zipfile.ZipInfo]:
@@ -325,6 +346,7 @@ def _arrays(path: str, blob: bytes) -> dict[str, np.ndarray]:
     cannot = f"{where} cannot be read"
     values: dict[str, np.ndarray] = {}
     total = 0
+    _directory(path, blob, where, MAX_NODES)
     try:
         with zipfile.ZipFile(_io.BytesIO(blob)) as z:
             for info in _members(path, z, where, MAX_NODES):

@@ -288,6 +288,19 @@ def test_member_count_duplicates_and_forged_sizes(good, tmp_path):
            f"at most {files.MAX_JSON_BYTES:,}")
 
 
+def test_a_directory_of_many_members_is_refused_before_zipfile_reads_it(good, tmp_path,
+                                                                        monkeypatch):
+    _, doc, values = good
+    many = {f"{i}": b"" for i in range(50_000)}
+    data = pack(json.dumps(doc), values, many, method=zipfile.ZIP_STORED)
+    opened = []
+    real = zipfile.ZipFile
+    monkeypatch.setattr(files.zipfile, "ZipFile",
+                        lambda *a, **k: opened.append(1) or real(*a, **k))
+    expect(tmp_path, data, "the archive holds 50,002 members; nbbp reads at most 8")
+    assert opened == []
+
+
 def test_a_zip_bomb_is_refused_before_it_is_inflated(good, tmp_path):
     _, doc, values = good
     # 65 MiB of blanks after the JSON, deflated to about 65 KiB: refused by its declared size
