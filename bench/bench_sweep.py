@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workers", type=int, default=None, help="default: one per core")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--threads", action="store_true",
+                    help="worker threads in this process instead of worker processes "
+                    "(measured and rejected: builds are not thread-safe, see docs/sweeps.md)")
     args = ap.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
     from distributed import Client
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     out["serial_s"] = t_ser
     rows.append(("sweep, client='serial'", f"{t_ser * 1e3:.0f} ms"))
 
-    cluster = sweep_module.local_cluster(args.workers)
+    cluster = sweep_module.local_cluster(args.workers, processes=not args.threads)
     client = Client(cluster, set_as_default=False)
     try:
         n_workers = len(client.scheduler_info()["workers"])

@@ -91,7 +91,8 @@ class Lab:
         self.url = f"http://127.0.0.1:{self.port}"
         self.work = root / "work"
         self.work.mkdir()
-        shutil.copy(HERE / "live.ipynb", self.work / "live.ipynb")
+        for nb in HERE.glob("*.ipynb"):
+            shutil.copy(nb, self.work / nb.name)
         env = dict(os.environ)
         for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
@@ -317,3 +318,74 @@ def test_sliders_step_through_and_training_in_jupyterlab(lab, tmp_path):
         os.kill(p, signal.SIGKILL)
     assert not left, f"browser processes left running: {left}"
     assert time.monotonic() - t0 < 120
+
+
+PICTURES = """(nb) => Array.from(document.querySelectorAll(`${nb} .jp-CodeCell`)).slice(1).map(cell => {
+  const area = cell.querySelector('.jp-OutputArea-output');
+  const pic = cell.querySelector('.jp-OutputArea-output svg, .jp-OutputArea-output img');
+  if (!area || !pic) return null;
+  let natural = pic.naturalWidth || 0;
+  const w = pic.getAttribute && pic.getAttribute('width');
+  if (!natural && w && w.endsWith('pt')) natural = parseFloat(w) * 4 / 3;
+  let box = pic.parentElement, scroller = null;
+  while (box && box !== area.parentElement) {
+    if (getComputedStyle(box).overflowX === 'auto') { scroller = box; break; }
+    box = box.parentElement;
+  }
+  return {tag: pic.tagName.toLowerCase(), area: area.getBoundingClientRect().width,
+          width: pic.getBoundingClientRect().width, natural: natural,
+          scrolls: scroller ? scroller.scrollWidth > scroller.clientWidth + 1 : false,
+          view: scroller ? scroller.clientWidth : null};
+})"""
+
+
+def test_wide_pictures_scale_to_the_cell_then_scroll(lab, tmp_path):
+    """A wide static picture and a wide live picture shrink to the cell's width; one too
+    wide to stay readable stops at MIN_SCALE of its size and scrolls sideways."""
+    from playwright.sync_api import sync_playwright
+
+    from nbbp.view.dot import MIN_SCALE
+    shots = Path(os.environ.get("NBBP_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS, env=lab.env, timeout=PAGE_TIMEOUT)
+        page = browser.new_page(viewport={"width": 1360, "height": 2400})
+        try:
+            page.set_default_timeout(PAGE_TIMEOUT)
+            # a workspace of its own, so that the other test's notebook is not open too
+            page.goto(f"{lab.url}/lab/workspaces/wide/tree/wide.ipynb?reset&token={lab.token}")
+            page.wait_for_function(
+                "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                " return !!w && !!w.context && w.context.path === 'wide.ipynb'; }",
+                timeout=PAGE_TIMEOUT)
+            page.wait_for_function(KERNEL_IDLE, timeout=PAGE_TIMEOUT)
+            # look inside this notebook only
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.node"
+                          ".setAttribute('data-nbbp-test', 'wide')")
+            nb = "[data-nbbp-test=wide]"
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.locator(f"{nb} .nbbp-graph svg").wait_for()
+            page.wait_for_function(KERNEL_IDLE, timeout=PAGE_TIMEOUT)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shots / "wide.png"), full_page=True)
+            wide, huge, live = page.evaluate(PICTURES, nb)
+            for pic in (wide, live):        # shrunk to the cell, not below MIN_SCALE
+                assert pic["natural"] > pic["area"], pic
+                assert pic["width"] <= pic["area"] + 1, pic
+                assert pic["width"] / pic["natural"] >= MIN_SCALE - 0.01, pic
+                assert not pic["scrolls"], pic
+            # too wide: MIN_SCALE of its size, in a box of the cell's width that scrolls
+            assert huge["natural"] * MIN_SCALE > huge["area"], huge
+            assert abs(huge["width"] - huge["natural"] * MIN_SCALE) < 2, huge
+            assert huge["scrolls"] and huge["view"] <= huge["area"] + 1, huge
+            box = page.locator(f"{nb} .nbbp-picture").nth(1)
+            box.evaluate("b => { b.scrollLeft = b.scrollWidth; }")
+            assert box.evaluate("b => b.scrollLeft") > 100       # it really scrolls
+            box.screenshot(path=str(shots / "wide-huge-scrolled.png"))
+            page.locator(f"{nb} .nbbp-graph").screenshot(path=str(shots / "wide-live.png"))
+        except BaseException:
+            page.screenshot(path=str(shots / "wide-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

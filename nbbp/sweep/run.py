@@ -49,6 +49,7 @@ How it runs:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -57,7 +58,7 @@ from typing import Any
 
 from ..errors import NbbpError
 from ..train import optim
-from .cluster import close_cluster, cpu_cores
+from .cluster import close_cluster, cpu_cores, unguarded_script
 from .cluster import local_cluster as local_cluster
 from .plan import METRICS as METRICS
 from .plan import SETTINGS as SETTINGS
@@ -138,6 +139,11 @@ def sweep(model_or_source: Any, grid: Mapping[str, Sequence] | Sequence[Mapping[
     (['ok', 'ok', 'ok', 'ok'], True)
     """
     start = time.perf_counter()
+    if client is None and (script := unguarded_script()):
+        raise NbbpError(
+            f"nbbp.sweep at the top level of {os.path.basename(script)} starts worker "
+            "processes, which run the script again: put the script's code under "
+            "`if __name__ == \"__main__\":` (or pass client=\"serial\" to run here)")
     plan = Plan(model_or_source, grid, steps, optimizer, lr, batch_size, feed, seed,
                  namespace, output, metrics, params, engine)
     if isinstance(client, str) and client != "serial":

@@ -16,6 +16,8 @@ entry point for users is :mod:`nbbp.view.render`, which re-exports these.
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from .style import (
     node_style,
 )
 
-__all__ = ["fit_width", "mimebundle", "save", "scene_dot", "svg", "to_dot"]
+__all__ = ["MIN_SCALE", "fit_cell", "fit_width", "mimebundle", "save", "scene_dot", "svg", "to_dot"]
 
 
 # -- DOT text ---------------------------------------------------------------------
@@ -236,9 +238,49 @@ def _caption(sc: Scene, kinds: set[str]) -> str:
 
 
 # -- rendering --------------------------------------------------------------------
+MIN_SCALE = 0.6    # a picture shrinks to the cell's width down to 60 %, then scrolls
+_SVG_WIDTH = re.compile(r'<svg\b[^>]*?\swidth="([0-9.]+)(pt|px)?"')
+
+
 def fit_width(svg_text: str) -> str:
     """Let the SVG shrink to the cell width (keeps its natural size when it fits)."""
     return svg_text.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
+
+
+def fit_cell(svg_text: str) -> str:
+    """HTML that shows the SVG at the cell's width: at its natural size when it fits,
+    shrunk to the cell's width when it does not — but never below :data:`MIN_SCALE`
+    of its size, so the text stays readable — and beyond that with a horizontal
+    scroll bar. Tall pictures scale with their width (the page scrolls down).
+
+    The rule: an outer box of the cell's width that scrolls sideways, an inner box at
+    least ``MIN_SCALE`` × the picture's width, and the SVG at most 100 % of the inner
+    box (:func:`fit_width`), its height following its width.
+
+    >>> print(fit_cell('<svg width="800pt" height="100pt" viewBox="0 0 800 100"></svg>'))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    <div class="nbbp-picture" style="overflow-x:auto;max-width:100%"><div
+    style="min-width:480pt"><svg style="max-width:100%;height:auto" width="800pt"
+    height="100pt" viewBox="0 0 800 100"></svg></div></div>
+    """
+    svg_text = svg_text[svg_text.find("<svg"):] if "<svg" in svg_text else svg_text
+    if 'style="max-width:100%;height:auto"' not in svg_text[:200]:
+        svg_text = fit_width(svg_text)
+    m = _SVG_WIDTH.search(svg_text)
+    least = f"{float(m.group(1)) * MIN_SCALE:g}{m.group(2) or 'px'}" if m else "0"
+    return (f'<div class="nbbp-picture" style="overflow-x:auto;max-width:100%">'
+            f'<div style="min-width:{least}">{svg_text}</div></div>')
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (a notebook frontend that shows HTML),
+    not in a script or terminal IPython. Never imports IPython."""
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:       # a display method must not raise
+        return False
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def svg(model: Any, **opts: Any) -> str:
@@ -274,7 +316,8 @@ def save(model: Any, path: str | Path, **opts: Any) -> Path:
 
 def mimebundle(model: Any, include: Any = None, exclude: Any = None,
                **opts: Any) -> dict[str, str]:
-    """For ``_repr_mimebundle_``: SVG plus a text repr, or — when no renderer works or
+    """For ``_repr_mimebundle_``: SVG plus a text repr (and, in a Jupyter kernel, the
+    SVG as HTML that scales to the cell: :func:`fit_cell`), or — when no renderer works or
     anything fails — a text listing with one line on how to install Graphviz.
     Never raises."""
     try:
@@ -284,7 +327,13 @@ def mimebundle(model: Any, include: Any = None, exclude: Any = None,
     try:
         o = for_model(model, opts)
         if o.renderer != "none" and find_renderer(o.renderer) is not None:
-            return {"image/svg+xml": svg(model, **opts), "text/plain": text}
+            picture = svg(model, **opts)
+            if not in_notebook():
+                return {"image/svg+xml": picture, "text/plain": text}
+            # JupyterLab draws image/svg+xml as an <img> at its natural size (no
+            # max-width): the HTML version scales to the cell (fit_cell)
+            return {"text/html": fit_cell(picture), "image/svg+xml": picture,
+                    "text/plain": text}
         why = "(pictures are off: renderer 'none')" if o.renderer == "none" else INSTALL_HINT
     except Exception as exc:
         why = f"(the picture could not be drawn: {exc}) " + INSTALL_HINT

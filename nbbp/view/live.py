@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import NbbpError
 from . import graphviz as _renderers
-from .dot import fit_width, scene_dot
+from .dot import fit_cell, scene_dot
 from .dot import svg as draw_svg
 from .listing import listing
 from .options import as_dict, check
@@ -121,7 +121,7 @@ class LivePicture:
         tsc = TemplateScene(self.model, self.opts)
         svg = _renderers.run_renderer(scene_dot(tsc).encode(), "svg",
                                       self.opts.renderer).decode("utf-8")
-        svg = fit_width(svg[svg.index("<svg"):])
+        svg = fit_cell(svg)          # shrinks to the cell's width, then scrolls
         try:
             self._parse(svg, tsc, digit_widths(self.opts.renderer))
             self.mode = "live"
@@ -298,7 +298,7 @@ class LivePicture:
                     + escape(listing(self.model, **as_dict(self.opts)))
                     + f"\n{escape(self.note)}</pre>")
         self.layouts += 1
-        return draw_svg(self.model, **as_dict(self.opts))
+        return fit_cell(draw_svg(self.model, **as_dict(self.opts)))
 
     # -- what tests and benchmarks look at --------------------------------------------
     def numbers(self, svg: str | None = None) -> dict[str, list[str]]:
