@@ -498,8 +498,9 @@ def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
         if not 0 <= k < i:
             raise _bad(path, f"{where} takes input {k}, which is not an earlier node "
                              f"(inputs must refer to nodes 0..{i - 1})")
-    if len(inputs) != spec.arity:
-        raise _bad(path, f"{where}: op {op!r} takes {spec.arity} inputs, the file gives "
+    if not spec.takes(len(inputs)):
+        takes = "one or more" if spec.variadic else str(spec.arity)
+        raise _bad(path, f"{where}: op {op!r} takes {takes} inputs, the file gives "
                          f"{len(inputs)}")
     attrs = e["attrs"]
     if not isinstance(attrs, dict) or not set(attrs) <= set(spec.attrs):
