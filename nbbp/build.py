@@ -119,9 +119,11 @@ def _locate(err: NbbpError, tb, lines: list[str]) -> NbbpError:
 
 
 def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: int | None = 0,
-                name: str = "graph") -> tuple[Graph, dict[str, Node]]:
-    """Run model source in a fresh graph; return the graph and, for each variable the
-    source assigned a node to, that node (in the order of the last assignments)."""
+                name: str = "graph", dtype: Any = None) -> tuple[Graph, dict[str, Node]]:
+    """Run model source in a fresh graph (whose leaves and number constants are of
+    ``dtype``, default float64); return the graph and, for each variable the source
+    assigned a node to, that node (in the order of the last assignments)."""
+    g = Graph(name, dtype)       # an unknown dtype fails before the source runs
     if not isinstance(source, str):
         raise BuildError(f"the model source must be text, got {type(source).__name__}")
     lines = source.splitlines()
@@ -139,7 +141,6 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
     tree = ast.fix_missing_locations(_Namer().visit(tree))
     code = compile(tree, FILENAME, "exec")
 
-    g = Graph(name)
     dsl = dsl_namespace(seed)
     user = dict(namespace or {})
     glb: dict[str, Any] = {**user, **dsl, "__builtins__": builtins}
@@ -194,7 +195,8 @@ def _exec_traced(code, glb: dict, g: Graph) -> None:
 
 
 def build(source: str, output: str | None = None, namespace: Mapping[str, Any] | None = None,
-          *, engine: str = "numba", seed: int | None = 0, name: str | None = None) -> Model:
+          *, engine: str = "numba", seed: int | None = 0, name: str | None = None,
+          dtype: Any = None) -> Model:
     """Build a model from cell-style source.
 
     Parameters
@@ -210,6 +212,10 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
         ``"numba"`` (compiled) or ``"python"`` (the NumPy reference path).
     seed
         Seed of ``randn`` and ``uniform``.
+    dtype
+        ``"float64"`` (the default) or ``"float32"``: the dtype of the leaves built
+        without ``dtype=`` and of the constants written as numbers; a float32 model
+        computes, trains and returns its values in float32.
 
     Examples
     --------
@@ -218,7 +224,7 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
     >>> m.value, m["x"].grad, m["y"].grad
     (21.0, 12.0, 10.0)
     """
-    g, bound = build_graph(source, namespace, seed, name or output or "graph")
+    g, bound = build_graph(source, namespace, seed, name or output or "graph", dtype)
     if output is None:
         if not bound:
             raise BuildError("the source assigns no node; end with an assignment such as "
