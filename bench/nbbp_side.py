@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from bench import workloads as wl
-from bench.peers import NotApplicable
 from bench.workloads import Prepared
 
 W1_SOURCE = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
@@ -90,12 +89,12 @@ def nbbp_w3(step: bool, steps: int = 1) -> Prepared:
 
 
 def nbbp_w4(dtype: str, step: bool) -> Prepared:
-    """W4 MLP 784-128-10 (float64 only: nbbp computes in float64)."""
-    if dtype != "f64":
-        raise NotApplicable("nbbp computes in float64")
-    X, labels, params = wl.w4_data("f64")
-    Y = np.eye(wl.W4_SIZES[2])[labels]
-    m = _nbbp().build(W4_SOURCE, namespace={"X": X, "Y": Y, "P": params})
+    """W4 MLP 784-128-10 in float64 or float32 (a float32 model computes, trains and
+    returns its values in float32)."""
+    X, labels, params = wl.w4_data(dtype)
+    Y = np.eye(wl.W4_SIZES[2], dtype=wl.np_dtype(dtype))[labels]
+    m = _nbbp().build(W4_SOURCE, namespace={"X": X, "Y": Y, "P": params},
+                      dtype={"f64": "float64", "f32": "float32"}[dtype])
     if step:
         return _step(m.train_loop("sgd", lr=wl.W4_LR), wl.W4_PARAM_NAMES)
     return Prepared(m.compute, lambda _: {"loss": m.value,

@@ -159,11 +159,14 @@ def _locate(err: NbbpError, tb, lines: list[str]) -> NbbpError:
 
 
 def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: int | None = 0,
-                name: str = "graph", first_line: int = 1) -> tuple[Graph, dict[str, Node]]:
-    """Run model source in a fresh graph; return the graph and, for each variable the
-    source assigned a node to, that node (in the order of the last assignments).
+                name: str = "graph", first_line: int = 1, dtype: Any = None
+                ) -> tuple[Graph, dict[str, Node]]:
+    """Run model source in a fresh graph (whose leaves and number constants are of
+    ``dtype``, default float64); return the graph and, for each variable the source
+    assigned a node to, that node (in the order of the last assignments).
     ``first_line`` is the number the user sees on the source's first line (2 in a
     ``%%bpgraph`` cell), for messages that point at another line."""
+    g = Graph(name, dtype)       # an unknown dtype fails before the source runs
     if not isinstance(source, str):
         raise BuildError(f"the model source must be text, got {type(source).__name__}")
     lines = source.splitlines()
@@ -181,7 +184,6 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
     tree = ast.fix_missing_locations(_Namer().visit(tree))
     code = compile(tree, FILENAME, "exec")
 
-    g = Graph(name)
     dsl = dsl_namespace(seed)
     user = dict(namespace or {})
     glb: dict[str, Any] = {**user, **dsl, "__builtins__": builtins}
@@ -262,7 +264,7 @@ def _exec_traced(code, glb: dict, g: Graph) -> None:
 
 def build(source: str, output: str | None = None, namespace: Mapping[str, Any] | None = None,
           *, engine: str = "numba", seed: int | None = 0, name: str | None = None,
-          first_line: int = 1) -> Model:
+          first_line: int = 1, dtype: Any = None) -> Model:
     """Build a model from cell-style source.
 
     Parameters
@@ -283,6 +285,10 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
     first_line
         The line number of the source's first line as the user sees it (``%%bpgraph``
         passes 2), for messages that point at another line.
+    dtype
+        ``"float64"`` (the default) or ``"float32"``: the dtype of the leaves built
+        without ``dtype=`` and of the constants written as numbers; a float32 model
+        computes, trains and returns its values in float32.
 
     Examples
     --------
@@ -291,7 +297,8 @@ def build(source: str, output: str | None = None, namespace: Mapping[str, Any] |
     >>> m.value, m["x"].grad, m["y"].grad
     (21.0, 12.0, 10.0)
     """
-    g, bound = build_graph(source, namespace, seed, name or output or "graph", first_line)
+    g, bound = build_graph(source, namespace, seed, name or output or "graph", first_line,
+                           dtype)
     if output is None:
         if not bound:
             raise BuildError("the source assigns no node; end with an assignment such as "

@@ -11,9 +11,10 @@ A ``.nbbp`` file is a zip archive holding two members:
     ``{"format": "nbbp-model", "version": 1, "name", "engine", "output", "source",
     "nodes": [...]}`` — the model's forward nodes in build order, each with its
     ``op``, ``inputs`` (ids of earlier nodes), ``attrs``, ``name``, ``scope``,
-    ``shape``, ``role``, ``trainable`` and, for leaves, the key of its value.
+    ``shape``, ``role``, ``trainable``, ``dtype`` (files without it are float64) and,
+    for leaves, the key of its value.
 ``values.npz``
-    The current value of every leaf (param, input, const) as a float64 array.
+    The current value of every leaf (param, input, const) as an array of its dtype.
 
 Loading reads JSON and ``.npy`` arrays only (never a pickle, never an object array) —
 no code runs — and rebuilds the graph with the op table (:func:`nbbp.core.ops.apply`),
@@ -69,6 +70,7 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from .core import ops
+from .core.dtypes import float_dtype
 from .core.graph import LEAF_OPS, MAX_NDIM, Graph, Node
 from .errors import FileFormatError, NbbpError, suggest
 
@@ -106,10 +108,10 @@ def write(path: str | os.PathLike, output: Node, value_of: Callable[[Node], Any]
             "attrs": {k: _encode_attr(n, k, v) for k, v in n.attrs.items()},
             "name": n.name, "scope": n.scope, "shape": list(n.shape), "role": n.role,
             "trainable": bool(n.trainable), "auto_named": bool(n.auto_named),
-            "line": n.line}
+            "line": n.line, "dtype": n.dtype}
         if n.is_leaf:
             entry["value"] = key = f"n{i}"
-            values[key] = np.array(value_of(n), dtype=np.float64).reshape(n.shape)
+            values[key] = np.array(value_of(n), dtype=n.dtype).reshape(n.shape)
         nodes.append(entry)
     doc = {"format": FORMAT, "version": VERSION, "name": name, "engine": engine,
            "output": index[output.id], "source": source, "nodes": nodes}
@@ -515,6 +517,13 @@ def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
     if not isinstance(role, str) or not isinstance(trainable, bool) or not isinstance(
             e["scope"], str):
         raise _bad(path, f"{where}: role and scope must be text, trainable true or false")
+    if not isinstance(e.get("dtype", "float64"), str):
+        raise _bad(path, f"{where}: \"dtype\" must be a dtype's name, got "
+                         f"{_short(e['dtype'])}")
+    try:     # files written before dtypes hold float64 values and no "dtype"
+        dtype = float_dtype(e.get("dtype", "float64"), "\"dtype\"")
+    except NbbpError as exc:
+        raise _bad(path, f"{where}: {exc.message}") from None
     *parents, base = full.split("/")
     g._scopes = parents
     try:
@@ -525,16 +534,19 @@ def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
                                  f"{VALUES_MEMBER}")
             arr = values[key]
             used.add(key)
-            if arr.dtype != np.float64 or arr.shape != shape:
+            if arr.dtype != dtype or arr.shape != shape:
                 raise _bad(path, f"{where}: its value has {arr.dtype} shape {arr.shape}, "
-                                 f"but the node is float64 with shape {shape}")
+                                 f"but the node is {dtype} with shape {shape}")
             node = g.add_node(op, shape=shape, name=base, value=arr.copy(), role=role,
-                              trainable=trainable)
+                              trainable=trainable, dtype=dtype)
         else:
             node = ops.apply(op, *(built[k] for k in inputs), name_=base, **attrs)
             if node.shape != shape:
                 raise _bad(path, f"{where}: {op} of its inputs has shape {node.shape}, but "
                                  f"the file says {shape} (shape mismatch)")
+            if node.dtype != dtype:
+                raise _bad(path, f"{where}: {op} of its inputs is {node.dtype}, but the "
+                                 f"file says {dtype} (dtype mismatch)")
             node.role, node.trainable = role, trainable
     except FileFormatError:
         raise

@@ -114,6 +114,9 @@ class BpgraphMagics(Magics):
     @argument("--engine", metavar="numba|python",
               help="compute with the compiled engine (numba) or the NumPy reference "
                    "(python)")
+    @argument("--dtype", metavar="float64|float32",
+              help="the dtype of the cell's leaves and number constants (default float64); "
+                   "a float32 model computes and trains in float32")
     @argument("--max-nodes", type=int, metavar="N",
               help="collapse scopes automatically above N drawn nodes; 0 draws "
                    "everything (default: 150)")
@@ -207,7 +210,7 @@ class BpgraphMagics(Magics):
         from .build import build
         try:
             model = build(cell, output=args.output, namespace=self.shell.user_ns,
-                          engine=engine, name=name, first_line=2)
+                          engine=engine, name=name, first_line=2, dtype=args.dtype)
             options.check(model, **opts)           # e.g. --collapse names a real scope
         except NbbpError as err:
             raise _usage(err, name) from None

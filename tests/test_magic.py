@@ -216,3 +216,17 @@ def test_load_ext_preloads_the_kernels_in_the_background(ip):
     assert isinstance(thread, threading.Thread) and thread.daemon
     thread.join(timeout=60)
     assert not thread.is_alive() and "run_scalar" in engine._loaded
+
+
+def test_dtype_option_makes_the_cells_leaves_and_numbers_float32(ip):
+    bpgraph(ip, "f --dtype float32 --renderer none",
+            "x = param(3.0)\nw = param(2.0, dtype='float64')\nf = x * x * 2.0")
+    m = ip.user_ns["f"]
+    assert m.graph["x"].dtype == "float32" and m.graph["w"].dtype == "float64"
+    assert type(m.value) is np.float32 and m.value == 18.0
+
+
+def test_an_unknown_dtype_option_is_a_usage_error_naming_the_accepted_ones(ip):
+    with pytest.raises(UsageError, match="float32") as info:
+        bpgraph(ip, "f --dtype flaot32", "x = param(3.0)\nf = x * x")
+    assert "float64" in str(info.value) and "f" not in ip.user_ns

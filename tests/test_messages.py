@@ -211,7 +211,7 @@ def test_empty_cell_says_what_a_cell_contains(ip, capsys):
 
 def test_unknown_option_lists_the_options_and_points_to_the_manual(ip, capsys):
     cell_error(ip, capsys, ARTICLE, "%%bpgraph: unrecognized arguments: --colour red; "
-               "options: --backward --collapse --engine", "--rankdir --renderer",
+               "options: --backward --collapse --dtype --engine", "--rankdir --renderer",
                "%%bpgraph? explains each", line="g --colour red")
     cell_error(ip, capsys, ARTICLE, "did you mean --precision?", line="g --precison 3")
 

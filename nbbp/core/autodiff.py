@@ -99,11 +99,11 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                 with graph.at_scope(_grad_scope(y)):
                     if gy is None:
                         seed = graph.add_node("const", shape=y.shape, name="d" + _base(y),
-                                              value=np.ones(y.shape))
+                                              value=np.ones(y.shape, y.dtype), dtype=y.dtype)
                     else:
                         seed = ops.apply("broadcast_to", gy, shape=y.shape) \
                             if isinstance(gy, Node) and gy.shape != y.shape \
-                            else ops._lift(gy, graph)
+                            else ops._lift(gy, graph, y.dtype)
                         if seed.shape != y.shape:
                             raise BuildError(f"gradients: grad_ys for {y.name!r} has shape "
                                              f"{seed.shape}, but {y.name!r} has shape "
@@ -204,5 +204,6 @@ def grad(y: Node, x: Node) -> Node:
     """The node holding ∂y/∂x (zeros if y does not depend on x)."""
     (g,) = gradients(y, [x])
     if g is None:
-        g = x.graph.add_node("const", shape=x.shape, value=np.zeros(x.shape), role="grad")
+        g = x.graph.add_node("const", shape=x.shape, value=np.zeros(x.shape, x.dtype),
+                             role="grad", dtype=x.dtype)
     return g

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import FeedError, NumericError
 from .autodiff import build_gradients, origin
-from .engine import Layout, make_program
+from .engine import Arena, Layout, make_program
 from .graph import Graph, Node, leaves
 from .ops import OPS
 
@@ -36,20 +36,21 @@ def short(v: float | np.ndarray | None) -> str:
     """A value in one short line, as error messages and ``repr`` show it."""
     if v is None:
         return "None"
-    if isinstance(v, float):
-        return f"{v:.6g}"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
     return f"array{v.shape}" if v.size > 6 else np.array2string(
         v, precision=4, separator=", ", suppress_small=True).replace("\n", "")
 
 
 def as_array(node: Node, value: Any, verb: str) -> np.ndarray:
-    """A value for ``node`` as a float64 array, or a FeedError saying why not
-    (``verb`` names what was being done: ``"set"``, ``"feed"``, ``"predict"``)."""
+    """A value for ``node`` as an array of the node's dtype (float64 values fed to a
+    float32 node are converted), or a FeedError saying why not (``verb`` names what
+    was being done: ``"set"``, ``"feed"``, ``"predict"``)."""
     if isinstance(value, (str, bytes)) or value is None or isinstance(value, Node):
         raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
                         f"got {type(value).__name__} {value!r}")
     try:
-        return np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=node.dtype)
     except (TypeError, ValueError):
         raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
                         f"got {type(value).__name__} {value!r}") from None
@@ -72,7 +73,8 @@ class Compiled:
     engine
         ``"numba"`` (compiled, cached kernels) or ``"python"`` (NumPy, the reference).
     layout, arena
-        Share another compiled object's arena layout (and, with ``arena``, its values).
+        Share another compiled object's arena layout (and, with ``arena``, its values:
+        an :class:`~nbbp.core.engine.Arena`, one array per storage class).
     source
         The cell text the graph was built from, so errors can quote the line.
     """
@@ -80,7 +82,7 @@ class Compiled:
     def __init__(self, graph: Graph, compute: Sequence[Node], *,
                  keep: Sequence[Node] | None = None, watch: Sequence[Node] | None = None,
                  engine: str = "numba", layout: Layout | None = None,
-                 arena: np.ndarray | None = None, source: str | None = None) -> None:
+                 arena: Arena | None = None, source: str | None = None) -> None:
         self.graph, self.engine, self.source = graph, engine, source
         self.layout = Layout(graph) if layout is None else layout
         keep = list(compute) if keep is None else list(keep)
@@ -92,7 +94,7 @@ class Compiled:
     @classmethod
     def fetching(cls, fetches: Sequence[Node], fed: Iterable[Node] = (), *,
                  engine: str = "numba", layout: Layout | None = None,
-                 arena: np.ndarray | None = None, source: str | None = None,
+                 arena: Arena | None = None, source: str | None = None,
                  watch: Sequence[Node] | None = None) -> Compiled:
         """Compile only what ``fetches`` need, not looking past the ``fed`` nodes
         (``watch`` as in the constructor; ``[]`` to read a nan back, not raise)."""
@@ -104,27 +106,28 @@ class Compiled:
                    arena=arena, source=source)
 
     # -- values -------------------------------------------------------------
-    def set(self, node: Node, value: Any, arena: np.ndarray | None = None) -> None:
+    def set(self, node: Node, value: Any, arena: Arena | None = None) -> None:
         """Write ``value`` (broadcast to the node's shape) into the node's slot."""
         self.layout.write(self.arena if arena is None else arena, node, value)
 
-    def read(self, node: Node, arena: np.ndarray | None = None) -> float | np.ndarray:
-        """A copy of the node's value: a float for scalars, an array otherwise."""
+    def read(self, node: Node, arena: Arena | None = None) -> float | np.ndarray:
+        """A copy of the node's value: a float for float64 scalars, a NumPy scalar of
+        the node's dtype for others, an array otherwise."""
         return self.layout.read(self.arena if arena is None else arena, node)
 
-    def view(self, node: Node, arena: np.ndarray | None = None) -> np.ndarray:
+    def view(self, node: Node, arena: Arena | None = None) -> np.ndarray:
         """The node's value as a view into the arena (writing to it changes the arena)."""
         return self.layout.view(self.arena if arena is None else arena, node)
 
     # -- running ------------------------------------------------------------
-    def run(self, arena: np.ndarray | None = None) -> None:
+    def run(self, arena: Arena | None = None) -> None:
         """Compute on the own arena (or on ``arena``, a copy of it); raise
         :class:`NumericError` if a watched node came out nan or inf."""
         code = self.call() if arena is None else self.program(arena)
         if code >= 0:
             self.raise_numeric(self.arena if arena is None else arena)
 
-    def raise_numeric(self, arena: np.ndarray, watched: Sequence[Node] | None = None) -> None:
+    def raise_numeric(self, arena: Arena, watched: Sequence[Node] | None = None) -> None:
         """Raise :class:`NumericError` naming the first node whose nan or inf reached a
         watched node (a nan nothing uses, like the untaken branch of ``where``, is no
         error); return quietly if every watched node is finite."""
@@ -233,7 +236,7 @@ class Backprop:
         return self.compiled.layout
 
     @property
-    def arena(self) -> np.ndarray:
+    def arena(self) -> Arena:
         return self.compiled.arena
 
     def set(self, node: Node, value: Any) -> None:
@@ -251,11 +254,18 @@ class Backprop:
         return self.grads.total.get(node.id)
 
     def grad_of(self, node: Node) -> float | np.ndarray:
-        """∂output/∂node; zeros for nodes the output does not depend on."""
+        """∂output/∂node, in the node's dtype (in a graph mixing float32 and float64
+        the gradient node may be float64 where the node is float32, as in JAX the
+        cotangent is given in the primal's dtype); zeros for nodes the output does not
+        depend on."""
         g = self.grads.total.get(node.id)
-        if g is None:
-            return 0.0 if node.shape == () else np.zeros(node.shape)
-        return self.compiled.read(g)
+        value = np.zeros(node.shape, node.dtype) if g is None else self.compiled.read(g)
+        if g is not None and g.dtype == node.dtype:
+            return value
+        value = np.asarray(value, dtype=node.dtype)
+        if node.shape == ():
+            return float(value) if node.dtype == "float64" else value[()]
+        return value
 
     def edge_grad_node(self, dst: Node, pos: int) -> Node | None:
         """The node holding the contribution along ``dst.inputs[pos] → dst``."""

@@ -25,11 +25,40 @@ def dtype_of(dtype: object) -> str:
     :class:`BuildError` listing the dtypes nbbp has."""
     try:
         name = np.dtype(dtype).name
-    except TypeError:
+    except (TypeError, ValueError):       # not a dtype at all (e.g. a list)
         name = str(dtype)
     if name not in DTYPES:
         raise BuildError(f"unknown dtype {dtype!r}; " + suggest(str(dtype), DTYPES, "dtype"))
     return name
+
+
+def float_dtype(dtype: object, what: str = "dtype") -> str:
+    """The canonical name of a floating ``dtype`` (None: the default), or a one-line
+    :class:`BuildError` naming the dtypes accepted (``what`` says where it was given).
+
+    >>> float_dtype(np.float32), float_dtype(None)
+    ('float32', 'float64')
+    """
+    if dtype is None:
+        return DEFAULT
+    accepted = ", ".join(FLOATS)
+    try:
+        name = np.dtype(dtype).name
+    except (TypeError, ValueError):       # not a dtype at all (e.g. a list)
+        name = str(dtype)
+    if name not in DTYPES:
+        raise BuildError(f"{what}: unknown dtype {dtype!r}; "
+                         + suggest(str(dtype), FLOATS, "dtype"))
+    if name not in FLOATS:
+        raise BuildError(f"{what}: dtype {name!r} is not accepted; values are floating "
+                         f"point, one of: {accepted}")
+    return name
+
+
+def promote(*dtypes: str) -> str:
+    """The dtype that mixing ``dtypes`` gives, as NumPy promotes them (float32 with
+    float64 is float64)."""
+    return np.result_type(*dtypes).name
 
 
 def is_float(dtype: str) -> bool:

@@ -1,7 +1,8 @@
 """Lowering a graph to a flat program, and running it.
 
-Every node gets a slot in one float64 arena (scalars packed densely, tensors
-64-byte aligned). :func:`lower` turns the nodes to compute into fixed-width int64
+Every node gets a slot in the array of its storage class (float64 or float32, one
+aligned array each: an :class:`Arena`; scalars packed densely, tensors 64-byte
+aligned). :func:`lower` turns the nodes to compute into fixed-width int64
 instructions (their layout and constants: :mod:`nbbp.core.isa`), which the cached
 Numba interpreter (:mod:`nbbp.core.kernels`, loaded by :mod:`nbbp.core.loader`) runs in
 one call. :class:`PythonProgram` runs the same nodes with the
@@ -22,20 +23,28 @@ from .graph import Graph, Node
 from .isa import (
     ADDRELU,
     BINARY,
+    CAST,
     COPY,
     INTERNAL_KIND,
+    K_CAST,
     K_COPY,
+    K_SELECT,
     KIND,
     KIND_ID,
     LAYOUT,
     MASK,
     MATMUL,
     REDUCE,
+    S_F32,
+    S_F64,
     SEL_ELEMENTS,
     SEL_RUNS,
     SELECT,
     SIZE,
     SOFTMAX,
+    STORAGE,
+    STORAGE_OF,
+    STORAGES,
     UNARY,
     WHERE,
     W,
@@ -44,57 +53,126 @@ from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public her
 from .ops import OPS, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
-ALIGN = 8      # float64s per 64 bytes
+ALIGN = 64     # bytes: every tensor slot starts on a cache line
 ENGINES = ("numba", "python")
 
 
+def _aligned(size: int, dtype: str) -> np.ndarray:
+    """A zeroed 1-D array of ``size`` elements whose data starts on 64 bytes."""
+    item = np.dtype(dtype).itemsize
+    raw = np.zeros(size + ALIGN // item, dtype=dtype)
+    shift = (-raw.ctypes.data // item) % (ALIGN // item)
+    return raw[shift:shift + size]
+
+
+class Arena:
+    """The values of a program: one aligned array per storage class
+    (:data:`nbbp.core.isa.STORAGES`: ``f64``, ``f32``), indexed by class id."""
+
+    __slots__ = ("stores",)
+
+    def __init__(self, stores: Sequence[np.ndarray]) -> None:
+        self.stores = list(stores)
+
+    @property
+    def f64(self) -> np.ndarray:
+        return self.stores[S_F64]
+
+    @property
+    def f32(self) -> np.ndarray:
+        return self.stores[S_F32]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.stores)
+
+    def copy(self) -> Arena:
+        out = Arena([_aligned(s.size, s.dtype.name) for s in self.stores])
+        for a, b in zip(out.stores, self.stores):
+            a[:] = b
+        return out
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{d}[{s.size}]" for d, s in zip(STORAGES, self.stores))
+        return f"<Arena {sizes}, {self.nbytes} bytes>"
+
+
 class Layout:
-    """Arena offsets for every node of a graph (as it is when the layout is made)."""
+    """Where every node of a graph (as it is when the layout is made) lives: its
+    storage class (``cls``, from its dtype) and its offset in that class's array.
+
+    An operand read by an op of another storage class (float32 mixed with float64)
+    also gets a *shadow* slot in the op's class, which a ``CAST`` instruction fills.
+    """
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.n_nodes = len(graph.nodes)
-        self.scalar = all(n.size == 1 for n in graph.nodes) and not any(
-            OPS[n.op].kind == SOFTMAX for n in graph.nodes)
+        nodes = graph.nodes
+        self.n_nodes = len(nodes)
+        self.cls = np.array([STORAGE_OF[n.dtype] for n in nodes], dtype=np.int64)
+        self.scalar = all(n.size == 1 for n in nodes) and not any(
+            OPS[n.op].kind == SOFTMAX for n in nodes) and not self.cls.any()
         offsets = np.zeros(self.n_nodes, dtype=np.int64)
-        pos = 0
-        for n in graph.nodes:          # scalars first, packed
-            if n.size == 1:
-                offsets[n.id] = pos
-                pos += 1
-        for n in graph.nodes:          # then tensors, aligned
-            if n.size != 1:
-                pos = -(-pos // ALIGN) * ALIGN
-                offsets[n.id] = pos
-                pos += n.size
-        self.offsets = offsets
-        self.size = max(pos, 1)
+        pos = [0] * len(STORAGES)
+        align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
 
-    def new_arena(self) -> np.ndarray:
-        """A zeroed, 64-byte aligned arena with every leaf's value written in."""
-        raw = np.zeros(self.size + ALIGN, dtype=np.float64)
-        shift = (-raw.ctypes.data // 8) % ALIGN
-        arena = raw[shift:shift + self.size]
+        def place(c: int, size: int) -> int:
+            if size != 1:
+                pos[c] = -(-pos[c] // align[c]) * align[c]
+            at = pos[c]
+            pos[c] += size
+            return at
+
+        for n in nodes:                # scalars first, packed
+            if n.size == 1:
+                offsets[n.id] = place(self.cls[n.id], 1)
+        for n in nodes:                # then tensors, aligned
+            if n.size != 1:
+                offsets[n.id] = place(self.cls[n.id], n.size)
+        # operands read in another class (also through the lowering's rewrites, which
+        # read an input's inputs): one shadow slot each, in the reader's class
+        self.shadow: dict[tuple[int, int], int] = {}
+        for n in nodes:
+            c = int(self.cls[n.id])
+            for x in n.inputs:
+                for y in (x, *x.inputs):
+                    if self.cls[y.id] != c and (y.id, c) not in self.shadow:
+                        self.shadow[(y.id, c)] = place(c, y.size)
+        self.offsets = offsets
+        self.sizes = [max(p, 1) for p in pos]
+
+    def new_arena(self, extra: Sequence[int] = ()) -> Arena:
+        """Zeroed, 64-byte aligned storages with every leaf's value written in
+        (``extra``: more elements at the end of each class, for the training loop)."""
+        extra = list(extra) + [0] * (len(STORAGES) - len(extra))
+        arena = Arena([_aligned(size + more, d)
+                       for size, more, d in zip(self.sizes, extra, STORAGES)])
         for n in self.graph.nodes[:self.n_nodes]:
             if n.value is not None:
                 self.write(arena, n, n.value)
         return arena
 
-    def view(self, arena: np.ndarray, node: Node) -> np.ndarray:
+    def store(self, arena: Arena, node: Node) -> np.ndarray:
+        """The array of ``arena`` that holds ``node``."""
+        return arena.stores[self.cls[node.id]]
+
+    def view(self, arena: Arena, node: Node) -> np.ndarray:
         """The node's value as an array view into the arena (shape of the node)."""
         o = self.offsets[node.id]
-        return arena[o:o + node.size].reshape(node.shape)
+        return self.store(arena, node)[o:o + node.size].reshape(node.shape)
 
-    def read(self, arena: np.ndarray, node: Node) -> float | np.ndarray:
-        """A copy of the node's value: a float for scalars, an array otherwise."""
+    def read(self, arena: Arena, node: Node) -> float | np.floating | np.ndarray:
+        """A copy of the node's value: a Python float for float64 scalars, a NumPy
+        scalar of the node's dtype for others, an array otherwise."""
         o = self.offsets[node.id]
+        v = self.store(arena, node)
         if node.shape == ():
-            return float(arena[o])
-        return arena[o:o + node.size].reshape(node.shape).copy()
+            return float(v[o]) if self.cls[node.id] == S_F64 else v[o]
+        return v[o:o + node.size].reshape(node.shape).copy()
 
-    def write(self, arena: np.ndarray, node: Node, value) -> None:
+    def write(self, arena: Arena, node: Node, value) -> None:
         o = self.offsets[node.id]
-        arena[o:o + node.size] = np.broadcast_to(value, node.shape).ravel()
+        self.store(arena, node)[o:o + node.size] = np.broadcast_to(value, node.shape).ravel()
 
 
 def _pad4(shape: Sequence[int]) -> list[int]:
@@ -200,33 +278,51 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     Each instruction is ``W`` ints (:mod:`nbbp.core.isa`); its ``KIND`` field holds the
     op table's kind of its op (``KIND_ID[OPS[name].kind]``), or the kind of an internal
     instruction (``INTERNAL_KIND``): the kernels dispatch on it, not on opcode values.
-    ``extra`` instructions (e.g. optimizer updates, without a kind: it is filled in
-    from their opcode) follow the nodes' own. The array
-    ends with the watch list: ``(offset, size)`` of every node in ``watch``, then its
-    start and length, which the kernels check for nan and inf.
+    Its ``STORAGE`` field is the storage class of the node it computes; an operand of
+    another class is read from its shadow slot, filled by a ``CAST`` instruction just
+    before. ``extra`` instructions (e.g. optimizer updates, without a kind: it is
+    filled in from their opcode; their storage field, if given, as given) follow the
+    nodes' own. The array ends with the watch list: ``(class, offset, size)`` of
+    every node in ``watch``, then its start and length, which the kernels check for
+    nan and inf.
     """
-    off = layout.offsets
+    off, cls = layout.offsets, layout.cls
     steps = plan(nodes, keep)
-    instr = np.zeros((len(steps) + len(extra), W), dtype=np.int64)
-    for i, row in enumerate(extra):
-        instr[len(steps) + i, :len(row)] = row
-        if row[0] not in INTERNAL_KIND:
-            raise NbbpError(f"internal: extra instruction with opcode {row[0]}, which "
-                            "nbbp.core.isa does not define")
-        instr[len(steps) + i, KIND] = INTERNAL_KIND[row[0]]
+    rows: list[np.ndarray] = []
+    computed: list[Node] = []
     aux: list[int] = []
-    base = len(instr) * W
 
-    def put(ints: list[int]) -> int:
+    def put(ints: list[int]) -> int:      # aux positions are made absolute below
         aux.extend(ints)
-        return base + len(aux) - len(ints)
+        return len(aux) - len(ints)
 
-    for p, (n, name, ins, info) in enumerate(steps):
+    aux_fields: list[tuple[int, int]] = []   # (row index, field) holding an aux index
+
+    cast_done: set[tuple[int, int]] = set()
+
+    def src(x: Node, c: int) -> int:
+        """The offset to read ``x`` at from an instruction in class ``c``."""
+        if cls[x.id] == c:
+            return int(off[x.id])
+        at = layout.shadow[(x.id, c)]
+        if (x.id, c) in cast_done:          # cast once, after x is computed
+            return at
+        cast_done.add((x.id, c))
+        cast = np.zeros(W, dtype=np.int64)
+        cast[0], cast[1], cast[2], cast[SIZE] = CAST, at, off[x.id], x.size
+        cast[KIND], cast[STORAGE] = K_CAST, c
+        rows.append(cast)
+        computed.append(x)
+        return at
+
+    for n, name, ins, info in steps:
         op = OPS[_FUSED.get(name, name)]
-        row = instr[p]
+        c = int(cls[n.id])
+        row = np.zeros(W, dtype=np.int64)
         row[0], row[1], row[SIZE] = _CODES.get(name, op.code), off[n.id], n.size
         row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
-        row[2] = off[ins[0].id]
+        row[STORAGE] = c
+        row[2] = src(ins[0], c)
         if name == "copy" or name == "stop_gradient" or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)):
             row[0], row[KIND] = COPY, K_COPY
@@ -234,7 +330,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             pass
         elif op.kind == BINARY:
             a, b = ins
-            row[3] = off[b.id]
+            row[3] = src(b, c)
             if a.size == n.size and b.size == n.size:
                 row[6] = 0
             elif a.size == n.size and b.size == 1:
@@ -249,31 +345,36 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
                 row[6] = 3
                 row[5] = put(_pad4(n.shape) + _strides(a.shape, n.shape)
                              + _strides(b.shape, n.shape))
+                aux_fields.append((len(rows), 5))
         elif op.kind == WHERE:
-            c, a, b = ins
-            row[3], row[4] = off[a.id], off[b.id]
-            row[5] = put(_pad4(n.shape) + _strides(c.shape, n.shape)
+            cond, a, b = ins
+            row[3], row[4] = src(a, c), src(b, c)
+            row[5] = put(_pad4(n.shape) + _strides(cond.shape, n.shape)
                          + _strides(a.shape, n.shape) + _strides(b.shape, n.shape))
+            aux_fields.append((len(rows), 5))
         elif op.kind in (REDUCE, SOFTMAX):
             row[3], row[4], row[5] = _axis_split(ins[0].shape, n.attrs["axis"])
         elif op.kind == MATMUL:
             a, b = ins
             flags = info["flags"]
-            row[3] = off[b.id]
+            row[3] = src(b, c)
             if n.size == 1 and a.size == 1 and b.size == 1:
                 _retarget(row, "mul")                       # (1,1) @ (1,1)
-                continue
-            # a is (m, k), or (k, m) stored when flag 1; a vector is one row
-            row[4] = (a.shape[1] if flags & 1 else a.shape[0]) if a.ndim == 2 else 1
-            row[5] = (a.shape[0] if flags & 1 else a.shape[1]) if a.ndim == 2 else a.shape[0]
-            row[6] = flags
+            else:
+                # a is (m, k), or (k, m) stored when flag 1; a vector is one row
+                row[4] = (a.shape[1] if flags & 1 else a.shape[0]) if a.ndim == 2 else 1
+                row[5] = (a.shape[0] if flags & 1 else a.shape[1]) if a.ndim == 2 \
+                    else a.shape[0]
+                row[6] = flags
         elif op.name == "transpose":
             x = ins[0]
             perm = n.attrs["perm"]
             xs = _strides(x.shape, x.shape)[4 - x.ndim:]
             row[3] = put(_pad4(n.shape) + [0] * (4 - x.ndim) + [xs[p_] for p_ in perm])
+            aux_fields.append((len(rows), 3))
         elif op.name == "broadcast_to":
             row[3] = put(_pad4(n.shape) + _strides(ins[0].shape, n.shape))
+            aux_fields.append((len(rows), 3))
         elif op.name == "sum_to":
             x = ins[0]
             if _row_tail(n, x) or n.size == 1:        # sum over leading axes: a reduce
@@ -281,17 +382,34 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
                 row[3], row[4], row[5] = 1, x.size // n.size, n.size
             else:
                 row[3] = put(_pad4(x.shape) + _strides(n.shape, x.shape))
+                aux_fields.append((len(rows), 3))
                 row[4] = x.size
         elif op.name == "reshape":
             pass
         elif op.kind == SELECT:
-            _lower_select(row, n, ins, off, put)
+            _lower_select(row, n, ins, [src(x, c) for x in ins], put)
+            if row[KIND] == K_SELECT:                 # its map is in aux at row[3]
+                aux_fields.append((len(rows), 3))
         else:
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
-    watch_list = [int(v) for w in watch for v in (off[w.id], w.size)]
+        rows.append(row)
+        computed.append(n)
+    for r in extra:
+        row = np.zeros(W, dtype=np.int64)
+        row[:len(r)] = r
+        if r[0] not in INTERNAL_KIND:
+            raise NbbpError(f"internal: extra instruction with opcode {r[0]}, which "
+                            "nbbp.core.isa does not define")
+        row[KIND] = INTERNAL_KIND[r[0]]
+        rows.append(row)
+    base = len(rows) * W
+    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)
+    for i, f in aux_fields:
+        instr[i, f] += base
+    watch_list = [int(v) for w in watch for v in (cls[w.id], off[w.id], w.size)]
     tail = [base + len(aux), len(watch)]
     code = np.concatenate([instr.ravel(), np.asarray(aux + watch_list + tail, dtype=np.int64)])
-    return code, [st[0] for st in steps]
+    return code, computed
 
 
 def _runs(out_pos: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -303,9 +421,10 @@ def _runs(out_pos: np.ndarray, src: np.ndarray) -> np.ndarray:
     return np.stack([out_pos[starts], src[starts], lengths], axis=1)
 
 
-def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], off: np.ndarray,
+def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], at: Sequence[int],
                   put: Callable[[list[int]], int]) -> None:
-    """A selection as arena offsets: for every output element the offset it is copied
+    """A selection as offsets (``at``: where each input is read, in the instruction's
+    storage class): for every output element the offset it is copied
     from (``scatter``: for every element of g, the output position it is added to).
     Stored as runs of block copies when the runs are long enough to pay (slices of
     rows, concat, tile, gather of rows), else element by element; a single element, or
@@ -322,14 +441,14 @@ def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], off: np.ndarray
     if scatter:                    # g's element i is added to output position out[i]
         arg = n.attrs["arg"]
         pos = np.flatnonzero((table >= starts[arg]) & (table < starts[arg + 1]))
-        out_pos, src = table[pos] - starts[arg], off[ins[0].id] + pos
+        out_pos, src = table[pos] - starts[arg], at[0] + pos
     else:                          # output element i is copied from src[i]
         which = np.searchsorted(starts[1:], table, side="right")
-        src = np.asarray([off[x.id] for x in ins], dtype=np.int64)[which] + table - starts[which]
+        src = np.asarray(at, dtype=np.int64)[which] + table - starts[which]
         out_pos = np.arange(n.size, dtype=np.int64)
     if n.size == 1 and len(src) == 1 or (
             not scatter and len(ins) == 1 and n.size == ins[0].size
-            and np.array_equal(src, off[ins[0].id] + out_pos)):
+            and np.array_equal(src, at[0] + out_pos)):
         row[0], row[KIND], row[2] = COPY, K_COPY, src[0]
         return
     runs = _runs(out_pos, src)
@@ -360,21 +479,26 @@ class Program:
         self.n = len(self.nodes)
         self._fn = kernel("run_scalar" if layout.scalar else "run")
         from .kernels import SUPPORTED
-        for n in self.nodes:
-            if n.op not in SUPPORTED:
+        for n in self.nodes:          # (a CAST's node may be a leaf: no kernel needed)
+            if n.op not in SUPPORTED and not n.is_leaf:
                 raise NbbpError(f"op {n.op!r} (node {n.name!r}) has no compiled kernel: run "
                                 "the model with engine='python', or add its kernel to "
                                 "nbbp/core/kernels.py (see docs/engine.md)")
 
-    def __call__(self, arena: np.ndarray, check: bool = False) -> int:
+    def __call__(self, arena: Arena, check: bool = False) -> int:
         """Run on ``arena``. Returns -1 if every watched value is finite; otherwise,
         with ``check``, the index of the first instruction whose output is not finite,
         and without, ``self.n``."""
-        return self._fn(self.code, arena, 0, self.n, int(check))
+        return self._fn(self.code, *self._stores(arena), 0, self.n, int(check))
 
-    def bind(self, arena: np.ndarray) -> Callable[[], int]:
+    def _stores(self, arena: Arena) -> list[np.ndarray]:
+        """The kernel's storage arguments: the float64 array alone for an all-float64
+        scalar program (``run_scalar``), else every class's array."""
+        return arena.stores[:1] if self.layout.scalar else arena.stores
+
+    def bind(self, arena: Arena) -> Callable[[], int]:
         """A no-argument callable running the program on ``arena`` (the hot path)."""
-        return functools.partial(self._fn, self.code, arena, 0, self.n, 0)
+        return functools.partial(self._fn, self.code, *self._stores(arena), 0, self.n, 0)
 
 
 class PythonProgram:
@@ -390,14 +514,14 @@ class PythonProgram:
         watch = list(keep if keep is not None else nodes) if watch is None else list(watch)
         self.watch = watch
 
-    def __call__(self, arena: np.ndarray, check: bool = False) -> int:
+    def __call__(self, arena: Arena, check: bool = False) -> int:
         lay = self.layout
         with np.errstate(all="ignore"):
             for p, n in enumerate(self.nodes):
                 op = OPS[n.op]
                 args = [lay.view(arena, x) for x in n.inputs]
                 kw = {k: n.attrs[k] for k in op.attrs}
-                out = np.asarray(op.impl(*args, **kw), dtype=np.float64)
+                out = np.asarray(op.impl(*args, **kw), dtype=n.dtype)   # the node's dtype
                 lay.write(arena, n, out)
                 if check and not np.isfinite(out).all():
                     return p
@@ -405,7 +529,7 @@ class PythonProgram:
             return self.n
         return -1
 
-    def bind(self, arena: np.ndarray) -> Callable[[], int]:
+    def bind(self, arena: Arena) -> Callable[[], int]:
         return functools.partial(self, arena)
 
 

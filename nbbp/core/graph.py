@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildError
-from .dtypes import DEFAULT
+from .dtypes import DEFAULT, float_dtype
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
@@ -50,8 +50,9 @@ def get_graph(required: bool = True) -> Graph | None:
     return None
 
 
-def as_value(value: Any, what: str) -> np.ndarray:
-    """Turn a number, list or array into a float64 array, or explain why not."""
+def as_value(value: Any, what: str, dtype: str = DEFAULT) -> np.ndarray:
+    """Turn a number, list or array into an array of ``dtype`` (a floating dtype's
+    name), or explain why not."""
     if isinstance(value, Node):
         raise BuildError(f"{what} needs a number or an array, got the node {value.name!r}; "
                          "a leaf's value must be known when it is built")
@@ -59,7 +60,7 @@ def as_value(value: Any, what: str) -> np.ndarray:
         raise BuildError(f"{what} needs a number or an array of numbers, got "
                          f"{type(value).__name__} {value!r}")
     try:
-        arr = np.array(value, dtype=np.float64)
+        arr = np.array(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         shown = repr(value)
         shown = shown if len(shown) < 60 else shown[:57] + "..."
@@ -144,8 +145,10 @@ class Graph:
         ['x', 'mul']
     """
 
-    def __init__(self, name: str = "graph") -> None:
+    def __init__(self, name: str = "graph", dtype: Any = None) -> None:
         self.name = name
+        # the dtype of leaves built without dtype= and of constants lifted from numbers
+        self.dtype = float_dtype(dtype, "dtype")
         self.nodes: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self._scopes: list[str] = []
@@ -342,41 +345,55 @@ def leaves(nodes: Iterable[Node], *kinds: str) -> list[Node]:
     return [n for n in nodes if n.op in want]
 
 
-def param(value: Any, name: str | None = None, trainable: bool = True) -> Node:
+def _leaf_dtype(dtype: Any, what: str) -> tuple[Graph, str]:
+    g = get_graph()
+    return g, g.dtype if dtype is None else float_dtype(dtype, what)
+
+
+def param(value: Any, name: str | None = None, trainable: bool = True,
+          dtype: Any = None) -> Node:
     """A trainable leaf (a weight or bias) with its initial value.
 
+    ``dtype``: ``"float64"`` or ``"float32"`` (default: the graph's, float64 unless
+    the graph was built with ``dtype="float32"``).
+
     >>> with Graph():
-    ...     w = param([1.0, 2.0], name="w")
-    >>> w.shape
-    (2,)
+    ...     w = param([1.0, 2.0], name="w", dtype="float32")
+    >>> w.shape, w.dtype
+    ((2,), 'float32')
     """
-    arr = as_value(value, "param(...)")
-    return get_graph().add_node("param", shape=arr.shape, name=name, value=arr,
-                                trainable=trainable)
+    g, dt = _leaf_dtype(dtype, "param(...)")
+    arr = as_value(value, "param(...)", dt)
+    return g.add_node("param", shape=arr.shape, name=name, value=arr,
+                      trainable=trainable, dtype=dt)
 
 
-def input(value: Any = None, name: str | None = None, shape: tuple | None = None) -> Node:
+def input(value: Any = None, name: str | None = None, shape: tuple | None = None,
+          dtype: Any = None) -> Node:
     """A fed leaf (data): ``value`` is its default, ``run(feed=...)`` replaces it.
 
-    Give ``shape`` instead of ``value`` for an input that must be fed.
+    Give ``shape`` instead of ``value`` for an input that must be fed; ``dtype`` as
+    in :func:`param`.
     """
+    g, dt = _leaf_dtype(dtype, "input(...)")
     if value is None:
         if shape is None:
             raise BuildError("input() needs a default value or a shape, e.g. input(0.0) "
                              "or input(shape=(100, 2))")
-        arr = np.zeros(tuple(int(d) for d in shape))
+        arr = np.zeros(tuple(int(d) for d in shape), dtype=dt)
     else:
-        arr = as_value(value, "input(...)")
+        arr = as_value(value, "input(...)", dt)
         if shape is not None and tuple(shape) != arr.shape:
             raise BuildError(f"input(...): the value has shape {arr.shape} but shape="
                              f"{tuple(shape)} was given")
-    return get_graph().add_node("input", shape=arr.shape, name=name, value=arr)
+    return g.add_node("input", shape=arr.shape, name=name, value=arr, dtype=dt)
 
 
-def const(value: Any, name: str | None = None) -> Node:
-    """A constant leaf: never trained, never fed."""
-    arr = as_value(value, "const(...)")
-    return get_graph().add_node("const", shape=arr.shape, name=name, value=arr)
+def const(value: Any, name: str | None = None, dtype: Any = None) -> Node:
+    """A constant leaf: never trained, never fed; ``dtype`` as in :func:`param`."""
+    g, dt = _leaf_dtype(dtype, "const(...)")
+    arr = as_value(value, "const(...)", dt)
+    return g.add_node("const", shape=arr.shape, name=name, value=arr, dtype=dt)
 
 
 @contextlib.contextmanager

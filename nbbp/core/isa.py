@@ -3,14 +3,17 @@ and the optimizers must agree on, in one place (pure Python, no Numba).
 
 An instruction is ``W`` int64s::
 
-    [opcode, out, a, b, c, x, y, n, kind]
+    [opcode, out, a, b, c, x, y, n, kind, storage]
 
-``out`` and ``a`` are arena offsets, ``n`` is the output's size; the fields between
-depend on the kind (see :func:`nbbp.core.engine.lower`). ``kind`` says which family of
-kernel runs the instruction; the opcode then picks the op inside it. The kernels branch
-on ``kind`` first, so how :mod:`nbbp.core.ops` numbers its opcodes does not matter to
-them: an op's kind comes from its row in the op table (``OPS[name].kind``), mapped to
-an id by :data:`KIND_ID`.
+``out`` and ``a`` are offsets into a storage, ``n`` is the output's size; the fields
+between depend on the kind (see :func:`nbbp.core.engine.lower`). ``storage`` is the
+storage class of the instruction's output and operands (:data:`STORAGES`): each dtype
+lives in its own aligned array, so a float32 op runs on float32 data. Operands of
+another class are first copied into the output's class by a ``CAST`` instruction.
+``kind`` says which family of kernel runs the instruction; the opcode then picks the
+op inside it. The kernels branch on ``kind`` first, so how :mod:`nbbp.core.ops`
+numbers its opcodes does not matter to them: an op's kind comes from its row in the
+op table (``OPS[name].kind``), mapped to an id by :data:`KIND_ID`.
 
 The optimizer update instructions and the hyper-parameter block they read (see
 :mod:`nbbp.train.optim`) are part of the instruction set too, so they live here and the
@@ -19,9 +22,17 @@ training layer imports them (imports flow down the layers, never up).
 
 from __future__ import annotations
 
-W = 9          # ints per instruction
+W = 10         # ints per instruction
 KIND = 8       # the field holding the instruction's kind id
 SIZE = 7       # the field holding the output's size
+STORAGE = 9    # the field holding the storage class the instruction runs in
+
+# Storage classes: one aligned array per class, indexed by the class id. A node's
+# dtype decides its class (STORAGE_OF); the kernels take the arrays in this order.
+# (The integer slice adds its class here: an int64 array beside these.)
+S_F64, S_F32 = 0, 1
+STORAGES = ("float64", "float32")                  # the NumPy dtype of each class
+STORAGE_OF: dict[str, int] = {"float64": S_F64, "float32": S_F32}
 
 # Op kinds, as the op table names them; they decide an op's shape rule and lowering.
 UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
@@ -36,6 +47,7 @@ SELECT = "select"
 K_UNARY, K_BINARY, K_WHERE, K_REDUCE, K_MATMUL, K_LAYOUT, K_SOFTMAX = 1, 2, 3, 4, 5, 6, 7
 K_COPY, K_TICK, K_UPDATE = 8, 9, 10
 K_SELECT = 11
+K_CAST = 12
 
 KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
                            REDUCE: K_REDUCE, MATMUL: K_MATMUL, LAYOUT: K_LAYOUT,
@@ -46,6 +58,7 @@ KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
 COPY = 100      # a copy (also x ** 1, stop_gradient, size-1 reduces and layouts)
 MASK = 101      # x where y > 0 else 0: relu's backward, g·step(x), in one pass
 ADDRELU = 102   # max(x + y, 0): bias add and relu in one pass
+CAST = 103      # out (in the instruction's storage) = a (in the other float storage)
 
 # How a selection instruction's index map is stored (its ``y`` field): as runs
 # ``(out position, source offset, length)`` when the map copies blocks, or element by
@@ -60,9 +73,10 @@ UPDATES = (UPD_SGD, UPD_ADAGRAD, UPD_RMSPROP, UPD_ADAM)
 
 # The kind of every internal opcode.
 INTERNAL_KIND: dict[int, int] = {COPY: K_COPY, MASK: K_BINARY, ADDRELU: K_BINARY,
+                                 CAST: K_CAST,
                                  TICK: K_TICK, **{u: K_UPDATE for u in UPDATES}}
 
-# The hyper-parameter block of an optimizer (float64s in the arena, at the update
+# The hyper-parameter block of an optimizer (float64s in the float64 storage, at the update
 # instruction's ``c`` field): learning rate, β₁ / momentum, β₂ / α, ε, weight decay
 # (L2), L1, step count, decay kind and its two constants, Nesterov flag, the current
 # step's learning rate, the rule's form (0 PyTorch's, 1 TensorFlow 1's) and the running

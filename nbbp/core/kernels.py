@@ -1,11 +1,12 @@
 """All of nbbp's Numba code: one cached interpreter for lowered programs.
 
 A program (built by :mod:`nbbp.core.engine`) is one int64 array of fixed-width
-instructions followed by auxiliary ints, and runs over one float64 arena that
-holds every node's value. The interpreter is compiled once per machine and
+instructions followed by auxiliary ints, and runs over the arena's storages: one
+aligned array per storage class (float64, float32), each instruction on the array of
+its class, so float32 runs in float32. The interpreter is compiled once per machine and
 loaded from Numba's on-disk cache afterwards — never per graph.
 
-Instruction layout (``W = 9`` ints): ``[opcode, out, a, b, c, x, y, n, kind]``:
+Instruction layout (``W = 10`` ints): ``[opcode, out, a, b, c, x, y, n, kind, storage]``:
 ``out`` and ``a`` are arena offsets, ``n`` is the output's size, and the fields between
 depend on the kind (see :func:`nbbp.core.engine.lower`): more operand offsets, sizes,
 a broadcasting mode, or an index into the auxiliary ints after the instructions.
@@ -45,6 +46,7 @@ from .isa import (
     H_T,
     H_WD,
     K_BINARY,
+    K_CAST,
     K_LAYOUT,
     K_MATMUL,
     K_REDUCE,
@@ -56,8 +58,10 @@ from .isa import (
     K_WHERE,
     KIND,
     MASK,
+    S_F32,
     SEL_RUNS,
     SIZE,
+    STORAGE,
     UPD_ADAGRAD,
     UPD_ADAM,
     UPD_SGD,
@@ -221,8 +225,8 @@ def run_scalar(code, v, start, stop, check):
             return p
     if not check:
         w, n_watch = code[code.size - 2], code[code.size - 1]
-        for i in range(n_watch):
-            if _bad(v[code[w + 2 * i]]):
+        for i in range(n_watch):        # (class, offset, size); all float64 here
+            if _bad(v[code[w + 3 * i + 1]]):
                 return stop
     return -1
 
@@ -603,26 +607,27 @@ def _tick(v, h):
 
 
 @njit(**_JIT)
-def _update(op, v, p, g, s, n, h):
+def _update(op, v, p, g, s, n, hv, h):
     """One optimizer step for the parameter at ``p`` (PyTorch's rules, or TF 1's with
-    the form flag; see nbbp.train.optim)."""
+    the form flag; see nbbp.train.optim); parameter, gradient and state in ``v`` (their
+    storage), hyperparameters in ``hv`` (float64)."""
     P = v[p:p + n]
     G = v[g:g + n]
-    lr, wd, l1 = v[h + H_LRT], v[h + H_WD], v[h + H_L1]
-    b1, b2, eps = v[h + H_B1], v[h + H_B2], v[h + H_EPS]
+    lr, wd, l1 = hv[h + H_LRT], hv[h + H_WD], hv[h + H_L1]
+    b1, b2, eps = hv[h + H_B1], hv[h + H_B2], hv[h + H_EPS]
     plain = wd == 0.0 and l1 == 0.0
-    tf1 = v[h + H_FORM] != 0.0
+    tf1 = hv[h + H_FORM] != 0.0
     if op == UPD_SGD and b1 == 0.0 and plain and not tf1:
         for i in range(n):
             P[i] -= lr * G[i]
         return
     S = v[s:s + n]
     T = v[s + n:s + 2 * n]
-    t = v[h + H_T]
+    t = hv[h + H_T]
     c1 = 1.0 - b1 ** t
     c2 = 1.0 - b2 ** t
-    nesterov = v[h + H_NESTEROV] != 0.0
-    lr_t = lr * math.sqrt(1.0 - v[h + H_P2]) / (1.0 - v[h + H_P1]) if tf1 else lr
+    nesterov = hv[h + H_NESTEROV] != 0.0
+    lr_t = lr * math.sqrt(1.0 - hv[h + H_P2]) / (1.0 - hv[h + H_P1]) if tf1 else lr
     for i in range(n):
         gi = G[i]
         if not plain:
@@ -661,9 +666,81 @@ def _update(op, v, p, g, s, n, h):
             P[i] -= lr * step
 
 
+def _exec_body(code, q, v, hv, check):
+    """Run the instruction at ``q`` on the storage ``v`` (float64 or float32: Numba
+    compiles this once per array type, so a float32 op runs on float32 data); ``hv``
+    is the float64 storage (the optimizer's hyperparameters). With ``check`` 1,
+    returns whether the output is not finite."""
+    op = code[q]
+    o = code[q + 1]
+    a = code[q + 2]
+    n = code[q + SIZE]
+    kind = code[q + KIND]
+    if kind == K_UNARY:
+        if n == 1:
+            v[o] = unary(op, v[a])
+        else:
+            _unary_loop(op, v[o:o + n], v[a:a + n])
+    elif kind == K_BINARY:
+        if n == 1:
+            v[o] = binary(op, v[a], v[code[q + 3]])
+        else:
+            _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
+                    code[q + 5])
+    elif kind == K_WHERE:
+        _where_general(op, v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
+                       code[q + 5])
+    elif kind == K_REDUCE:
+        outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
+        if op == LOGSUMEXP:
+            _logsumexp(v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+        else:
+            _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_MATMUL:
+        m = code[q + 4]
+        _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
+    elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
+        _gather(v[o:o + n], v[a:], code, code[q + 3])
+    elif kind == K_LAYOUT and op == SUMTO:
+        _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
+    elif kind == K_SELECT:
+        k, cnt = code[q + 3], code[q + 5]
+        if op == SCATTER and code[q + 4] == SEL_RUNS:
+            _scatter_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+        elif op == SCATTER:
+            _scatter_elements(v[o:o + n], v, code[k:k + 2 * cnt])
+        elif code[q + 4] == SEL_RUNS:
+            _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+        else:
+            _take(v[o:o + n], v, code[k:k + n])
+    elif kind == K_SOFTMAX:
+        _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
+    elif kind == K_TICK:
+        _tick(hv, o)
+    elif kind == K_UPDATE:
+        _update(op, v, o, a, code[q + 3], n, hv, code[q + 4])
+    else:  # K_COPY, and RESHAPE (a layout that moves nothing)
+        v[o:o + n] = v[a:a + n]
+    return check == 1 and _any_bad(v, o, n)
+
+
+# The float64 path is inlined into the interpreter, as it was before float32 existed
+# (a call per instruction costs the tensor programs ~5-10 %); the float32 path is a
+# call, so its code is not duplicated into every caller of `run`.
+_exec64 = njit(inline="always", **_JIT)(_exec_body)
+_exec = njit(**_JIT)(_exec_body)
+
+
+@njit(inline="always", **_JIT)
+def _cast(out, x):
+    for i in range(out.size):
+        out[i] = x[i]
+
+
 @njit(**_JIT)
-def run(code, v, start, stop, check):
-    """Interpreter for programs with tensors; scalar instructions take a short path.
+def run(code, v64, v32, start, stop, check):
+    """Interpreter for programs with tensors or float32 values: each instruction runs
+    on the storage of its class (``STORAGE`` field: ``v64`` or ``v32``).
 
     ``check`` 1: return the first instruction with a non-finite output; 0: return
     ``stop`` if any slot on the program's watch list (stored at the end of ``code``)
@@ -671,62 +748,26 @@ def run(code, v, start, stop, check):
     """
     for p in range(start, stop):
         q = p * W
-        op = code[q]
-        o = code[q + 1]
-        a = code[q + 2]
-        n = code[q + SIZE]
-        kind = code[q + KIND]
-        if kind == K_UNARY:
-            if n == 1:
-                v[o] = unary(op, v[a])
+        c = code[q + STORAGE]
+        if code[q + KIND] == K_CAST:        # into class c from the other float class
+            o, a, n = code[q + 1], code[q + 2], code[q + SIZE]
+            if c == S_F32:
+                _cast(v32[o:o + n], v64[a:a + n])
+                bad = check == 1 and _any_bad(v32, o, n)
             else:
-                _unary_loop(op, v[o:o + n], v[a:a + n])
-        elif kind == K_BINARY:
-            if n == 1:
-                v[o] = binary(op, v[a], v[code[q + 3]])
-            else:
-                _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
-                        code[q + 5])
-        elif kind == K_WHERE:
-            _where_general(op, v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
-                           code[q + 5])
-        elif kind == K_REDUCE:
-            outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
-            if op == LOGSUMEXP:
-                _logsumexp(v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
-            else:
-                _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
-        elif kind == K_MATMUL:
-            m = code[q + 4]
-            _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
-        elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
-            _gather(v[o:o + n], v[a:], code, code[q + 3])
-        elif kind == K_LAYOUT and op == SUMTO:
-            _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
-        elif kind == K_SELECT:
-            k, cnt = code[q + 3], code[q + 5]
-            if op == SCATTER and code[q + 4] == SEL_RUNS:
-                _scatter_runs(v[o:o + n], v, code[k:k + 3 * cnt])
-            elif op == SCATTER:
-                _scatter_elements(v[o:o + n], v, code[k:k + 2 * cnt])
-            elif code[q + 4] == SEL_RUNS:
-                _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
-            else:
-                _take(v[o:o + n], v, code[k:k + n])
-        elif kind == K_SOFTMAX:
-            _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
-        elif kind == K_TICK:
-            _tick(v, o)
-        elif kind == K_UPDATE:
-            _update(op, v, o, a, code[q + 3], n, code[q + 4])
-        else:  # K_COPY, and RESHAPE (a layout that moves nothing)
-            v[o:o + n] = v[a:a + n]
-        if check == 1 and _any_bad(v, o, n):
+                _cast(v64[o:o + n], v32[a:a + n])
+                bad = check == 1 and _any_bad(v64, o, n)
+        elif c == S_F32:
+            bad = _exec(code, q, v32, v64, check)
+        else:
+            bad = _exec64(code, q, v64, v64, check)
+        if bad:
             return p
     if check == 0:
         w, n_watch = code[code.size - 2], code[code.size - 1]
         for i in range(n_watch):
-            if _any_bad(v, code[w + 2 * i], code[w + 2 * i + 1]):
+            c, o, n = code[w + 3 * i], code[w + 3 * i + 1], code[w + 3 * i + 2]
+            if _any_bad(v32, o, n) if c == S_F32 else _any_bad(v64, o, n):
                 return stop
     return -1
 
@@ -740,27 +781,33 @@ def _any_bad(v, o, n):
 
 
 @njit(**_JIT)
-def train(code, v, n_fb, n_all, steps, loss_at, hist, data, batches, rows):
+def train(code, v64, v32, n_fb, n_all, steps, loss_at, hist, data64, data32, batches, rows):
     """``steps`` training steps in one call: copy the minibatch rows in, run forward
     and backward (instructions ``[0, n_fb)``), record the loss, run the updates
     (``[n_fb, n_all)``). Returns the step whose loss was not finite (its update is
     not applied), or -1.
 
-    ``batches`` = ``[count, batch size, (data offset, arena offset, row length)…]``;
-    ``rows`` holds the data rows of each step's minibatch, step after step.
+    ``loss_at`` is the loss's offset, in ``v32`` if negative (``-1 - offset``).
+    ``batches`` = ``[count, batch size, (data offset, arena offset, row length,
+    class)…]``; the data of each class is in ``data64`` / ``data32``; ``rows`` holds
+    the data rows of each step's minibatch, step after step.
     """
     nb = batches[0]
     b = batches[1]
     for s in range(steps):
         for k in range(nb):
-            d, o, r = batches[2 + 3 * k], batches[3 + 3 * k], batches[4 + 3 * k]
+            d, o, r = batches[2 + 4 * k], batches[3 + 4 * k], batches[4 + 4 * k]
+            f32 = batches[5 + 4 * k] == S_F32
             for j in range(b):
                 row = rows[s * b + j]
-                v[o + j * r:o + (j + 1) * r] = data[d + row * r:d + (row + 1) * r]
-        run(code, v, 0, n_fb, 2)
-        loss = v[loss_at]
+                if f32:
+                    v32[o + j * r:o + (j + 1) * r] = data32[d + row * r:d + (row + 1) * r]
+                else:
+                    v64[o + j * r:o + (j + 1) * r] = data64[d + row * r:d + (row + 1) * r]
+        run(code, v64, v32, 0, n_fb, 2)
+        loss = v32[-1 - loss_at] if loss_at < 0 else v64[loss_at]
         hist[s] = loss
         if loss - loss != 0.0:
             return s
-        run(code, v, n_fb, n_all, 2)
+        run(code, v64, v32, n_fb, n_all, 2)
     return -1

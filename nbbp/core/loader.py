@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .isa import COPY, K_COPY, KIND, SIZE, W
+from .isa import COPY, K_COPY, KIND, SIZE, STORAGE, W
 
 _loaded: dict[str, Callable] = {}
 _loading = threading.Lock()     # one loader at a time (preload runs in a thread)
@@ -67,13 +67,17 @@ def _load(name: str) -> Callable:
     if not _cache_present(dispatcher, name, _kernels.__file__):
         print(f"nbbp: compiling the engine's kernel {name!r} — once per installation, "
               "10–20 s; later sessions load it from Numba's cache.", file=sys.stderr)
-    # the smallest program: one copy of one value, then an empty watch list
+    # the smallest program: one copy of one value, then an empty watch list; run on
+    # the argument types every program uses (one array per storage class)
     row = [0] * W
-    row[0], row[SIZE], row[KIND] = COPY, 1, K_COPY
+    row[0], row[SIZE], row[KIND], row[STORAGE] = COPY, 1, K_COPY, 0
     code = np.array(row + [0, 0], dtype=np.int64)
     arena, ints = np.zeros(1), np.zeros(2, dtype=np.int64)
+    arena32 = np.zeros(1, dtype=np.float32)
     if name == "train":                      # compile, or load from the cache
-        dispatcher(code, arena, 1, 1, 0, 0, arena, arena, ints, ints)
+        dispatcher(code, arena, arena32, 1, 1, 0, 0, arena, arena, arena32, ints, ints)
+    elif name == "run":
+        dispatcher(code, arena, arena32, 0, 1, 1)
     else:
         dispatcher(code, arena, 0, 1, 1)
     return _entry_point(dispatcher)

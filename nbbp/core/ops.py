@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildError, ShapeError
+from .dtypes import promote
 from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
 # Kinds decide the shape rule and how the engine lowers the op (and, as ids in each
@@ -163,28 +164,40 @@ def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
 # ---------------------------------------------------------------------------
 # Building nodes
 # ---------------------------------------------------------------------------
-def _lift(x: Any, graph) -> Node:
+def _lift(x: Any, graph, dtype: str | None = None) -> Node:
+    """``x`` as a node: numbers and arrays become constants of ``dtype`` (default:
+    the graph's), so ``x32 * 2.0`` stays float32."""
     if isinstance(x, Node):
         return x
-    value = as_value(x, "a constant operand")
-    return graph.add_node("const", shape=value.shape, value=value)
+    dtype = graph.dtype if dtype is None else dtype
+    value = as_value(x, "a constant operand", dtype)
+    return graph.add_node("const", shape=value.shape, value=value, dtype=dtype)
+
+
+def _dtype(op: Op, args: tuple) -> str | None:
+    """The output dtype of ``op`` on ``args`` (None if no argument is a node): the
+    nodes' dtypes promoted as NumPy does; numbers and arrays adopt it."""
+    dtypes = [a.dtype for a in args if isinstance(a, Node)]
+    return promote(*dtypes) if dtypes else None
 
 
 def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node:
-    """Add a node applying op ``name`` to ``args`` (numbers and arrays become consts)."""
+    """Add a node applying op ``name`` to ``args`` (numbers and arrays become consts
+    of the nodes' dtype)."""
     op = OPS[name]
     graph = next((a.graph for a in args if isinstance(a, Node)), None) or get_graph()
     start = len(graph.nodes)
     try:
-        inputs = tuple(_lift(a, graph) for a in args)
+        dtype = _dtype(op, args) or graph.dtype
+        inputs = tuple(_lift(a, graph, dtype) for a in args)
         shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
         if graph.current_role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
             # fold constants the gradient rules create (e.g. the exponent b − 1 of
             # pow's VJP), so the engine can see through them
             graph.truncate(start)
-            value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=np.float64)
-            return graph.add_node("const", shape=shape, value=value)
-        return graph.add_node(name, inputs, attrs, shape, name=name_)
+            value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=dtype)
+            return graph.add_node("const", shape=shape, value=value, dtype=dtype)
+        return graph.add_node(name, inputs, attrs, shape, name=name_, dtype=dtype)
     except BaseException:
         graph.truncate(start)   # no half-built consts left behind
         raise

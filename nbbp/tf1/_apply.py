@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.engine import ALIGN, Layout, kernel
+from ..core.engine import ALIGN, Arena, Layout, kernel
 from ..core.engine import lower as lower_program
 from ..core.graph import Node
 from ..train import optim
@@ -58,7 +58,8 @@ class Update:
         self.code, _ = lower_program(layout, [], extra=rows)
         self.n = len(rows)
 
-    def apply(self, session: Any, arena: np.ndarray) -> None:
+    def apply(self, session: Any, store: Arena) -> None:
+        arena = store.f64         # nbbp.tf1 computes in float64: variables, slots, hyper
         opt, name = self.opt, self.opt._name
         hyper = dict(self.op.attrs["hyper"])
         hyper.update({k: float(arena[o]) for k, o in self.hyper_at.items()})
@@ -73,14 +74,14 @@ class Update:
         if powers is not None:
             arena[self.h_at + optim.H_P1], arena[self.h_at + optim.H_P2] = powers
         if self.run is not None:
-            self.run(self.code, arena, 0, self.n, 2)
+            self.run(self.code, store.f64, store.f32, 0, self.n, 2)
         else:
             kw = {} if powers is None else {"powers": powers}
             for var, g, (p, s, n) in zip(self.vars, self.grads, self.at):
                 shape = var._shape
                 state = [arena[s + k * n:s + (k + 1) * n].reshape(shape) for k in range(2)]
                 arena[p:p + n] = np.ravel(rule.step_numpy(
-                    arena[p:p + n].reshape(shape), self.layout.view(arena, g), state, 1, **kw))
+                    arena[p:p + n].reshape(shape), self.layout.view(store, g), state, 1, **kw))
         for var, (p, s, n) in zip(self.vars, self.at):
             for k, slot in enumerate(opt._slot_list(var)):
                 session._store(slot, arena[s + k * n:s + (k + 1) * n].reshape(var._shape),

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..core.compiled import Compiled
-from ..core.engine import ALIGN, ENGINES, Layout
+from ..core.engine import ENGINES, Arena, Layout
+from ..core.isa import S_F64
 from ..errors import suggest
 from ..model import Model
 from ._apply import Update
@@ -82,13 +83,10 @@ class _Plan:
         self.actions = actions          # (assign op, node) or (ApplyGradients op, Update)
 
 
-def _arena(layout: Layout, size: int) -> np.ndarray:
-    """The layout's arena (leaf values written in), ``size`` long, 64-byte aligned."""
-    raw = np.zeros(size + ALIGN, dtype=np.float64)
-    shift = (-raw.ctypes.data // 8) % ALIGN
-    arena = raw[shift:shift + size]
-    arena[:layout.size] = layout.new_arena()
-    return arena
+def _arena(layout: Layout, size: int) -> Arena:
+    """The layout's arena (leaf values written in), with the float64 storage ``size``
+    long: the updates' parameters, state and hyperparameters follow the graph's."""
+    return layout.new_arena([size - layout.sizes[S_F64]])
 
 
 class Session:
@@ -205,7 +203,7 @@ class Session:
         todo = [n for n in g.ancestors(read) if not n.is_leaf] if read else []
         layout = Layout(g)
         acts: list[tuple[Operation, Any]] = []
-        end = layout.size
+        end = layout.sizes[S_F64]
         for op in actions:
             if op.type in ASSIGN_TYPES:
                 acts.append((op, low.node_of[op]))

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..core.compiled import Backprop, Compiled, as_array
-from ..core.engine import ALIGN, kernel, lower
+from ..core.engine import ALIGN, Arena, kernel, lower
 from ..core.graph import Node, leaves
+from ..core.isa import CAST, S_F64, STORAGE, STORAGES
 from ..errors import FeedError, NbbpError, NumericError
 from . import optim
 from .predict import metric_functions
@@ -121,55 +122,77 @@ class TrainLoop:
     def _build(self) -> None:
         tb, opt = self.trained, self.optimizer
         lay = tb.layout
+        off, cls = lay.offsets, lay.cls
         loss = tb.output
         grads = [tb.grad_node(t) for _, t in self.params]
         todo = [n for n in tb.graph.ancestors([loss] + grads) if not n.is_leaf]
-        # arena: the model's, then the hyperparameters, the optimizer state, the data
-        pos = -(-lay.size // ALIGN) * ALIGN
-        self.h_at = pos
-        pos += optim.N_HYPER
-        updates: list[list[int]] = [[optim.TICK, self.h_at, 0, 0, 0, 0, 0, 0]]
-        self.state_at: list[int] = []
+        # each storage: the model's, then (float64) the hyperparameters, and in each
+        # parameter's class its optimizer state (and its gradient, if that is of
+        # another class: a float32 param whose gradient came out float64)
+        pos = list(lay.sizes)
+
+        def place(c: int, size: int) -> int:
+            step = ALIGN // np.dtype(STORAGES[c]).itemsize
+            pos[c] = -(-pos[c] // step) * step
+            pos[c] += size
+            return pos[c] - size
+
+        self.h_at = place(S_F64, optim.N_HYPER)
+        updates: list[list[int]] = [[optim.TICK, self.h_at] + [0] * (STORAGE - 2) + [S_F64]]
+        self.state_at: list[tuple[int, int]] = []
         for _, t in self.params:
-            pos = -(-pos // ALIGN) * ALIGN
-            self.state_at.append(pos)
-            updates.append([opt.code, lay.offsets[t.id], lay.offsets[tb.grad_node(t).id],
-                            pos, self.h_at, 0, 0, t.size])
-            pos += max(opt.n_state, 2) * t.size
-        self.size = pos
-        self.arena = np.zeros(self.size)
-        self.arena[:lay.size] = tb.arena
-        self.arena[self.h_at:self.h_at + optim.N_HYPER] = opt.hyper()
+            c, g = int(cls[t.id]), tb.grad_node(t)
+            g_at = int(off[g.id])
+            if cls[g.id] != c:
+                g_at = place(c, t.size)
+                updates.append([CAST, g_at, int(off[g.id]), 0, 0, 0, 0, t.size, 0, c])
+            at = place(c, max(opt.n_state, 2) * t.size)
+            self.state_at.append((c, at))
+            updates.append([opt.code, int(off[t.id]), g_at, at, self.h_at, 0, 0, t.size, 0, c])
+        self.arena = lay.new_arena([p - size for p, size in zip(pos, lay.sizes)])
+        for mine, model in zip(self.arena.stores, tb.arena.stores):
+            mine[:model.size] = model
+        self.arena.f64[self.h_at:self.h_at + optim.N_HYPER] = opt.hyper()
         if isinstance(opt, optim.Adagrad) and opt.initial_accumulator:
-            for (_, t), s in zip(self.params, self.state_at):
-                self.arena[s:s + t.size] = opt.initial_accumulator
+            for (_, t), (c, at) in zip(self.params, self.state_at):
+                self.arena.stores[c][at:at + t.size] = opt.initial_accumulator
         self.code, nodes = lower(lay, todo, keep=[loss] + grads, watch=[loss], extra=updates)
         self.n_fb = len(nodes)
         self.n_all = self.n_fb + len(updates)
-        self.loss_at = int(lay.offsets[loss.id])
-        # minibatches: the full data lives in its own array, rows are copied in
+        at = int(off[loss.id])
+        self.loss_at = at if cls[loss.id] == S_F64 else -1 - at   # the kernel's encoding
+        # minibatches: the full data lives in arrays of its own (one per class), rows
+        # are copied in
+        full = [np.zeros(1, dtype=d) for d in STORAGES]
         if self.batch_size:
-            parts, spec = [], [len(self.data), self.batch_size]
-            at = 0
+            parts: list[list[np.ndarray]] = [[] for _ in STORAGES]
+            spec = [len(self.data), self.batch_size]
+            used = [0] * len(STORAGES)
             for node, arr in self.data.items():
+                c = int(cls[node.id])
                 row = int(np.prod(arr.shape[1:], dtype=np.int64))
-                spec += [at, int(lay.offsets[node.id]), row]
-                parts.append(arr.reshape(-1))
-                at += arr.size
-            self.full = np.concatenate(parts)
+                spec += [used[c], int(off[node.id]), row, c]
+                parts[c].append(np.asarray(arr, dtype=STORAGES[c]).reshape(-1))
+                used[c] += arr.size
+            full = [np.concatenate(p) if p else f for p, f in zip(parts, full)]
             self.batches = np.asarray(spec, dtype=np.int64)
         else:
             for node, arr in self.data.items():
                 lay.write(self.arena, node, arr)
-            self.full = np.zeros(1)
             self.batches = np.zeros(2, dtype=np.int64)
+        self.full = full
         self._order = np.zeros(0, dtype=np.int64)
         if tb.compiled.engine == "numba":
             self._train = kernel("train")
         else:               # the NumPy reference, on the model part of the loop's arena
             self._train = None
             self._reference = Compiled(tb.graph, todo, watch=[], engine="python",
-                                       layout=lay, arena=self.arena[:lay.size])
+                                       layout=lay, arena=self._model_part())
+
+    def _model_part(self) -> Arena:
+        """The model's part of the loop's storages (views: writing changes the loop's)."""
+        return Arena([st[:size] for st, size in zip(self.arena.stores,
+                                                      self.trained.layout.sizes)])
 
     def _rows_for(self, steps: int) -> np.ndarray:
         """Row indices of the next ``steps`` minibatches: shuffled epochs, seeded."""
@@ -188,8 +211,9 @@ class TrainLoop:
         hist = np.empty(steps)
         rows = self._rows_for(steps)
         if self._train is not None:
-            bad = self._train(self.code, self.arena, self.n_fb, self.n_all, steps,
-                              self.loss_at, hist, self.full, self.batches, rows)
+            bad = self._train(self.code, self.arena.f64, self.arena.f32, self.n_fb,
+                              self.n_all, steps, self.loss_at, hist, *self.full,
+                              self.batches, rows)
         else:
             bad = self._run_python(steps, hist, rows)
         done = steps if bad < 0 else bad
@@ -200,21 +224,22 @@ class TrainLoop:
     def _run_python(self, steps: int, hist: np.ndarray, rows: np.ndarray) -> int:
         """The reference loop: the NumPy path and ``Optimizer.step_numpy``."""
         tb, ref, opt = self.trained, self._reference, self.optimizer
-        view = ref.arena
-        t0 = int(self.arena[self.h_at + optim.H_T])
+        hyper = self.arena.f64[self.h_at:self.h_at + optim.N_HYPER]
+        t0 = int(hyper[optim.H_T])
         for s in range(steps):
             if self.batch_size:
                 r = rows[s * self.batch_size:(s + 1) * self.batch_size]
                 for node, arr in self.data.items():
                     ref.set(node, arr[r])
             ref.run()
-            hist[s] = loss = view[self.loss_at]
+            hist[s] = loss = ref.read(tb.output)
             if not np.isfinite(loss):
                 return s
             t = t0 + s + 1
-            self.arena[self.h_at + optim.H_T] = t
-            for (_, p), at in zip(self.params, self.state_at):
-                state = [self.arena[at + k * p.size:at + (k + 1) * p.size].reshape(p.shape)
+            hyper[optim.H_T] = t
+            for (_, p), (c, at) in zip(self.params, self.state_at):
+                store = self.arena.stores[c]
+                state = [store[at + k * p.size:at + (k + 1) * p.size].reshape(p.shape)
                          for k in range(2)]
                 new = opt.step_numpy(ref.view(p), ref.view(tb.grad_node(p)), state, t)
                 ref.set(p, new)
@@ -222,7 +247,7 @@ class TrainLoop:
 
     def _diagnose(self, step: int) -> None:
         tb = self.trained
-        arena = self.arena[:tb.layout.size].copy()
+        arena = self._model_part().copy()
         check = Compiled.fetching([tb.output], engine=tb.compiled.engine, layout=tb.layout,
                                   arena=arena, source=tb.compiled.source)
         check.program(arena, check=True)

@@ -19,15 +19,15 @@ def clone(outputs: list[Node], shapes: Mapping[Node, tuple[int, ...]]) -> dict[i
     """Copy the part of the graph ``outputs`` need into a new graph, giving the nodes
     in ``shapes`` new shapes (shape rules run again). Returns old id → new node."""
     old = outputs[0].graph
-    g = Graph(old.name)
+    g = Graph(old.name, old.dtype)
     new: dict[int, Node] = {}
     for n in old.ancestors(outputs):
         if n.is_leaf:
             value = n.value
             if n in shapes:
-                value = np.zeros(shapes[n])
+                value = np.zeros(shapes[n], n.dtype)
             node = g.add_node(n.op, shape=value.shape, value=value, role=n.role,
-                              trainable=n.trainable, exact_name=n.name)
+                              trainable=n.trainable, exact_name=n.name, dtype=n.dtype)
         else:
             inputs = tuple(new[x.id] for x in n.inputs)
             op = ops.OPS[n.op]
@@ -38,7 +38,8 @@ def clone(outputs: list[Node], shapes: Mapping[Node, tuple[int, ...]]) -> dict[i
                 changed = ", ".join(f"{k.name!r} to {v}" for k, v in shapes.items())
                 raise BuildError(f"changing the shape of {changed} breaks node {n.name!r}: "
                                  f"{exc.message}") from None
-            node = g.add_node(n.op, inputs, attrs, shape, role=n.role, exact_name=n.name)
+            node = g.add_node(n.op, inputs, attrs, shape, role=n.role, exact_name=n.name,
+                              dtype=n.dtype)
         node.line = n.line
         new[n.id] = node
     return new
