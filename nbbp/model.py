@@ -115,7 +115,7 @@ class Model:
         return self.compiled.read(self.output)
 
     def value_of(self, node: Node | str) -> float | np.ndarray:
-        node = self._node(node)
+        node = self.node(node)
         if node.id >= self.layout.n_nodes:
             raise NbbpError(f"node {node.name!r} was added to the graph after the model was "
                             "built; build a new model to evaluate it")
@@ -123,18 +123,18 @@ class Model:
 
     def grad_of(self, node: Node | str) -> float | np.ndarray:
         """∂output/∂node; zeros for nodes the output does not depend on."""
-        return self.backprop.grad_of(self._node(node))
+        return self.backprop.grad_of(self.node(node))
 
     def grad_node(self, node: Node | str) -> Node | None:
         """The graph node that holds ∂output/∂node (for drawing the backward pass)."""
-        return self.backprop.grad_node(self._node(node))
+        return self.backprop.grad_node(self.node(node))
 
     def edge_grad_node(self, dst: Node, pos: int) -> Node | None:
         """The graph node holding the contribution along edge ``dst.inputs[pos] → dst``."""
         return self.backprop.edge_grad_node(dst, pos)
 
     def __getitem__(self, name: str) -> NodeView:
-        return NodeView(self, self._node(name))
+        return NodeView(self, self.node(name))
 
     @property
     def nodes(self) -> list[NodeView]:
@@ -198,8 +198,8 @@ class Model:
         >>> m.run("f", feed={"x": 5.0})
         10.0
         """
-        nodes, pack = _flatten(fetches, self._node)
-        fed = {self._node(k): v for k, v in (feed or {}).items()}
+        nodes, pack = _flatten(fetches, self.node)
+        fed = {self.node(k): v for k, v in (feed or {}).items()}
         fed = {n: self._feed_value(n, v, "feed") for n, v in fed.items()}
         return pack(self.backprop.evaluate(nodes, fed))
 
@@ -314,7 +314,9 @@ class Model:
         write(path, self.output, self.value_of, self.name, self.engine, self.source)
 
     # -- helpers -----------------------------------------------------------
-    def _node(self, key: Node | str | NodeView) -> Node:
+    def node(self, key: Node | str | NodeView) -> Node:
+        """The model's node for ``key`` (a name, a node or a view), or a FeedError that
+        names the model and suggests the nearest names."""
         if isinstance(key, NodeView):
             key = key.node
         if isinstance(key, Node):
@@ -334,7 +336,7 @@ class Model:
         return self.graph.by_name[key]
 
     def _leaf(self, key: str) -> Node:
-        node = self._node(key)
+        node = self.node(key)
         if node.op not in ("param", "input"):
             names = [n.name for n in leaves(self.forward)]
             raise FeedError(f"cannot set {node.name!r}: it is a {node.op} node, computed from "

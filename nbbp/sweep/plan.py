@@ -129,7 +129,7 @@ class Plan:
                              f"{self.configs[0]}: {msg}{hint}", line=exc.line,
                              col=exc.col, source_line=exc.source_line) from None
         for name in self.feed:
-            node = trial._node(name)
+            node = trial.node(name)
             if node.op != "input":
                 raise FeedError(f"sweep: feed {name!r}: only inputs are fed in training; "
                                 f"{name!r} is a {node.op} node")

@@ -89,7 +89,7 @@ class TrainLoop:
         bp = model.backprop
         data = {n: np.asarray(bp.value_of(n)) for n in leaves(bp.forward, "input")}
         for key, value in (feed or {}).items():
-            node = model._node(key)
+            node = model.node(key)
             if node.op != "input":
                 raise FeedError(f"feed {node.name!r}: only inputs are fed in training; "
                                 f"{node.name!r} is a {node.op} node")

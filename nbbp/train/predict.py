@@ -30,7 +30,7 @@ LABEL_NAMES = ("y", "labels", "target", "t")
 def prediction_node(model, node: Any = None) -> Node:
     """The node ``predict`` evaluates: ``node``, or one named like a prediction."""
     if node is not None:
-        return model._node(node)
+        return model.node(node)
     for name in PREDICTION_NAMES:
         for n in model.forward:
             if n.name.rsplit("/", 1)[-1] == name and not n.is_leaf:
@@ -64,7 +64,7 @@ def predict(model, x: Any, node: Any = None) -> np.ndarray:
     data input (or a dict ``{input name: array}``); any number of rows."""
     target, inputs, _ = classifier_data(model, node)
     if isinstance(x, Mapping):
-        feed = {model._node(k): as_array(model._node(k), v, "predict") for k, v in x.items()}
+        feed = {model.node(k): as_array(model.node(k), v, "predict") for k, v in x.items()}
     else:
         if not inputs:
             raise NbbpError(f"node {target.name!r} depends on no input to feed")
