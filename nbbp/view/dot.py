@@ -162,7 +162,9 @@ def to_dot(model: Any, **opts: Any) -> str:
     ``precision`` (significant digits),
     ``backward`` (also draw the gradient nodes), ``grad`` (False: values only),
     ``formulas`` (the local derivative on each op node), ``collapse`` (scopes to draw
-    as one node each), ``max_nodes`` (collapse scopes automatically above this; 0: never).
+    as one node each), ``max_nodes`` (collapse scopes automatically above this; 0: never),
+    ``thumbnails`` (False: no heat-map pictures of tensors; in the DOT text a picture's
+    cell is an empty box with a marker colour, filled with the image by :func:`svg`).
 
     >>> import nbbp
     >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
