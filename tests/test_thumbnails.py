@@ -211,3 +211,10 @@ def test_magic_flag_turns_pictures_off():
         assert "#fe0000" in on.to_dot() and "#fe00" not in off.to_dot()
     finally:
         ip.user_ns.pop("X", None); ip.user_ns.pop("g", None)
+
+
+def test_the_text_listing_has_no_pictures_so_it_keeps_norms():
+    from nbbp.view.listing import listing
+    text = listing(cnn_ish())
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["W"])
+    assert "‖" in row and "±" in row and " … " not in row
