@@ -81,6 +81,8 @@ class BpgraphMagics(Magics):
                     ).tag(config=True)
     grad = Bool(True, help="Show gradients (False: values only)").tag(config=True)
     formulas = Bool(True, help="Show each op's local derivative formula").tag(config=True)
+    thumbnails = Bool(True, help="Draw 2-D and larger tensors as heat-map pictures"
+                      ).tag(config=True)
     engine = CaselessStrEnum(("numba", "python"), default_value="numba",
                              help="Engine that computes values and gradients").tag(config=True)
     max_nodes = Int(150, help="Collapse scopes automatically above this many nodes "
@@ -111,6 +113,9 @@ class BpgraphMagics(Magics):
               help="show gradients on nodes and edges; --no-grad shows values only")
     @argument("--formulas", action=_BOOL, default=None,
               help="show each op's local derivative (default: on)")
+    @argument("--thumbnails", action=_BOOL, default=None,
+              help="draw 2-D and larger tensors as heat-map pictures; --no-thumbnails "
+                   "shows their mean ± sd and norm instead (default: on)")
     @argument("--engine", metavar="numba|python",
               help="compute with the compiled engine (numba) or the NumPy reference "
                    "(python)")
@@ -196,6 +201,7 @@ class BpgraphMagics(Magics):
             backward=self.backward if args.backward is None else args.backward,
             grad=self.grad if args.grad is None else args.grad,
             formulas=self.formulas if args.formulas is None else args.formulas,
+            thumbnails=self.thumbnails if args.thumbnails is None else args.thumbnails,
             collapse=tuple(args.collapse or ()),
             max_nodes=self.max_nodes if args.max_nodes is None else args.max_nodes,
             renderer=args.renderer or self.renderer)

@@ -103,7 +103,7 @@ def test_dot_is_deterministic_and_in_build_order():
 
 def test_tensors_show_shape_summary_and_full_tooltip():
     m = mlp()
-    dot = render.to_dot(m)
+    dot = render.to_dot(m, thumbnails=False)      # pictures: tests/test_thumbnails.py
     w1 = m.graph["hidden/W1"]
     stmt = re.search(rf"^\s*n{w1.id} \[.*$", dot, re.M).group(0)
     assert "param · 2×16" in stmt and "mean " in stmt and "±" in stmt

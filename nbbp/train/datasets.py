@@ -1,4 +1,5 @@
-"""Small generated data sets for classification demos — seeded, never downloaded.
+"""Data sets for classification demos — generated and seeded, or real and already on disk;
+never downloaded.
 
 Every function returns ``(X, y)``: ``X`` a float64 array of shape ``(n, 2)`` (points
 in the plane) and ``y`` a float64 array of shape ``(n, 1)`` holding the class of
@@ -13,11 +14,21 @@ so any slice is a fair sample. The same ``seed`` always gives the same arrays.
 >>> X, y = datasets.moons(200, noise=0.1, seed=0)
 >>> X.shape, y.shape, np.unique(y).tolist()
 ((200, 2), (200, 1), [0.0, 1.0])
+
+Images: :func:`digits` (scikit-learn's 1,797 bundled 8×8 handwritten digits) and
+:func:`mnist` (the MNIST files you already have) return images shaped ``(n, h, w, 1)``
+(NHWC, one channel) with values in [0, 1] and integer labels 0–9 (int64), as
+``X_train, y_train, X_test, y_test``.
 """
 
 from __future__ import annotations
 
+import gzip
 import math
+import os
+import zipfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +38,8 @@ LABELS = ("01", "pm1", "onehot")
 
 
 class DataError(NbbpError, ValueError):
-    """A data-set function got an argument it cannot use."""
+    """A data-set function got an argument it cannot use, or a data file is missing or
+    not what it should be."""
 
 
 def _check(n: int, k: int, labels: str, what: str) -> int:
@@ -182,4 +194,199 @@ def train_test_split(X: np.ndarray, y: np.ndarray, test: float | int = 0.25, see
     return X[tr], X[te], y[tr], y[te]
 
 
-__all__ = ["DataError", "blobs", "circles", "moons", "spirals", "train_test_split", "xor"]
+def _image_dtype(dtype: object, what: str) -> np.dtype:
+    dt = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
+    if dt is None or dt not in (np.float32, np.float64):
+        raise DataError(f"{what}: dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def _n_test(test: float | int, n: int, what: str) -> int:
+    if isinstance(test, float) and 0.0 < test < 1.0:
+        return min(int(math.ceil(test * n)), n - 1)
+    if isinstance(test, (int, np.integer)) and not isinstance(test, bool) and 0 < test < n:
+        return int(test)
+    raise DataError(f"{what}: test must be a fraction between 0 and 1 or a number of images "
+                    f"between 1 and {n - 1}, got {test!r}")
+
+
+def _stratified(y: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, test), both shuffled, with every class in the test part in
+    proportion to its size (largest remainders make the sizes add up to ``n_test``)."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    share = counts * n_test / len(y)
+    k = np.floor(share).astype(np.int64)
+    extra = np.argsort(-(share - k), kind="stable")[: n_test - int(k.sum())]
+    k[extra] += 1
+    train, test = [], []
+    for c, kc in zip(classes, k):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        test.append(rows[:kc]); train.append(rows[kc:])
+    tr, te = np.concatenate(train), np.concatenate(test)
+    return tr[rng.permutation(len(tr))], te[rng.permutation(len(te))]
+
+
+def digits(test: float | int = 0.2, seed: int = 0, dtype: str = "float64"
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's 8×8 handwritten digits — 1,797 real images (UCI's optical digits,
+    about 180 of each digit) that ship inside scikit-learn, so nothing is downloaded.
+
+    Returns ``X_train, y_train, X_test, y_test``: images of shape ``(n, 8, 8, 1)`` with
+    values in [0, 1] (the original 0–16 grey levels divided by 16) and labels 0–9 as
+    int64. ``test`` is the fraction of images held out (or their number); the split is
+    stratified (every digit in proportion) and shuffled, and the same ``seed`` always
+    gives the same split. Needs scikit-learn: ``pip install 'nbbp[data]'``.
+
+    >>> from nbbp import datasets
+    >>> X, y, X_test, y_test = datasets.digits(test=0.2, seed=0)
+    >>> X.shape, y.shape, X_test.shape, y.dtype.name, float(X.max())
+    ((1437, 8, 8, 1), (1437,), (360, 8, 8, 1), 'int64', 1.0)
+    """
+    dt = _image_dtype(dtype, "digits")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("digits: needs scikit-learn, which ships the images; install it "
+                        "with pip install 'nbbp[data]'") from None
+    bunch = load_digits()
+    X = (np.asarray(bunch.images, dtype=np.float64) / 16.0)[..., None].astype(dt)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    tr, te = _stratified(y, _n_test(test, len(y), "digits"), seed)
+    return X[tr], y[tr], X[te], y[te]
+
+
+# ---------------------------------------------------------------- MNIST from the user's files
+
+#: the file names MNIST is distributed under (each also found with ``.gz`` added, and
+#: spelled ``train-images.idx3-ubyte`` as some mirrors do)
+MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+               "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+_IDX_TYPES = {0x08: np.uint8}      # MNIST's images and labels are unsigned bytes
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"mnist: cannot read {path}: {e.strerror or e}") from None
+    if path.suffix == ".gz":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"mnist: {path} is not a valid gzip file ({e}); download it "
+                            "again or unpack it yourself") from None
+    return raw
+
+
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """One IDX file: magic ``00 00 08 ndim``, ``ndim`` big-endian int32 sizes, the bytes."""
+    data = _read_bytes(path)
+    want = f"magic number 0x0000080{ndim} (unsigned bytes, {ndim} dimension{'s' * (ndim > 1)})"
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"mnist: {path} is {len(data)} bytes, too short for an IDX header; "
+                        f"expected {want}")
+    magic = int.from_bytes(data[:4], "big")
+    if magic != 0x800 + ndim:
+        raise DataError(f"mnist: {path} starts with magic number 0x{magic:08x}; expected {want}")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">i4", ndim, 4))
+    body = len(data) - 4 - 4 * ndim
+    size = math.prod(dims)
+    if body != size:
+        raise DataError(f"mnist: {path} has dimensions {dims}, which need {size} bytes of "
+                        f"data after the header, but it holds {body} (truncated or corrupt?)")
+    return np.frombuffer(data, _IDX_TYPES[0x08], size, 4 + 4 * ndim).reshape(dims)
+
+
+def _which(folder: Path, stem: str) -> Path | None:
+    dotted = stem.replace("-idx", ".idx")                   # train-images.idx3-ubyte
+    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _find(folder: Path, stem: str) -> Path:
+    found = _which(folder, stem)
+    if found is not None:
+        return found
+    raise DataError(f"mnist: no {stem} or {stem}.gz in {folder}; expected the four MNIST "
+                    f"files ({', '.join(MNIST_FILES.values())}) or mnist.npz there")
+
+
+def _images(x: np.ndarray, y: np.ndarray, where: str, dt: np.dtype
+            ) -> tuple[np.ndarray, np.ndarray]:
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or y.ndim != 1:
+        raise DataError(f"mnist: {where} holds images of shape {x.shape} and labels of shape "
+                        f"{y.shape}; expected (n, rows, cols) images and (n,) labels")
+    if len(x) != len(y):
+        raise DataError(f"mnist: {where} has {len(x)} images but {len(y)} labels; expected "
+                        "one label per image")
+    if not (np.issubdtype(y.dtype, np.integer) and (len(y) == 0 or 0 <= y.min() <= y.max() <= 9)):
+        raise DataError(f"mnist: {where} labels must be whole numbers 0–9, got dtype "
+                        f"{y.dtype} with values {y.min() if len(y) else ''}…"
+                        f"{y.max() if len(y) else ''}")
+    if np.issubdtype(x.dtype, np.integer) and (x.size == 0 or 0 <= x.min() <= x.max() <= 255):
+        X = x.astype(dt) / dt.type(255)
+    elif np.issubdtype(x.dtype, np.floating) and (x.size == 0 or 0 <= x.min() <= x.max() <= 1):
+        X = x.astype(dt)
+    else:
+        raise DataError(f"mnist: {where} images must be bytes 0–255 or floats in [0, 1], got "
+                        f"dtype {x.dtype}")
+    return X[..., None], y.astype(np.int64)
+
+
+def _from_npz(path: Path, dt: np.dtype) -> tuple[np.ndarray, ...]:
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            missing = [k for k in MNIST_FILES if k not in z.files]
+            if missing:
+                raise DataError(f"mnist: {path} has arrays {sorted(z.files)}; expected "
+                                f"x_train, y_train, x_test, y_test (missing {', '.join(missing)})")
+            arrays = {k: z[k] for k in MNIST_FILES}
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as e:
+        raise DataError(f"mnist: {path} is not a readable .npz file of plain arrays ({e})"
+                        ) from None
+    x_tr, y_tr = _images(arrays["x_train"], arrays["y_train"], f"{path} (x_train, y_train)", dt)
+    x_te, y_te = _images(arrays["x_test"], arrays["y_test"], f"{path} (x_test, y_test)", dt)
+    return x_tr, y_tr, x_te, y_te
+
+
+def mnist(path: str | os.PathLike, dtype: str = "float32"
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST from files you already have — never downloaded.
+
+    ``path`` is a folder holding the four IDX files (``train-images-idx3-ubyte``,
+    ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``,
+    each gzipped or not) or ``mnist.npz``, or the ``.npz`` file itself (arrays
+    ``x_train, y_train, x_test, y_test``, read without pickle). Returns
+    ``X_train, y_train, X_test, y_test``: images ``(n, 28, 28, 1)`` in [0, 1] (float32
+    by default: 60,000 images in float64 take 376 MB) and labels 0–9 as int64. A
+    missing or malformed file raises :class:`DataError` naming the file and what was
+    expected.
+    """
+    dt = _image_dtype(dtype, "mnist")
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".npz":
+        return _from_npz(p, dt)
+    if p.is_file():
+        p = p.parent               # one of the IDX files: read the four beside it
+    if not p.is_dir():
+        raise DataError(f"mnist: {p} does not exist; give the folder holding the MNIST files "
+                        "(or mnist.npz) — nbbp never downloads them")
+    if (p / "mnist.npz").is_file() and not any(_which(p, s) for s in MNIST_FILES.values()):
+        return _from_npz(p / "mnist.npz", dt)
+    files = {k: _find(p, stem) for k, stem in MNIST_FILES.items()}
+    x_tr, x_te = _read_idx(files["x_train"], 3), _read_idx(files["x_test"], 3)
+    y_tr, y_te = _read_idx(files["y_train"], 1), _read_idx(files["y_test"], 1)
+    train = _images(x_tr, y_tr, f"{files['x_train'].name} and {files['y_train'].name}", dt)
+    test = _images(x_te, y_te, f"{files['x_test'].name} and {files['y_test'].name}", dt)
+    return train[0], train[1], test[0], test[1]
+
+
+__all__ = ["DataError", "blobs", "circles", "digits", "mnist", "moons", "spirals",
+           "train_test_split", "xor"]

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import NbbpError
+from . import thumbs
 from .graphviz import INSTALL_HINT, find_renderer, run_renderer
 from .listing import listing
 from .options import for_model
@@ -37,7 +39,8 @@ from .style import (
     node_style,
 )
 
-__all__ = ["MIN_SCALE", "fit_cell", "fit_width", "mimebundle", "save", "scene_dot", "svg", "to_dot"]
+__all__ = ["MIN_SCALE", "fit_cell", "fit_width", "mimebundle", "pictures", "save", "scene_dot",
+           "svg", "to_dot"]
 
 
 # -- DOT text ---------------------------------------------------------------------
@@ -87,13 +90,42 @@ def _node_stmt(sc: Scene, n) -> str:
                 f'fontcolor="#666666", margin=0, width=0, height=0, '
                 f'label={_q(sc.const_text(n))}, tooltip={_q(tip)}]')
     rows = [_header(sc.short(n), sc.describe(n)), _row("value", sc.value_text(n))]
+    rows += _picture_row(sc, n, "value")
     if n.role == "forward" and sc.opts.grad and n.op != "const":
         rows.append(_row("grad", sc.grad_text(n), "#08519c"))
+        rows += _picture_row(sc, n, "grad")
     elif n.id in sc.means:
         rows.append(_note(sc.means[n.id], ORANGE, "RIGHT"))
     rows += [_note(text, "#777777") for text in sc.formulas(n)]
     look = node_style(sc.kind(n), n.role == "grad", n is sc.model.output)
     return f'{nid} [id="{nid}", {_node_attrs(look)}, label={_table(rows)}, tooltip={_q(tip)}]'
+
+
+def _picture_row(sc: Scene, n, which: str) -> list[str]:
+    """A tensor's picture under its value or grad row: a cell of the picture's size,
+    marked by a sentinel background that :func:`~nbbp.view.thumbs.place` (or the live
+    picture) replaces with the image after layout — or, when ``sc.image_dir`` is set
+    (PNG output), the image file itself."""
+    t = sc.picture(n, which)
+    if t is None:
+        return []
+    i = len(sc.images)
+    sc.images.append((n.id, which))
+    size = f'FIXEDSIZE="TRUE" WIDTH="{t.width:g}" HEIGHT="{t.height:g}"'
+    if sc.image_dir is not None:
+        path = Path(sc.image_dir) / f"n{n.id}_{which}.png"
+        path.write_bytes(thumbs.png(thumbs.enlarge(t.index, t.width)))
+        cell = f'<TD {size}><IMG SRC="{_h(str(path))}" SCALE="BOTH"/></TD>'
+    else:
+        cell = f'<TD {size} BGCOLOR="{thumbs.sentinel(i)}"></TD>'
+    return ['<TR><TD></TD><TD ALIGN="RIGHT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" '
+            f'CELLPADDING="0"><TR>{cell}</TR></TABLE></TD></TR>']
+
+
+def pictures(sc: Scene) -> list[str]:
+    """The data URIs of the pictures :func:`scene_dot` made room for, in slot order."""
+    return [sc.picture(sc_node, which).data_uri
+            for sc_node, which in ((sc.node_by_id(i), w) for i, w in sc.images)]
 
 
 def _node_attrs(s: NodeStyle) -> str:
@@ -133,7 +165,9 @@ def to_dot(model: Any, **opts: Any) -> str:
     ``precision`` (significant digits),
     ``backward`` (also draw the gradient nodes), ``grad`` (False: values only),
     ``formulas`` (the local derivative on each op node), ``collapse`` (scopes to draw
-    as one node each), ``max_nodes`` (collapse scopes automatically above this; 0: never).
+    as one node each), ``max_nodes`` (collapse scopes automatically above this; 0: never),
+    ``thumbnails`` (False: no heat-map pictures of tensors; in the DOT text a picture's
+    cell is an empty box with a marker colour, filled with the image by :func:`svg`).
 
     >>> import nbbp
     >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
@@ -147,6 +181,7 @@ def scene_dot(sc: Scene) -> str:
     """The DOT text of a :class:`~nbbp.view.scene.Scene` (a live view passes one whose
     numbers are placeholders as wide as any value, to lay the graph out once)."""
     o = sc.opts
+    sc.images = []
     out = [f"digraph {_q(sc.model.name)} {{",
            f'graph [rankdir={sc.rankdir}, fontname="Helvetica", fontsize=9, nodesep=0.22, '
            'ranksep=0.3, labelloc=b, labeljust=l, tooltip=" ", pad=0.1];',
@@ -285,9 +320,9 @@ def in_notebook() -> bool:
 
 def svg(model: Any, **opts: Any) -> str:
     """The picture as SVG text; raises :class:`RenderError` when no renderer works."""
-    o = for_model(model, opts)
-    out = run_renderer(to_dot(model, **opts).encode(), "svg", o.renderer)
-    return fit_width(out.decode("utf-8"))
+    sc = Scene(model, for_model(model, opts))
+    out = run_renderer(scene_dot(sc).encode(), "svg", sc.opts.renderer).decode("utf-8")
+    return fit_width(thumbs.place(out, pictures(sc)))
 
 
 def save(model: Any, path: str | Path, **opts: Any) -> Path:
@@ -306,8 +341,10 @@ def save(model: Any, path: str | Path, **opts: Any) -> Path:
     elif suffix == ".svg":
         path.write_text(svg(model, **opts), encoding="utf-8")
     elif suffix == ".png":
-        o = for_model(model, opts)
-        path.write_bytes(run_renderer(to_dot(model, **opts).encode(), "png", o.renderer))
+        sc = Scene(model, for_model(model, opts))
+        with tempfile.TemporaryDirectory(prefix="nbbp-") as tmp:
+            sc.image_dir = tmp          # the renderer reads the pictures from files
+            path.write_bytes(run_renderer(scene_dot(sc).encode(), "png", sc.opts.renderer))
     else:
         raise NbbpError(f"cannot save a picture as {suffix or 'a file without suffix'!r}: "
                         "use a name ending in .svg, .png or .dot")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .numbers import summary
-from .options import for_model
+from .options import for_model, options
 from .scene import Scene
 
 __all__ = ["listing"]
@@ -23,7 +23,7 @@ __all__ = ["listing"]
 def listing(model: Any, **opts: Any) -> str:
     """A plain-text listing of the graph: every node's value and gradient, and the
     gradient contribution on every edge (what the picture shows, without Graphviz)."""
-    sc = Scene(model, for_model(model, opts))
+    sc = Scene(model, options(for_model(model, opts), thumbnails=False))   # text: no pictures
     p, name = sc.opts.precision, sc.out_name
     lines = [f"model {sc.model.name!r} = {summary(sc.value[sc.model.output.id], p)}  "
              f"({len(sc.model.forward)} nodes; ∂{name}/∂node as grad, ∂{name} flowing back "

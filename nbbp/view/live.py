@@ -33,12 +33,13 @@ from typing import Any
 
 from ..errors import NbbpError
 from . import graphviz as _renderers
+from . import thumbs
 from .dot import fit_cell, scene_dot
 from .dot import svg as draw_svg
 from .listing import listing
 from .options import as_dict, check
 from .scene import Scene
-from .style import ACTIVE, EdgeStyle, frame_edge_style
+from .style import ACTIVE, PENDING, EdgeStyle, frame_edge_style
 from .template import DIGIT_EM, SVG_NUMBER_ATTR, SVG_TEXT, TemplateScene, digit_widths, units
 
 _RUN = re.compile(r"(?<![\w.,])0{2,}(?![\w.,])")
@@ -167,6 +168,9 @@ class LivePicture:
                 cuts.append((m.start(), m.end(), self._text_slot(m, kind, key, digit)))
             if cls == "head":
                 continue
+            for m in thumbs.SENTINEL.finditer(svg, a, b):     # a tensor's picture
+                nid, which = tsc.images[int(m.group(1), 16)]
+                cuts.append((m.start(), m.end(), ("img", nid, which, thumbs.box(m.group(2)))))
             seen.add(gid)
             if cls == "node" and gid in plan:
                 t = _TITLE.search(svg, a, b)
@@ -263,6 +267,13 @@ class LivePicture:
                 t = (memo[skey][row][1], None, False)
             return _text(slot, *t)
         kind = slot[0]
+        if kind == "img":
+            _, nid, which, at = slot
+            t = sc.picture(self.by_id[nid], which)
+            if t is None:
+                return ""
+            over = (ov.value if which == "value" else ov.grad).get(nid)
+            return thumbs.svg_image(t.data_uri, at, faded=over is not None and over[1] == PENDING)
         if kind == "ntip":
             n = self.by_id[slot[1]]
             extra = ov.tip.get(f"n{n.id}")

@@ -11,6 +11,7 @@ import numpy as np
 from ..core.ops import OPS
 
 TOOLTIP_ELEMENTS = 100      # tensors up to this size show every value in the tooltip
+SMALL = 6                   # tensors up to this size show their elements in the picture
 
 
 _EXP = re.compile(r"e([+-])0*(\d)")
@@ -48,13 +49,35 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 def summary(v: float | np.ndarray, precision: int = 4) -> str:
-    """Scalars in full at ``precision``; small tensors inline; others mean ± sd."""
+    """Scalars in full at ``precision``; tensors up to :data:`SMALL` elements inline;
+    others mean ± sd."""
     if isinstance(v, float) or np.ndim(v) == 0:
         return fmt(float(v), precision)
     a = np.asarray(v, dtype=float)
-    if a.size <= 4:
-        return "[" + ", ".join(fmt(x, precision) for x in a.ravel().tolist()) + "]"
+    if a.size <= SMALL:
+        return elements(a, precision)
     return f"mean {fmt(a.mean(), precision)} ± {fmt(a.std(), precision)}"
+
+
+def elements(v: np.ndarray, precision: int = 4) -> str:
+    """A small tensor's elements in row-major order: ``[0.1, -2, 3]``."""
+    return "[" + ", ".join(fmt(x, precision) for x in np.asarray(v, float).ravel().tolist()) + "]"
+
+
+def caption_precision(precision: int) -> int:
+    return min(precision, 3)
+
+
+def caption(v: np.ndarray, precision: int = 4) -> str:
+    """The line under a tensor's picture: its mean and range, ``mean 0.31 · -0.2 … 1``
+    (at most 3 significant digits: the picture carries the detail)."""
+    a = np.asarray(v, dtype=float)
+    q = caption_precision(precision)
+    ok = a[np.isfinite(a)]
+    if ok.size == 0:
+        return "no finite elements"
+    return (f"mean {fmt(ok.mean(), q)} · {fmt(ok.min(), q)} … {fmt(ok.max(), q)}"
+            + ("" if ok.size == a.size else f" ({a.size - ok.size} not finite)"))
 
 
 def full(v: float | np.ndarray, precision: int = 4, values: bool = True) -> str:

@@ -38,6 +38,7 @@ class Options:
     collapse: tuple[str, ...] = ()  # scopes drawn as one node each
     max_nodes: int = 150            # collapse scopes automatically above this (0: never)
     renderer: str = "auto"          # "auto", "dot", "graphviz-pure", "none" or a path
+    thumbnails: bool = True         # 2-D and larger tensors drawn as heat-map pictures
 
 
 FIELDS = tuple(f.name for f in fields(Options))
@@ -65,7 +66,7 @@ def options(base: Options | None = None, **kw: Any) -> Options:
     if "collapse" in kw:
         c = kw["collapse"]
         kw["collapse"] = (c,) if isinstance(c, str) else tuple(str(s) for s in c)
-    for k in ("backward", "grad", "formulas"):
+    for k in ("backward", "grad", "formulas", "thumbnails"):
         if k in kw:
             kw[k] = bool(kw[k])
     if "renderer" in kw:

@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..core.graph import leaves
 from ..core.ops import OPS, index_text
-from .numbers import fmt, formula, full, norm, shape_text, summary
+from .numbers import SMALL, caption, elements, fmt, formula, full, norm, shape_text, summary
 from .options import AUTO_LR_RANKS, Options, check_collapse, scopes_of
+from .thumbs import Thumb, thumbnail
 
 FANOUT = 6                 # a leaf used more often is drawn again beside each consumer
 REUSE_EDGES_UP_TO = 40     # backward: draw the forward values gradient nodes read, up to here
@@ -68,6 +71,8 @@ class Scene:
                         if (g := m.edge_grad_node(n, p)) is not None]
             self.backward = [n for n in m.graph.ancestors(targets) if n.id not in fwd_ids]
         self.nodes = self.forward + self.backward
+        self.images: list[tuple[int, str]] = []   # picture slots in the DOT text's order
+        self.image_dir: str | None = None         # PNG output: pictures as files here
         self.read()
         seed = m.grad_node(m.output)
         self.seed_id = None if seed is None else seed.id
@@ -264,8 +269,36 @@ class Scene:
         return n.op if n.is_leaf else "op"
 
     def value_text(self, n) -> str:
-        """The value row: a scalar in full, a small tensor inline, else mean ± sd."""
+        """The value row: a scalar in full, a small tensor's elements, a pictured
+        tensor's mean and range, else mean ± sd."""
+        if self.pictured(n):
+            return caption(self.value[n.id], self.opts.precision)
         return summary(self.value[n.id], self.opts.precision)
+
+    def node_by_id(self, nid: int):
+        if not hasattr(self, "_by_id"):
+            self._by_id = {n.id: n for n in self.nodes}
+        return self._by_id[nid]
+
+    # -- tensors as pictures ------------------------------------------------------------
+    def pictured(self, n) -> bool:
+        """Is ``n``'s value (and gradient) drawn as a heat-map picture? A 2-D or larger
+        tensor of more than :data:`~nbbp.view.numbers.SMALL` elements is, unless
+        ``thumbnails=False``."""
+        return (self.opts.thumbnails and len(n.shape) >= 2 and n.size > SMALL
+                and not self.compact_const(n))
+
+    def picture(self, n, which: str) -> Thumb | None:
+        """The picture of ``n``'s value (``which="value"``: greyscale when it is never
+        negative) or gradient (``"grad"``: diverging around 0), or None. A 4-D param is
+        a conv filter bank (HWIO); other 4-D tensors are batches of images (NHWC)."""
+        if not self.pictured(n):
+            return None
+        a = self.value.get(n.id) if which == "value" else self.grad.get(n.id)
+        if a is None or np.shape(a) != tuple(n.shape):
+            return None
+        return thumbnail(a, None if which == "value" else True,
+                         filters=n.op == "param" and len(n.shape) == 4)
 
     def grad_text(self, n) -> str:
         """The grad row: ∂out/∂n, as the visible sum of its incoming contributions."""
@@ -281,7 +314,9 @@ class Scene:
                                               ("+ " + fmt(c, p)) for c in parts[1:]]
                 text += " = " + " ".join(terms)
             return text
-        text = f"‖{fmt(norm(g), p)}‖"
+        if self.pictured(n):
+            return caption(g, p)
+        text = elements(g, p) if g.size <= SMALL else f"‖{fmt(norm(g), p)}‖"
         return text + (f" = Σ of {len(parts)} edges" if len(parts) >= 2 else "")
 
     def grad_tip(self, n) -> str:
@@ -306,6 +341,9 @@ class Scene:
             tip += f"\n{self.means[n.id]}"
         if n.line and 0 < n.line <= len(self.lines):
             tip += f"\nline {n.line}: {self.lines[n.line - 1].strip()}"
+        t = self.picture(n, "value")
+        if t is not None and t.note:
+            tip += f"\n{t.note}"
         tip += "\nvalue: " + full(self.value[n.id], self.opts.precision)
         if self.opts.grad and n.id in self.fwd_ids and n.op != "const":
             tip += "\ngrad " + self.grad_tip(n)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import NbbpError
 from . import graphviz as _renderers
+from .numbers import SMALL, caption_precision
 from .options import Options
 from .scene import Scene
 
@@ -55,11 +56,17 @@ class TemplateScene(Scene):
 
     def _tensor(self, size: int) -> str:
         t = self.w_term
-        return "[" + ", ".join([t] * size) + "]" if size <= 4 else f"mean {t} ± {t}"
+        return "[" + ", ".join([t] * size) + "]" if size <= SMALL else f"mean {t} ± {t}"
+
+    def _caption(self) -> str:
+        w = "0" * (caption_precision(self.opts.precision) + 4)
+        return f"mean {w} · {w} … {w}"
 
     def value_text(self, n) -> str:
         if n.op == "const":
             return super().value_text(n)
+        if self.pictured(n):
+            return self._zeros(self._caption())
         return self._zeros(self.w_num if n.shape == () else self._tensor(n.size))
 
     def grad_text(self, n) -> str:
@@ -69,8 +76,11 @@ class TemplateScene(Scene):
         if n.shape == ():
             text = self.w_num + (f" = Σ of {k} edges" if k > 4 else
                                  " = " + " + ".join([self.w_term] * k) if k >= 2 else "")
+        elif self.pictured(n):
+            text = self._caption()
         else:
-            text = f"‖{self.w_num}‖" + (f" = Σ of {k} edges" if k >= 2 else "")
+            text = (self._tensor(n.size) if n.size <= SMALL else f"‖{self.w_num}‖") + \
+                (f" = Σ of {k} edges" if k >= 2 else "")
         return self._zeros(text)
 
     def edge_label(self, g: Any) -> str:
