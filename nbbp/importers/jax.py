@@ -288,7 +288,8 @@ def _shape(var: Any) -> tuple[int, ...] | None:
     return tuple(aval.shape) if aval is not None and hasattr(aval, "shape") else None
 
 
-def _lower_jaxpr(low: Lowering, jaxpr: Any, env: dict) -> list:
+def _lower_jaxpr(low: Lowering, jaxpr: Any, env: dict, at: str = "") -> list:
+    """Lower ``jaxpr``'s equations; ``at`` is the caller's place, for inlined calls."""
     for eqn in jaxpr.eqns:
         args = [_read(env, v) for v in eqn.invars]
         prim = eqn.primitive.name
@@ -298,7 +299,7 @@ def _lower_jaxpr(low: Lowering, jaxpr: Any, env: dict) -> list:
             inner = eqn.params[CALLS[prim]]
             sub = dict(zip(inner.jaxpr.constvars, (np.asarray(c) for c in inner.consts)))
             sub.update(zip(inner.jaxpr.invars, args))
-            outs = _lower_jaxpr(low, inner.jaxpr, sub)
+            outs = _lower_jaxpr(low, inner.jaxpr, sub, where(eqn) or at)
         elif not any(isinstance(a, Node) for a in args):
             res = eqn.primitive.bind(*args, **eqn.params)
             outs = [np.asarray(r) for r in res] if eqn.primitive.multiple_results \
@@ -309,9 +310,9 @@ def _lower_jaxpr(low: Lowering, jaxpr: Any, env: dict) -> list:
                     res = HANDLERS[prim](*args, **eqn.params)
                 outs = [res]
             except Variant as v:
-                outs = [low.miss(str(v), where(eqn), _shape(o)) for o in eqn.outvars]
+                outs = [low.miss(str(v), where(eqn) or at, _shape(o)) for o in eqn.outvars]
         else:
-            outs = [low.miss(prim, where(eqn), _shape(o)) for o in eqn.outvars]
+            outs = [low.miss(prim, where(eqn) or at, _shape(o)) for o in eqn.outvars]
         for var, val in zip(eqn.outvars, outs):
             env[var] = val
     return [_read(env, v) for v in jaxpr.outvars]
