@@ -61,13 +61,6 @@ class Lowering:
         return self.graph.add_node(kind, shape=arr.shape, value=arr, exact_name=full,
                                    trainable=kind == "param", dtype=self.dtype)
 
-    def node(self, x: Any) -> Node:
-        """``x`` as a node (a NumPy constant becomes a const leaf)."""
-        if isinstance(x, Node):
-            return x
-        with self.graph.at_scope(""):
-            return ops._lift(self.array(x), self.graph)
-
     def miss(self, op: str, where: str, shape: Any = None) -> Node | Missing:
         """Record an op that cannot be lowered. With its result's ``shape`` known, a
         stand-in takes its place so the walk finds the unsupported ops after it too
