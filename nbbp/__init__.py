@@ -34,6 +34,19 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'nbbp' has no attribute {name!r}")
 
 
+def from_torch(model, *example_inputs, **kw) -> Model:
+    """A PyTorch module or function as a model (``nbbp.importers.torch.from_torch``;
+    imports PyTorch here, never in ``import nbbp``)."""
+    from .importers import from_torch as _from_torch
+    return _from_torch(model, *example_inputs, **kw)
+
+
+def from_jax(fn, *example_args, **kw) -> Model:
+    """A JAX function as a model (``nbbp.importers.jax.from_jax``; imports JAX here)."""
+    from .importers import from_jax as _from_jax
+    return _from_jax(fn, *example_args, **kw)
+
+
 def load(path, engine: str | None = None) -> Model:
     """Load a model saved with ``Model.save`` (one ``.nbbp`` file; never runs code)."""
     from .io import load as _load
@@ -41,7 +54,8 @@ def load(path, engine: str | None = None) -> Model:
 
 __all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckError",
            "Graph", "Model", "NbbpError", "Node", "NumericError", "OPS", "ShapeError", "build",
-           "check_grads", "const", "grad", "gradients", "input", "load", "param", "scope",
+           "check_grads", "const", "from_jax", "from_torch", "grad", "gradients", "input",
+           "load", "param", "scope",
            "mse", "mae", "bce_with_logits", "softmax_cross_entropy", "hinge",
            *sorted(_FUNCTIONS)]
 

@@ -24,7 +24,7 @@ LAYERS = {
     "view": 4,
     "widgets": 5,
     "model": 6,
-    "build": 7, "tf1": 7, "io": 7,
+    "build": 7, "tf1": 7, "io": 7, "importers": 7,
     "sweep": 8, "magic": 8,
     "__init__": 9, "optim": 9, "datasets": 9,
 }
