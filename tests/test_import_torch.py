@@ -213,6 +213,15 @@ def test_self_attention_with_fan_out():
     assert fanouts > 3       # q, k, v and x feed several ops
 
 
+def test_dot_T_as_people_write_attention():
+    """``k.T`` (ATen's numpy_T) on a matrix transposes it."""
+    def f(w, x):
+        q, k = x @ w, x @ w.T
+        scores = torch.softmax(q @ k.T / 2.0, dim=-1)
+        return (scores @ x).sum()
+    check(f, torch.randn(4, 4, dtype=D), torch.randn(3, 4, dtype=D), params=["w"])
+
+
 def test_unrolled_tanh_rnn_cell():
     check(RNN().double(), torch.randn(4, 2, 3, dtype=D))
 

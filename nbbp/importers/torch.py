@@ -159,6 +159,11 @@ def _t(x):
     return ops.transpose(x) if x.ndim == 2 else x
 
 
+@handles("numpy_T")
+def _numpy_t(x):                       # x.T: every axis reversed
+    return ops.transpose(x) if x.ndim >= 2 else x
+
+
 @handles("transpose")
 def _transpose(x, d0, d1):
     perm = list(range(x.ndim))
