@@ -97,8 +97,8 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     ...     gx, gy = tf.gradients(f, [x, y])
     ...     with tf.Session() as sess:
     ...         _ = sess.run(tf.global_variables_initializer())
-    ...         print(sess.run([gx, gy]))
-    [12.0, 10.0]
+    ...         print(*sess.run([gx, gy]))
+    12.0 10.0
     """
     ys_l, xs_l = _tensors(ys, "ys"), _tensors(xs, "xs")
     if not ys_l or not xs_l:
@@ -134,7 +134,8 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                 continue
             full = graph.unique_name(f"{x.op.name}_grad")
             op = graph._add_op("SymbolicGradient", inputs,
-                               {"call": call, "index": i, "_grad_args": diff}, full, x._shape)
+                               {"call": call, "index": i, "_grad_args": diff}, full, x._shape,
+                               dtype=x.dtype)
             out.append(op.outputs[0])
     return out
 
@@ -156,6 +157,7 @@ def hessians(ys: Any, xs: Any, name: str = "hessians", **unused: Any) -> list[Te
                 out.append(None)
                 continue
             full = graph.unique_name(f"{x.op.name}_hessian")
-            op = graph._add_op("Hessian", tuple(ys_l + [x]), {}, full, x._shape + x._shape)
+            op = graph._add_op("Hessian", tuple(ys_l + [x]), {}, full, x._shape + x._shape,
+                               dtype=x.dtype)
             out.append(op.outputs[0])
     return out

@@ -186,9 +186,9 @@ class Optimizer:
             suffix = self._name if i == 0 else f"{self._name}_{i}"
             initial = zeros_initializer() if init == 0.0 else constant_initializer(init)
             with var.graph.as_default(), var.graph._absolute_scope(""):
-                self._slot_vars[key] = Variable(lambda: initial(list(var._shape)),
-                                                name=f"{var.op.name}/{suffix}",
-                                                trainable=False)
+                self._slot_vars[key] = Variable(
+                    lambda: initial(list(var._shape), dtype=var.dtype),
+                    name=f"{var.op.name}/{suffix}", trainable=False, dtype=var.dtype)
 
     def _create_non_slots(self, first_var: Variable) -> None:
         pass
@@ -268,7 +268,7 @@ class AdamOptimizer(Optimizer):
                 if isinstance(value, Tensor):
                     raise UsageError(f"AdamOptimizer: {key} must be a number in nbbp.tf1")
                 self._non_slot[key] = Variable(float(value), name=f"{key}_power",
-                                               trainable=False)
+                                               trainable=False, dtype=first_var.dtype)
 
     def _rule(self, hyper):
         return optim.Adam.unchecked(lr=hyper["learning_rate"],
@@ -329,7 +329,7 @@ def get_or_create_global_step(graph: Any = None) -> Variable:
     if found:
         return found[0]
     with g.as_default(), g._absolute_scope(""):
-        step = Variable(0.0, name="global_step", trainable=False,
+        step = Variable(0, name="global_step", trainable=False, dtype="int64",
                         collections=[GLOBAL_VARIABLES, GraphKeys.GLOBAL_STEP])
     return step
 
