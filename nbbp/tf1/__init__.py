@@ -88,10 +88,13 @@ from ._ops import (
     range,
     realdiv,
     reciprocal,
+    reduce_all,
+    reduce_any,
     reduce_logsumexp,
     reduce_max,
     reduce_mean,
     reduce_min,
+    reduce_prod,
     reduce_sum,
     reshape,
     rsqrt,
@@ -157,6 +160,7 @@ from ._variables import (
 float_ = float32
 double = float64
 newaxis = None
+globals()["bool"] = bool_          # tf.bool (set so the builtin stays usable here)
 
 
 def name_scope(name: str | None, default_name: str | None = None, values: list | None = None):
@@ -200,19 +204,20 @@ _NOT_SUPPORTED = {
 
 __all__ = [
     "abs", "add", "add_n", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
-    "AUTO_REUSE", "bool_", "cast", "clip_by_value", "concat", "constant", "constant_initializer",
-    "convert_to_tensor", "cos", "div", "divide", "double", "DType", "equal", "errors", "exp",
-    "expand_dims", "eye", "fill", "float32", "float64", "float_", "floordiv", "floormod",
-    "gather", "get_default_graph", "get_default_session", "get_variable", "get_variable_scope",
-    "global_variables", "global_variables_initializer", "glorot_normal_initializer",
-    "glorot_uniform_initializer", "gradients", "Graph", "GraphKeys", "greater", "greater_equal",
-    "group", "hessians", "identity", "int32", "int64", "InteractiveSession", "less", "less_equal",
-    "linspace", "log", "log1p", "logical_and", "logical_not", "logical_or", "losses", "matmul",
-    "maximum", "minimum", "mod", "multiply", "name_scope", "negative", "newaxis", "nn", "no_op",
-    "norm", "not_equal", "one_hot", "ones", "ones_initializer", "ones_like", "Operation", "pad",
-    "placeholder", "pow", "random_normal", "random_normal_initializer", "random_uniform",
-    "random_uniform_initializer", "range", "realdiv", "reciprocal", "reduce_logsumexp",
-    "reduce_max", "reduce_mean", "reduce_min", "reduce_sum", "reset_default_graph", "reshape",
+    "AUTO_REUSE", "bool", "bool_", "cast", "clip_by_value", "concat", "constant",
+    "constant_initializer", "convert_to_tensor", "cos", "div", "divide", "double", "DType",
+    "equal", "errors", "exp", "expand_dims", "eye", "fill", "float32", "float64", "float_",
+    "floordiv", "floormod", "gather", "get_default_graph", "get_default_session", "get_variable",
+    "get_variable_scope", "global_variables", "global_variables_initializer",
+    "glorot_normal_initializer", "glorot_uniform_initializer", "gradients", "Graph", "GraphKeys",
+    "greater", "greater_equal", "group", "hessians", "identity", "int32", "int64",
+    "InteractiveSession", "less", "less_equal", "linspace", "log", "log1p", "logical_and",
+    "logical_not", "logical_or", "losses", "matmul", "maximum", "minimum", "mod", "multiply",
+    "name_scope", "negative", "newaxis", "nn", "no_op", "norm", "not_equal", "one_hot", "ones",
+    "ones_initializer", "ones_like", "Operation", "pad", "placeholder", "pow", "random_normal",
+    "random_normal_initializer", "random_uniform", "random_uniform_initializer", "range",
+    "realdiv", "reciprocal", "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max",
+    "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reset_default_graph", "reshape",
     "rsqrt", "Session", "set_random_seed", "shape", "sigmoid", "sign", "sin", "size", "split",
     "sqrt", "square", "squared_difference", "squeeze", "stack", "stop_gradient", "strided_slice",
     "subtract", "tanh", "Tensor", "TensorShape", "tile", "to_double", "to_float", "to_int32",

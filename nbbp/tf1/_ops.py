@@ -561,9 +561,13 @@ reduce_mean = _reduce_fn("Mean", "mean")
 reduce_max = _reduce_fn("Max", "maximum")
 reduce_min = _reduce_fn("Min", "minimum")
 reduce_logsumexp = _reduce_fn("ReduceLogSumExp", "log of the sum of exponentials")
+reduce_prod = _reduce_fn("Prod", "product")
+reduce_any = _reduce_fn("Any", "logical or")
+reduce_all = _reduce_fn("All", "logical and")
 for _f, _n in [(reduce_sum, "reduce_sum"), (reduce_mean, "reduce_mean"),
                (reduce_max, "reduce_max"), (reduce_min, "reduce_min"),
-               (reduce_logsumexp, "reduce_logsumexp")]:
+               (reduce_logsumexp, "reduce_logsumexp"), (reduce_prod, "reduce_prod"),
+               (reduce_any, "reduce_any"), (reduce_all, "reduce_all")]:
     _f.__name__ = _f.__qualname__ = _n
 
 
