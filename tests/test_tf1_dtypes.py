@@ -432,3 +432,24 @@ def test_float32_adam_matches_tf1s_float32_update():
     want = f(0) - lr_t * m / (np.sqrt(v) + f(1e-8))
     assert type(got) is np.float32 and got == pytest.approx(want, rel=2 * F32)
     assert powers == [f(0.9) * f(0.9), f(0.999) * f(0.999)]
+
+
+def test_integer_variables_and_casts_carry_no_gradient():
+    n = tf.Variable(3, name="n")
+    w = tf.Variable(2.0, name="w")
+    y = tf.cast(n, tf.float32) * w
+    assert tf.gradients(y, [n, w])[0] is None
+    (gw,) = tf.gradients(y, [w])
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        assert sess.run(gw) == 3.0
+    with pytest.raises(ValueError, match=r"Invalid type tf.int32 for n:0"):
+        tf.train.GradientDescentOptimizer(0.1).compute_gradients(y, [n, w])
+
+
+@pytest.mark.skipif(NATIVE_INTS, reason="native integers wrap around as TF 1 does")
+def test_an_int32_result_out_of_range_is_refused_not_changed():
+    big = tf.constant(2 ** 31 - 1)
+    with pytest.raises(tf.errors.OpError, match="outside the int32 range"):
+        _run(big + 1)
+    assert _run(big + 1 - 1) == 2 ** 31 - 1      # modular arithmetic: TF gives this too

@@ -56,15 +56,20 @@ def grad_args(op: Operation) -> tuple[int, ...]:
 
 def connected(ys: list[Tensor], x: Tensor, stops: list[Tensor]) -> bool:
     """Whether some y depends on x through ops that pass gradients (not through a
-    stop tensor)."""
+    stop tensor). As in TF 1, only floating tensors carry gradients: a path through
+    an integer or bool tensor (``argmax``, ``equal``, a cast to int32) carries none."""
     graph = x.graph
     stop_ids = {id(t) for t in stops if t is not x}
+    if not x.dtype.is_floating:
+        return False
     reached = {id(x.op)}
     last = max(y.op.id for y in ys)
     for op in graph._ops[x.op.id + 1:last + 1]:
+        if op.outputs and not op.outputs[0].dtype.is_floating:
+            continue
         for pos in grad_args(op):
             t = op.inputs[pos]
-            if id(t.op) in reached and id(t) not in stop_ids:
+            if id(t.op) in reached and id(t) not in stop_ids and t.dtype.is_floating:
                 reached.add(id(op))
                 break
     return any(id(y.op) in reached for y in ys)

@@ -42,6 +42,7 @@ from .errors import (
     FetchError,
     GraphMismatchError,
     InvalidArgumentError,
+    OpError,
     UsageError,
 )
 
@@ -77,8 +78,16 @@ def _as_tf(value: Any, dtype: Any) -> Any:
     tensor's dtype (``np.float32(6.9166665)``); float64 scalars as NumPy float64,
     which is a Python float too."""
     arr = np.asarray(value)
-    if arr.dtype.name != dtype.name:
-        arr = arr.astype(dtype.name)      # an integer or bool held in a float64 carrier
+    if arr.dtype.name != dtype.name:      # an integer or bool held in a float64 carrier
+        if dtype.is_integer:
+            info = np.iinfo(dtype.name)
+            if arr.size and not (info.min <= arr.min() and arr.max() <= info.max):
+                raise OpError(
+                    f"a {dtype.name} result is outside the {dtype.name} range "
+                    f"[{info.min}, {info.max}]: TF 1 wraps around; nbbp.tf1 holds integers "
+                    "in float64 until nbbp's core stores integers, and refuses rather than "
+                    f"give another number. Cast to tf.float64 before the large values")
+        arr = arr.astype(dtype.name)
     return arr[()] if arr.ndim == 0 else arr
 
 
@@ -155,8 +164,9 @@ class Session:
         """Compute ``fetches`` — a tensor, operation or name, or a list, tuple or dict
         of them (nested) — with ``feed_dict`` replacing tensors' values.
 
-        Returns the same structure with float64 arrays (Python floats for scalars)
-        in place of tensors and None in place of operations.
+        Returns the same structure with NumPy arrays and scalars of each tensor's
+        dtype (``np.float32(6.9166665)``, as TF 1 returns them) in place of tensors
+        and None in place of operations.
         """
         if self._closed:
             raise ClosedSessionError("Attempted to use a closed Session.")

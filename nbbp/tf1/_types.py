@@ -93,7 +93,7 @@ def carrier(dtype: DType) -> str:
     """The nbbp dtype a TF dtype is computed in: itself where nbbp's core stores it
     (float32, float64; integers and booleans once the core has integer storage),
     else float64, which holds every int32 and bool exactly — only the ops that are
-    exact on such values are then allowed (see :func:`exact_on_carrier`)."""
+    exact on such values are then allowed (``OpDef.exact`` in :mod:`._opdefs`)."""
     return dtype.name if dtype.name in STORAGE_OF else "float64"
 
 

@@ -136,6 +136,9 @@ class Optimizer:
         for v in var_list:
             if not isinstance(v, Variable):
                 raise UsageError(f"var_list must hold tf.Variable objects, got {v!r}")
+            if not v.dtype.is_floating:
+                raise UsageError(f"Invalid type {v.dtype!r} for {v.op.name}:0, expected: "
+                                 "[tf.float32, tf.float64].")
         grads = gradients(loss, var_list)
         return list(zip(grads, var_list))
 
