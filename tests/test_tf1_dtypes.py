@@ -453,3 +453,29 @@ def test_an_int32_result_out_of_range_is_refused_not_changed():
     with pytest.raises(tf.errors.OpError, match="outside the int32 range"):
         _run(big + 1)
     assert _run(big + 1 - 1) == 2 ** 31 - 1      # modular arithmetic: TF gives this too
+
+
+def test_gradients_at_ties_follow_tf1():
+    # TF 1's Maximum/Minimum gradients go wholly to x at a tie (x >= y, x <= y);
+    # Relu6's and Elu's gradients at 0 and 6 are TF's (0, 1 and 0); reduce_max over
+    # several axes splits among all ties of the block
+    x = tf.Variable([0.0, 6.0, 2.0], name="x", dtype=tf.float64)
+    m = tf.Variable([[1.0, 1.0], [1.0, 0.0]], name="m", dtype=tf.float64)
+    cases = [(tf.maximum(x, 0.0), [1, 1, 1]), (tf.minimum(x, 6.0), [1, 1, 1]),
+             (tf.maximum(0.0 * x, x), [0, 1, 1]), (tf.nn.relu6(x), [0, 0, 1]),
+             (tf.nn.elu(x), [1, 1, 1]), (tf.clip_by_value(x, 0.0, 6.0), [1, 1, 1])]
+    grads = [tf.gradients(tf.reduce_sum(t), x)[0] for t, _ in cases]
+    (gm,) = tf.gradients(tf.reduce_max(m, axis=[0, 1]), m)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(grads + [gm])
+    for (t, want), g in zip(cases, got):
+        assert g.tolist() == want, t
+    np.testing.assert_allclose(got[-1], [[1 / 3, 1 / 3], [1 / 3, 0]], rtol=1e-15)
+
+
+def test_log1p_is_accurate_for_tiny_arguments():
+    x = tf.constant([1e-10, 1e-5, 0.5, -0.5, 3.0])
+    got = _run(tf.log1p(x))
+    want = np.log1p(np.float32([1e-10, 1e-5, 0.5, -0.5, 3.0]).astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=4 * F32)

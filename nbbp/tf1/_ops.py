@@ -67,11 +67,57 @@ def _axes(x, axis) -> list[int | None]:
 
 
 def _reducer(fn):
+    """TF's reduction over ``axis`` (None, an int or a list). Several axes are merged
+    into one first, so ``reduce_max`` splits its gradient among all tied elements of
+    the reduced block, as TF 1 does (not among the ties of one axis at a time)."""
     def lower(x, axis=None, keepdims=False):
-        for a in _axes(x, axis):
-            x = fn(x, axis=a, keepdims=keepdims)
-        return x
+        axes = _axes(x, axis)
+        if len(axes) == 1:
+            return fn(x, axis=axes[0], keepdims=keepdims)
+        red = sorted(axes)
+        keep = [i for i in builtins.range(x.ndim) if i not in red]
+        perm = tuple(keep + red)
+        xt = O.transpose(x, perm) if perm != tuple(builtins.range(x.ndim)) else x
+        n = int(np.prod([x.shape[i] for i in red]))
+        merged = O.reshape(xt, tuple(x.shape[i] for i in keep) + (n,))
+        out = fn(merged, axis=len(keep), keepdims=False)
+        if keepdims:
+            out = O.reshape(out, tuple(1 if i in red else d for i, d in enumerate(x.shape)))
+        return out
     return lower
+
+
+def _maximum(a, b):
+    """TF's Maximum: ``a < b ? b : a`` (Eigen's), whose gradient goes to a where
+    a ≥ b — all of it at a tie, as TF 1's gradient does (nbbp's own maximum splits
+    it in half)."""
+    return O.where(O.lt(a, b), b, a)
+
+
+def _minimum(a, b):
+    """TF's Minimum: ``b < a ? b : a``; the gradient goes to a where a ≤ b."""
+    return O.where(O.lt(b, a), b, a)
+
+
+def _log1p(x):
+    """log(1 + x), accurate for tiny x: log(u)·x/(u − 1) with u = 1 + x (Goldberg's
+    correction), x itself where 1 + x rounds to 1."""
+    u = 1.0 + x
+    d = u - 1.0
+    tiny = O.eq(d, 0.0)
+    safe = O.where(tiny, _scalar(x, 1.0), d)
+    return O.where(tiny, x, O.log(u) * (x / safe))
+
+
+def _elu(x):
+    """TF's Elu: exp(x) − 1 below 0, x from 0 up (gradient 1 at 0, as TF's EluGrad)."""
+    neg = O.lt(x, 0.0)
+    return O.where(neg, O.exp(O.where(neg, x, _scalar(x, 0.0))) - 1.0, x)
+
+
+def _relu6(x):
+    """min(max(x, 0), 6) with TF's gradient: 1 where 0 < x < 6, else 0."""
+    return O.where(O.gt(x, 0.0), O.where(O.lt(x, 6.0), x, _scalar(x, 6.0)), _scalar(x, 0.0))
 
 
 def _matmul(a, b, transpose_a=False, transpose_b=False):
@@ -226,7 +272,7 @@ def _floor_op(name: str):
 _F, _FI, _FIB, _B, _I = "f", "fi", "fib", "b", "i"
 _BOOL = lambda T, attrs: bool_                                        # noqa: E731
 for _type, _fn in [("Add", O.add), ("Sub", O.sub), ("Mul", O.mul), ("Pow", O.pow),
-                   ("Maximum", O.maximum), ("Minimum", O.minimum)]:
+                   ("Maximum", _maximum), ("Minimum", _minimum)]:
     defop(_type, _fn, allowed=_FI)
 defop("RealDiv", O.div, allowed=_F)
 defop("FloorDiv", _floor_op("floordiv"), allowed=_FI, needs=("floordiv",), grad_args=())
@@ -252,10 +298,10 @@ defop("OnesLike", lambda x: O.broadcast_to(_scalar(x, 1.0), x.shape), grad_args=
 defop("Square", lambda x: x * x, allowed=_FI)
 defop("Rsqrt", lambda x: 1.0 / O.sqrt(x), allowed=_F)
 defop("Reciprocal", lambda x: 1.0 / x, allowed=_F)
-defop("Log1p", lambda x: O.log(1.0 + x), allowed=_F)
+defop("Log1p", _log1p, allowed=_F)
 defop("SquaredDifference", lambda a, b: (a - b) * (a - b), allowed=_FI)
-defop("Relu6", lambda x: O.minimum(O.relu(x), 6.0), allowed=_FI)
-defop("Elu", lambda x: O.where(x > 0.0, x, O.exp(O.minimum(x, 0.0)) - 1.0), allowed=_F)
+defop("Relu6", _relu6, allowed=_FI)
+defop("Elu", _elu, allowed=_F)
 defop("LeakyRelu", lambda x, alpha=0.2: O.leaky_relu(x, alpha), allowed=_F)
 defop("Identity", lambda x: x)
 defop("Cast", _cast, out=lambda T, attrs: attrs["DstT"],
