@@ -81,12 +81,14 @@ def _as_tf(value: Any, dtype: Any) -> Any:
     if arr.dtype.name != dtype.name:      # an integer or bool held in a float64 carrier
         if dtype.is_integer:
             info = np.iinfo(dtype.name)
-            if arr.size and not (info.min <= arr.min() and arr.max() <= info.max):
+            if arr.size and not (info.min <= arr.min() and arr.max() <= info.max
+                                 and np.abs(arr).max() <= 2.0 ** 53):
                 raise OpError(
                     f"a {dtype.name} result is outside the {dtype.name} range "
-                    f"[{info.min}, {info.max}]: TF 1 wraps around; nbbp.tf1 holds integers "
-                    "in float64 until nbbp's core stores integers, and refuses rather than "
-                    f"give another number. Cast to tf.float64 before the large values")
+                    f"[{info.min}, {info.max}] (or beyond 2**53): TF 1 wraps around; "
+                    "nbbp.tf1 holds integers in float64 until nbbp's core stores integers, "
+                    "and refuses rather than give another number. Cast to tf.float64 "
+                    "before the large values")
         arr = arr.astype(dtype.name)
     return arr[()] if arr.ndim == 0 else arr
 
