@@ -597,7 +597,8 @@ def _reduce_fn(type: str, what: str):
                              "a tensor")
         ax = None if axis is None else (int(axis) if np.ndim(axis) == 0
                                         else tuple(int(a) for a in np.ravel(axis)))
-        return make_op(type, [input_tensor], dict(axis=ax, keepdims=keep), name=name or type)
+        return make_op(type, [input_tensor], dict(axis=ax, keepdims=keep), name=name or type,
+                       arg_names=("input",))
     fn.__doc__ = f"The {what} over ``axis`` (None: all axes; an int or a list of ints)."
     return fn
 
