@@ -70,7 +70,8 @@ class Update:
             g_at = int(layout.offsets[g.id])
             if layout.cls[g.id] != c:            # a gradient of another storage: cast it
                 g_at = place(c, n)
-                rows.append([CAST, g_at, int(layout.offsets[g.id]), 0, 0, 0, 0, n, 0, c])
+                rows.append([CAST, g_at, int(layout.offsets[g.id]), int(layout.cls[g.id]),
+                             0, 0, 0, n, 0, c])
             st = place(c, n_state * n)
             rows.append([code, p, g_at, st, self.h_at, 0, 0, n, 0, c])
             self.at.append((c, p, st, n))

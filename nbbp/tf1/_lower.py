@@ -129,10 +129,8 @@ def _zeros(g: NbbpGraph, shape: tuple, dtype: str = "float64") -> Node:
 
 
 def _convert(x: Node, dtype: str) -> Node:
-    """``x`` as nbbp dtype ``dtype`` (a copy node the engine casts into), or itself."""
-    if x.dtype == dtype:
-        return x
-    return x.graph.add_node("reshape", (x,), {"shape": x.shape}, x.shape, dtype=dtype)
+    """``x`` as nbbp dtype ``dtype`` (nbbp's ``cast``), or itself."""
+    return x if x.dtype == dtype else O.cast(x, dtype)
 
 
 def _gradient(low: Lowered, op: Operation) -> Node:

@@ -183,7 +183,8 @@ def _sigmoid_xent(labels, logits):
 
 def _scalar(like, value: float):
     """A scalar const of the dtype of node ``like``, in its graph."""
-    return like.graph.add_node("const", shape=(), value=np.array(value), dtype=like.dtype)
+    return like.graph.add_node("const", shape=(), value=np.array(value, dtype=like.dtype),
+                               dtype=like.dtype)
 
 
 def _add_n(*xs):
@@ -197,41 +198,21 @@ def _add_n(*xs):
 # the op types, with TF 1's dtype rules (see _opdefs.OpDef)
 # ---------------------------------------------------------------------------
 def _convert(x, dtype: str):
-    """Node ``x`` as nbbp dtype ``dtype`` (a copy node of that dtype: the engine
-    casts when it reads ``x`` in the other storage); ``x`` itself if it already is."""
-    if x.dtype == dtype:
-        return x
-    return x.graph.add_node("reshape", (x,), {"shape": x.shape}, x.shape, dtype=dtype)
+    """Node ``x`` as nbbp dtype ``dtype`` (nbbp's ``cast``), or ``x`` if it is one."""
+    return x if x.dtype == dtype else O.cast(x, dtype)
 
 
 def _cast(x, DstT):
-    """TF's Cast: floats to floats, bools and integers to anything (exact in the
-    carrier); to bool: x != 0. Float to integer truncates toward zero, which needs
-    the core's integer cast (checked when the op is built)."""
-    if DstT.is_bool:
-        return 1.0 - O.eq(x, 0.0)
-    if DstT.is_integer and "cast" in O.FUNCTIONS:
-        return O.FUNCTIONS["cast"](x, carrier(DstT))
+    """TF's Cast is nbbp's: floats round to nearest, float → integer truncates toward
+    zero, anything → bool is x != 0, bool → number 0 or 1."""
     return _convert(x, carrier(DstT))
 
 
-def _iota(x, axis: int, dtype: str):
-    """0, 1, …, n−1 along ``axis`` of ``x``, shaped to broadcast against it."""
-    n = x.shape[axis]
-    shape = tuple(n if i == axis else 1 for i in builtins.range(x.ndim))
-    return x.graph.add_node("const", shape=shape, value=np.arange(n).reshape(shape),
-                            dtype=dtype)
-
-
-def _arg(reduce, x, axis=0, output_type=None):
+def _arg(fn, x, axis=0, output_type=None):
     """TF's ArgMax/ArgMin: the first index of the largest (smallest) value along
-    ``axis``: min over the positions where x equals its max, of their index."""
+    ``axis``, of ``output_type``."""
     a = int(axis) % builtins.max(x.ndim, 1)
-    best = O.stop_gradient(reduce(x, axis=a, keepdims=True))
-    dt = carrier(output_type)
-    hit = _convert(O.eq(x, best), dt)
-    pos = O.where(hit, _iota(x, a, dt), float(x.shape[a]))
-    return O.min(pos, axis=a)
+    return _convert(fn(x, axis=a), carrier(output_type))
 
 
 def _one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype=float32):
@@ -256,7 +237,7 @@ def _size_of(x, out_type=None):
 
 
 def _select(c, a, b):
-    return O.where(_convert(c, a.dtype), a, b)
+    return O.where(c, a, b)
 
 
 def _gather(params, indices, axis=0):
@@ -281,10 +262,10 @@ for _type, _fn in [("Greater", O.gt), ("GreaterEqual", O.ge), ("Less", O.lt),
                    ("LessEqual", O.le)]:
     defop(_type, _fn, grad_args=(), allowed=_FI, out=_BOOL)
 defop("Equal", O.eq, grad_args=(), out=_BOOL)
-defop("NotEqual", lambda a, b: 1.0 - O.eq(a, b), grad_args=(), out=_BOOL)
-defop("LogicalAnd", O.mul, grad_args=(), allowed=_B)
-defop("LogicalOr", O.maximum, grad_args=(), allowed=_B)
-defop("LogicalNot", lambda x: 1.0 - x, grad_args=(), allowed=_B)
+defop("NotEqual", O.not_equal, grad_args=(), out=_BOOL)
+defop("LogicalAnd", O.logical_and, grad_args=(), allowed=_B)
+defop("LogicalOr", O.logical_or, grad_args=(), allowed=_B)
+defop("LogicalNot", O.logical_not, grad_args=(), allowed=_B)
 for _type, _fn in [("Neg", O.neg), ("Abs", O.abs), ("Relu", O.relu)]:
     defop(_type, _fn, allowed=_FI)
 for _type, _fn in [("Sqrt", O.sqrt), ("Exp", O.exp), ("Log", O.log), ("Sin", O.sin),
@@ -312,12 +293,12 @@ defop("Prod", _reducer(O.prod), allowed=_FI)
 defop("Mean", _reducer(O.mean), allowed=_FI, exact=False)
 defop("Max", _reducer(O.max), allowed=_FI)
 defop("Min", _reducer(O.min), allowed=_FI)
-defop("Any", _reducer(O.max), allowed=_B, grad_args=())
-defop("All", _reducer(O.min), allowed=_B, grad_args=())
+defop("Any", _reducer(O.any), allowed=_B, grad_args=())
+defop("All", _reducer(O.all), allowed=_B, grad_args=())
 defop("ReduceLogSumExp", _logsumexp, allowed=_F)
-defop("ArgMax", lambda x, axis=0, output_type=None: _arg(O.max, x, axis, output_type),
+defop("ArgMax", lambda x, axis=0, output_type=None: _arg(O.argmax, x, axis, output_type),
       allowed=_FI, out=lambda T, attrs: attrs["output_type"], grad_args=())
-defop("ArgMin", lambda x, axis=0, output_type=None: _arg(O.min, x, axis, output_type),
+defop("ArgMin", lambda x, axis=0, output_type=None: _arg(O.argmin, x, axis, output_type),
       allowed=_FI, out=lambda T, attrs: attrs["output_type"], grad_args=())
 defop("OneHot", _one_hot, allowed=_I, out=lambda T, attrs: attrs["dtype"], grad_args=())
 defop("Shape", _shape_of, out=lambda T, attrs: attrs["out_type"], grad_args=())
