@@ -447,12 +447,15 @@ def test_integer_variables_and_casts_carry_no_gradient():
         tf.train.GradientDescentOptimizer(0.1).compute_gradients(y, [n, w])
 
 
-@pytest.mark.skipif(NATIVE_INTS, reason="native integers wrap around as TF 1 does")
-def test_an_int32_result_out_of_range_is_refused_not_changed():
+def test_int32_overflow_wraps_as_tf1_or_is_refused():
     big = tf.constant(2 ** 31 - 1)
-    with pytest.raises(tf.errors.OpError, match="outside the int32 range"):
-        _run(big + 1)
     assert _run(big + 1 - 1) == 2 ** 31 - 1      # modular arithmetic: TF gives this too
+    if NATIVE_INTS:
+        out = _run(big + 1)
+        assert out == -2 ** 31 and type(out) is np.int32          # TF 1 wraps around
+    else:
+        with pytest.raises(tf.errors.OpError, match="outside the int32 range"):
+            _run(big + 1)
 
 
 def test_gradients_at_ties_follow_tf1():
