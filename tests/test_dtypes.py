@@ -31,7 +31,13 @@ def _case(name: str, k: int, dtype: str, engine: str):
     return nbbp.Model(f, engine=engine), len(values)
 
 
-@pytest.mark.parametrize("name,k", ALL_CASES)
+# the ops whose values are floating (comparisons, logical ops, argmax and cast give
+# other dtypes: tests/test_ints.py checks them)
+FLOAT_CASES = [c for c in ALL_CASES
+               if OPS[c.values[0]].dtypes not in ("compare", "logical", "index", "cast")]
+
+
+@pytest.mark.parametrize("name,k", FLOAT_CASES)
 def test_every_op_in_float32_matches_float64(name, k, engine):
     m32, n_in = _case(name, k, "float32", engine)
     m64, _ = _case(name, k, "float64", engine)

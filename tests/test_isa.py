@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_ops import as_float, as_operands
 
 import nbbp
 from nbbp.core import engine, isa
@@ -33,18 +34,20 @@ def _every_op_graph():
         v = nbbp.param(rng.uniform(0.5, 1.5, 4), name="v")
         outs = []
         for op in OPS.values():
+            xx, ss, vv = as_operands(op, [x, s, v])
             if op.kind == isa.UNARY:
-                outs.append(apply(op.name, x))
+                outs.append(apply(op.name, xx))
             elif op.kind == isa.BINARY:
-                outs += [apply(op.name, x, v), apply(op.name, x, s), apply(op.name, s, s),
-                         apply(op.name, x, x)]
+                outs += [apply(op.name, xx, vv), apply(op.name, xx, ss),
+                         apply(op.name, ss, ss), apply(op.name, xx, xx)]
             elif op.kind == isa.REDUCE:
-                outs += [apply(op.name, x, axis=0), apply(op.name, x)]
+                outs += [apply(op.name, xx, axis=0), apply(op.name, xx)]
             elif op.kind == isa.SOFTMAX:
                 outs.append(apply(op.name, x, axis=1))
         outs += [nbbp.where(x > 1.0, x, s), x @ v, x.T @ x, s ** 1.0, x ** 2.0,
                  nbbp.relu(x + x), nbbp.reshape(x, (12,)), nbbp.broadcast_to(v, (3, 4)),
                  nbbp.sum_to(x, (1, 4)), nbbp.sum_to(x, (3, 1)), nbbp.transpose(x)]
+        outs = [as_float(o) for o in outs]
         loss = nbbp.sum(outs[0])
         for o in outs[1:]:
             loss = loss + nbbp.sum(o)

@@ -31,6 +31,9 @@ OP_NAMES = [name for name, op in OPS.items() if op.kind != LEAF]
 
 def cases(op) -> list[tuple[tuple[tuple[int, ...], ...], dict]]:
     """Input shapes and attributes each op is tested with (broadcasting included)."""
+    if op.name == "cast":
+        return [(((),), dict(dtype="float64")), (((3, 2),), dict(dtype="int32")),
+                (((3, 2),), dict(dtype="bool")), (((3, 2),), dict(dtype="int8"))]
     if op.kind == UNARY:
         return [(((),), {}), (((3, 2),), {})]
     if op.kind == BINARY:
@@ -101,7 +104,7 @@ SELECT_CASES = {
 def sample(op, i: int, shape, rng) -> np.ndarray:
     lo, hi = op.domain[i] if i < len(op.domain) else (-2.0, 2.0)
     x = rng.uniform(lo, hi, shape)
-    if op.name == "where" and i == 0:
+    if op.name == "where" and i == 0 or op.dtypes == "logical":
         x = np.round(x)               # a condition with zeros and ones
     for p in op.avoid:
         near = np.abs(x - p) < 0.2
@@ -121,10 +124,20 @@ def build_case(name: str, k: int, engine: str, seed: int = 0):
     values = [sample(op, i, s, rng) for i, s in enumerate(shapes)]
     with nbbp.Graph():
         leaves = [nbbp.param(v, name=f"x{i}") for i, v in enumerate(values)]
-        y = apply(name, *leaves, **dict(attrs))
+        y = apply(name, *as_operands(op, leaves), **dict(attrs))
         r = rng.uniform(0.5, 1.5, y.shape)
-        f = nbbp.sum(y * r, name="f")
+        f = nbbp.sum(as_float(y) * r, name="f")
     return nbbp.Model(f, engine=engine), values, attrs, r
+
+
+def as_operands(op, leaves):
+    """The float leaves as the op's operands: booleans (x ≠ 0) for a logical op."""
+    return [nbbp.cast(x, "bool") for x in leaves] if op.dtypes == "logical" else leaves
+
+
+def as_float(y):
+    """An integer or boolean result as float64, to weigh it with floats."""
+    return y if y.dtype in ("float64", "float32") else nbbp.cast(y, "float64")
 
 
 def impl_sum(op, values, attrs, r) -> float:
@@ -169,8 +182,8 @@ def test_displayed_formula_is_the_local_derivative(name):
     values = [sample(op, i, (6,), rng) for i in range(op.arity)]
     with nbbp.Graph():
         leaves = [nbbp.param(v, name=f"x{i}") for i, v in enumerate(values)]
-        y = apply(name, *leaves)
-        f = nbbp.sum(y, name="f")
+        y = apply(name, *as_operands(op, leaves))
+        f = nbbp.sum(as_float(y), name="f")
     m = nbbp.Model(f)
     env = dict(FORMULA_NS, y=m.value_of(y), **dict(zip(op.args, values)))
     for i, d in enumerate(op.d):

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import BuildError
 from . import ops
+from .dtypes import is_float
 from .graph import Graph, Node
 
 # graph -> {id(gradient node): (its id, the id of the forward node whose backward step
@@ -81,9 +82,12 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
 
     # nodes on a path from some x to some y: only they get gradients
     anc = {n.id for n in graph.ancestors(ys)}
-    rel: set[int] = {x.id for x in xs}
+    # only floating values carry gradients: a path through an integer or boolean node
+    # (argmax, a comparison, a cast to int, gather's indices) carries none
+    rel: set[int] = {x.id for x in xs if is_float(x.dtype)}
     for n in graph.nodes:
-        if n.id in anc and n.id not in stop_ids and any(i.id in rel for i in n.inputs):
+        if (n.id in anc and n.id not in stop_ids and is_float(n.dtype)
+                and any(i.id in rel for i in n.inputs)):
             rel.add(n.id)
     rel &= anc
     rel -= stop_ids - {x.id for x in xs}

@@ -50,6 +50,15 @@ def as_array(node: Node, value: Any, verb: str) -> np.ndarray:
         raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "
                         f"got {type(value).__name__} {value!r}")
     try:
+        raw = np.asarray(value)
+        if node.dtype not in ("float64", "float32") and raw.dtype.kind not in "biu":
+            if raw.dtype.kind != "f":
+                raise TypeError(raw.dtype)
+            if node.dtype != "bool" and not np.all(raw == np.trunc(raw)):
+                bad = raw.ravel()[np.flatnonzero(raw.ravel() != np.trunc(raw.ravel()))[0]]
+                raise FeedError(f"{verb} {node.name!r}: {float(bad)!r} is not a whole number, "
+                                f"and {node.name!r} is {node.dtype}; round the values, or "
+                                "make the input floating")
         return np.asarray(value, dtype=node.dtype)
     except (TypeError, ValueError):
         raise FeedError(f"{verb} {node.name!r}: needs a number or an array of numbers, "

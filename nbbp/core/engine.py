@@ -37,6 +37,7 @@ from .isa import (
     REDUCE,
     S_F32,
     S_F64,
+    S_I64,
     SEL_ELEMENTS,
     SEL_RUNS,
     SELECT,
@@ -47,6 +48,9 @@ from .isa import (
     STORAGES,
     UNARY,
     WHERE,
+    WRAP,
+    WRAP_BOOL,
+    WRAP_OF,
     W,
 )
 from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public here too)
@@ -83,6 +87,10 @@ class Arena:
         return self.stores[S_F32]
 
     @property
+    def i64(self) -> np.ndarray:
+        return self.stores[S_I64]
+
+    @property
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.stores)
 
@@ -110,6 +118,14 @@ class Layout:
         nodes = graph.nodes
         self.n_nodes = len(nodes)
         self.cls = np.array([STORAGE_OF[n.dtype] for n in nodes], dtype=np.int64)
+        # the class an op computes in: its output's, except comparisons and argmax
+        # of floats, which compute in their inputs' class into a scratch slot that a
+        # CAST then copies into the integer output
+        self.work = self.cls.copy()
+        for n in nodes:
+            if n.inputs and OPS[n.op].dtypes in ("compare", "index"):
+                self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
+                                             _promoted(n.inputs)]
         self.scalar = all(n.size == 1 for n in nodes) and not any(
             OPS[n.op].kind == SOFTMAX for n in nodes) and not self.cls.any()
         offsets = np.zeros(self.n_nodes, dtype=np.int64)
@@ -132,8 +148,13 @@ class Layout:
         # operands read in another class (also through the lowering's rewrites, which
         # read an input's inputs): one shadow slot each, in the reader's class
         self.shadow: dict[tuple[int, int], int] = {}
+        self.scratch: dict[int, int] = {}
         for n in nodes:
-            c = int(self.cls[n.id])
+            c = int(self.work[n.id])
+            if c != self.cls[n.id]:
+                self.scratch[n.id] = place(c, n.size)
+            if n.op == "cast":                 # a CAST reads its input where it is
+                continue
             for x in n.inputs:
                 for y in (x, *x.inputs):
                     if self.cls[y.id] != c and (y.id, c) not in self.shadow:
@@ -161,18 +182,31 @@ class Layout:
         o = self.offsets[node.id]
         return self.store(arena, node)[o:o + node.size].reshape(node.shape)
 
-    def read(self, arena: Arena, node: Node) -> float | np.floating | np.ndarray:
+    def read(self, arena: Arena, node: Node) -> float | np.generic | np.ndarray:
         """A copy of the node's value: a Python float for float64 scalars, a NumPy
-        scalar of the node's dtype for others, an array otherwise."""
+        scalar of the node's dtype for others (int32, bool, …), an array otherwise."""
         o = self.offsets[node.id]
         v = self.store(arena, node)
         if node.shape == ():
+            if self.cls[node.id] == S_I64:
+                return v[o:o + 1].astype(node.dtype)[0]
             return float(v[o]) if self.cls[node.id] == S_F64 else v[o]
-        return v[o:o + node.size].reshape(node.shape).copy()
+        out = v[o:o + node.size].reshape(node.shape)
+        return out.astype(node.dtype) if self.cls[node.id] == S_I64 else out.copy()
 
     def write(self, arena: Arena, node: Node, value) -> None:
         o = self.offsets[node.id]
         self.store(arena, node)[o:o + node.size] = np.broadcast_to(value, node.shape).ravel()
+
+
+def _promoted(inputs: Sequence[Node]) -> str:
+    numeric = [x.dtype for x in inputs if x.dtype != "bool"]
+    return str(np.result_type(*numeric)) if numeric else "bool"
+
+
+def _wrap(dtype: str) -> int:
+    """The WRAP field for an output of ``dtype``."""
+    return WRAP_BOOL if dtype == "bool" else WRAP_OF.get(dtype, 0)
 
 
 def _pad4(shape: Sequence[int]) -> list[int]:
@@ -309,7 +343,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             return at
         cast_done.add((x.id, c))
         cast = np.zeros(W, dtype=np.int64)
-        cast[0], cast[1], cast[2], cast[SIZE] = CAST, at, off[x.id], x.size
+        cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, at, off[x.id], cls[x.id], x.size
         cast[KIND], cast[STORAGE] = K_CAST, c
         rows.append(cast)
         computed.append(x)
@@ -317,14 +351,25 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
 
     for n, name, ins, info in steps:
         op = OPS[_FUSED.get(name, name)]
-        c = int(cls[n.id])
+        c = int(layout.work[n.id])
         row = np.zeros(W, dtype=np.int64)
-        row[0], row[1], row[SIZE] = _CODES.get(name, op.code), off[n.id], n.size
+        out_at = layout.scratch.get(n.id, off[n.id])
+        row[0], row[1], row[SIZE] = _CODES.get(name, op.code), out_at, n.size
         row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
         row[STORAGE] = c
+        row[WRAP] = _wrap(n.dtype) if c == S_I64 else 0
+        if name == "cast":                   # one CAST instruction, from x where it is
+            x = ins[0]
+            row[0], row[2], row[3], row[KIND], row[STORAGE] = CAST, off[x.id], cls[x.id], \
+                K_CAST, cls[n.id]
+            row[WRAP] = _wrap(n.dtype)
+            rows.append(row)
+            computed.append(n)
+            continue
         row[2] = src(ins[0], c)
         if name == "copy" or name == "stop_gradient" or (
-                n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)):
+                n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)
+                and op.dtypes != "index"):
             row[0], row[KIND] = COPY, K_COPY
         elif op.kind == UNARY:
             pass
@@ -394,6 +439,12 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
         rows.append(row)
         computed.append(n)
+        if n.id in layout.scratch:           # computed in its inputs' class: copy over
+            cast = np.zeros(W, dtype=np.int64)
+            cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, off[n.id], out_at, c, n.size
+            cast[KIND], cast[STORAGE], cast[WRAP] = K_CAST, cls[n.id], _wrap(n.dtype)
+            rows.append(cast)
+            computed.append(n)
     for r in extra:
         row = np.zeros(W, dtype=np.int64)
         row[:len(r)] = r
@@ -477,7 +528,7 @@ class Program:
         watch = list(keep if keep is not None else nodes) if watch is None else list(watch)
         self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
-        self._fn = kernel("run_scalar" if layout.scalar else "run")
+        self._fn = kernel("run_scalar" if layout.scalar else "run_all")
         from .kernels import SUPPORTED
         for n in self.nodes:          # (a CAST's node may be a leaf: no kernel needed)
             if n.op not in SUPPORTED and not n.is_leaf:

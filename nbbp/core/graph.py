@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildError
-from .dtypes import DEFAULT, float_dtype
+from .dtypes import DEFAULT, FLOATS, dtype_of, float_dtype
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
@@ -60,6 +60,14 @@ def as_value(value: Any, what: str, dtype: str = DEFAULT) -> np.ndarray:
         raise BuildError(f"{what} needs a number or an array of numbers, got "
                          f"{type(value).__name__} {value!r}")
     try:
+        if dtype not in FLOATS:              # integers and bool: no silent rounding
+            raw = np.asarray(value)
+            if raw.dtype.kind == "f" and dtype != "bool" and not np.all(raw == np.trunc(raw)):
+                bad = raw.ravel()[np.flatnonzero(raw.ravel() != np.trunc(raw.ravel()))[0]]
+                raise BuildError(f"{what}: {float(bad)!r} is not a whole number, and the "
+                                 f"dtype is {dtype}; round it, or use a floating dtype")
+            if raw.dtype.kind not in "biuf":
+                raise TypeError(f"not numbers ({raw.dtype})")
         arr = np.array(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         shown = repr(value)
@@ -347,7 +355,19 @@ def leaves(nodes: Iterable[Node], *kinds: str) -> list[Node]:
 
 def _leaf_dtype(dtype: Any, what: str) -> tuple[Graph, str]:
     g = get_graph()
-    return g, g.dtype if dtype is None else float_dtype(dtype, what)
+    if dtype is None:
+        return g, g.dtype
+    if what.startswith("param"):             # trained values are floating point
+        try:
+            return g, float_dtype(dtype, what)
+        except BuildError as e:
+            raise BuildError(f"{e}; a param is trained, so it must be floating — for "
+                             "integer data use input(..., dtype=...) or const(..., "
+                             "dtype=...), or param(..., dtype=\"float64\")") from None
+    try:
+        return g, dtype_of(dtype)
+    except BuildError as e:
+        raise BuildError(f"{what}: {e}") from None
 
 
 def param(value: Any, name: str | None = None, trainable: bool = True,
@@ -355,7 +375,8 @@ def param(value: Any, name: str | None = None, trainable: bool = True,
     """A trainable leaf (a weight or bias) with its initial value.
 
     ``dtype``: ``"float64"`` or ``"float32"`` (default: the graph's, float64 unless
-    the graph was built with ``dtype="float32"``).
+    the graph was built with ``dtype="float32"``); a param is trained, so integer and
+    boolean dtypes are refused (they are for inputs and consts).
 
     >>> with Graph():
     ...     w = param([1.0, 2.0], name="w", dtype="float32")
@@ -372,8 +393,8 @@ def input(value: Any = None, name: str | None = None, shape: tuple | None = None
           dtype: Any = None) -> Node:
     """A fed leaf (data): ``value`` is its default, ``run(feed=...)`` replaces it.
 
-    Give ``shape`` instead of ``value`` for an input that must be fed; ``dtype`` as
-    in :func:`param`.
+    Give ``shape`` instead of ``value`` for an input that must be fed; ``dtype``: any
+    of nbbp's dtypes (``"int32"``, ``"bool"``, … for labels and indices).
     """
     g, dt = _leaf_dtype(dtype, "input(...)")
     if value is None:
@@ -390,7 +411,7 @@ def input(value: Any = None, name: str | None = None, shape: tuple | None = None
 
 
 def const(value: Any, name: str | None = None, dtype: Any = None) -> Node:
-    """A constant leaf: never trained, never fed; ``dtype`` as in :func:`param`."""
+    """A constant leaf: never trained, never fed; ``dtype``: any of nbbp's dtypes."""
     g, dt = _leaf_dtype(dtype, "const(...)")
     arr = as_value(value, "const(...)", dt)
     return g.add_node("const", shape=arr.shape, name=name, value=arr, dtype=dt)

@@ -3,7 +3,7 @@ and the optimizers must agree on, in one place (pure Python, no Numba).
 
 An instruction is ``W`` int64s::
 
-    [opcode, out, a, b, c, x, y, n, kind, storage]
+    [opcode, out, a, b, c, x, y, n, kind, storage, wrap]
 
 ``out`` and ``a`` are offsets into a storage, ``n`` is the output's size; the fields
 between depend on the kind (see :func:`nbbp.core.engine.lower`). ``storage`` is the
@@ -22,17 +22,23 @@ training layer imports them (imports flow down the layers, never up).
 
 from __future__ import annotations
 
-W = 10         # ints per instruction
+W = 11         # ints per instruction
 KIND = 8       # the field holding the instruction's kind id
 SIZE = 7       # the field holding the output's size
 STORAGE = 9    # the field holding the storage class the instruction runs in
+WRAP = 10      # integer outputs narrower than int64: the width to wrap them to (WRAP_OF)
 
 # Storage classes: one aligned array per class, indexed by the class id. A node's
 # dtype decides its class (STORAGE_OF); the kernels take the arrays in this order.
-# (The integer slice adds its class here: an int64 array beside these.)
-S_F64, S_F32 = 0, 1
-STORAGES = ("float64", "float32")                  # the NumPy dtype of each class
-STORAGE_OF: dict[str, int] = {"float64": S_F64, "float32": S_F32}
+# Every integer dtype and bool live in the int64 class (bool as 0/1); after an op
+# writing a narrower integer dtype, the kernels wrap the result to its width as NumPy's
+# astype does (the instruction's WRAP field: bits, negative for unsigned, 0 for none).
+S_F64, S_F32, S_I64 = 0, 1, 2
+STORAGES = ("float64", "float32", "int64")         # the NumPy dtype of each class
+STORAGE_OF: dict[str, int] = {"float64": S_F64, "float32": S_F32,
+                              **{d: S_I64 for d in ("int64", "int32", "int16", "int8",
+                                                    "uint8", "bool")}}
+WRAP_OF: dict[str, int] = {"int32": 32, "int16": 16, "int8": 8, "uint8": -8}
 
 # Op kinds, as the op table names them; they decide an op's shape rule and lowering.
 UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
@@ -58,7 +64,9 @@ KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
 COPY = 100      # a copy (also x ** 1, stop_gradient, size-1 reduces and layouts)
 MASK = 101      # x where y > 0 else 0: relu's backward, g·step(x), in one pass
 ADDRELU = 102   # max(x + y, 0): bias add and relu in one pass
-CAST = 103      # out (in the instruction's storage) = a (in the other float storage)
+CAST = 103      # out (in the instruction's storage) = a (in the storage of class b):
+                # float→int truncates toward zero, then wraps (WRAP); WRAP == 1: != 0 (bool)
+WRAP_BOOL = 1
 
 # How a selection instruction's index map is stored (its ``y`` field): as runs
 # ``(out position, source offset, length)`` when the map copies blocks, or element by

@@ -59,12 +59,15 @@ from .isa import (
     KIND,
     MASK,
     S_F32,
+    S_I64,
     SEL_RUNS,
     SIZE,
     STORAGE,
     UPD_ADAGRAD,
     UPD_ADAM,
     UPD_SGD,
+    WRAP,
+    WRAP_BOOL,
     W,
 )
 from .ops import OPS
@@ -94,6 +97,15 @@ TRANSPOSE, RESHAPE, BROADCAST, SUMTO = (_code("transpose"), _code("reshape"),
                                         _code("broadcast_to"), _code("sum_to"))
 SOFTMAX, LOGSOFTMAX = _code("softmax"), _code("log_softmax")
 CLIP, PROD, LOGSUMEXP = _code("clip"), _code("prod"), _code("logsumexp")
+# Integers and booleans: the boolean comparisons run as the 0/1 mask comparisons
+# (in their inputs' class; a CAST writes the bool), logical ops as integer ops.
+EQUAL, NOTEQUAL, LESS, LESSEQ, GREATER, GREATEREQ = (
+    _code("equal"), _code("not_equal"), _code("less"), _code("less_equal"), _code("greater"),
+    _code("greater_equal"))
+LAND, LOR, LNOT = _code("logical_and"), _code("logical_or"), _code("logical_not")
+FLOORDIV, MOD = _code("floordiv"), _code("mod")
+ARGMAX, ARGMIN, ANY, ALL = _code("argmax"), _code("argmin"), _code("any"), _code("all")
+_code("cast")           # lowered to a CAST instruction
 # The selections all run as one index map (see _take); scatter adds along it.
 SCATTER = _code("scatter")
 for _name in ("getitem", "concat", "stack", "tile", "pad", "squeeze", "expand_dims", "gather"):
@@ -180,20 +192,47 @@ def binary(op, x, y):
         return x if x <= y or x != x else y
     if op == LEAKY:
         return x if x > 0.0 else y * x
-    if op == GT:
+    if op == GT or op == GREATER:
         return 1.0 if x > y else 0.0
-    if op == GE:
+    if op == GE or op == GREATEREQ:
         return 1.0 if x >= y else 0.0
-    if op == LT:
+    if op == LT or op == LESS:
         return 1.0 if x < y else 0.0
-    if op == LE:
+    if op == LE or op == LESSEQ:
         return 1.0 if x <= y else 0.0
     if op == MASK:
         return x if y > 0.0 else 0.0
     if op == ADDRELU:
         z = x + y
         return z if z > 0.0 or z != z else 0.0
-    return 1.0 if x == y else 0.0  # EQ
+    if op == NOTEQUAL:
+        return 1.0 if x != y else 0.0
+    if op == FLOORDIV:
+        return _ffloordiv(x, y)
+    if op == MOD:
+        return _fmod(x, y)
+    return 1.0 if x == y else 0.0  # EQ, EQUAL
+
+
+@njit(inline="always", **_JIT)
+def _ffloordiv(x, y):
+    """NumPy's floor_divide of floats (x // 0 is ±inf, or nan for 0 // 0)."""
+    if y == 0.0:
+        return x / y
+    return math.floor(x / y)
+
+
+@njit(inline="always", **_JIT)
+def _fmod(x, y):
+    """NumPy's mod of floats: the remainder with the sign of y (nan for y = 0)."""
+    if y == 0.0:
+        return math.nan
+    m = np.fmod(x, y)
+    if m != 0.0 and (y < 0.0) != (m < 0.0):
+        m += y
+    elif m == 0.0:
+        m = math.copysign(0.0, y)
+    return m
 
 
 @njit(inline="always", **_JIT)
@@ -666,6 +705,244 @@ def _update(op, v, p, g, s, n, hv, h):
             P[i] -= lr * step
 
 
+
+@njit(inline="always", **_JIT)
+def _cast(out, x):
+    for i in range(out.size):
+        out[i] = x[i]
+
+
+# -- integers and booleans: every integer dtype and bool run in the int64 storage ----
+@njit(inline="always", **_JIT)
+def _wrap(x, w):
+    """x wrapped to ``w`` bits as NumPy's astype does (negative w: unsigned)."""
+    if w > 1:
+        h = 1 << (w - 1)
+        return ((x + h) & ((h << 1) - 1)) - h
+    if w < 0:
+        return x & ((1 << -w) - 1)
+    return x
+
+
+@njit(inline="always", **_JIT)
+def _ifloordiv(x, y):
+    if y == 0:
+        return 0                          # NumPy's result (it warns)
+    q = x // y                            # Numba's // on ints floors, as Python's
+    return q
+
+
+@njit(inline="always", **_JIT)
+def ibinary(op, x, y):
+    if op == ADD:
+        return x + y
+    if op == SUB:
+        return x - y
+    if op == MUL:
+        return x * y
+    if op == MAXIMUM:
+        return x if x >= y else y
+    if op == MINIMUM:
+        return x if x <= y else y
+    if op == FLOORDIV:
+        return _ifloordiv(x, y)
+    if op == MOD:
+        return 0 if y == 0 else x - y * (x // y)
+    if op == GT or op == GREATER:
+        return 1 if x > y else 0
+    if op == GE or op == GREATEREQ:
+        return 1 if x >= y else 0
+    if op == LT or op == LESS:
+        return 1 if x < y else 0
+    if op == LE or op == LESSEQ:
+        return 1 if x <= y else 0
+    if op == NOTEQUAL:
+        return 1 if x != y else 0
+    if op == LAND:
+        return 1 if x != 0 and y != 0 else 0
+    if op == LOR:
+        return 1 if x != 0 or y != 0 else 0
+    return 1 if x == y else 0  # EQ, EQUAL
+
+
+@njit(inline="always", **_JIT)
+def iunary(op, x):
+    if op == NEG:
+        return -x
+    if op == ABS:
+        return -x if x < 0 else x
+    if op == SIGN:
+        return 1 if x > 0 else (-1 if x < 0 else 0)
+    if op == RELU:
+        return x if x > 0 else 0
+    if op == LNOT:
+        return 1 if x == 0 else 0
+    return x  # STOPGRAD, COPY
+
+
+@njit(**_JIT)
+def _ibinary(op, v, o, a, b, n, mode, k, code, aux):
+    """The broadcasting modes of :func:`_binary`, on integers."""
+    if mode == 3:
+        d0, d1, d2, d3 = _strided4(code, aux)
+        a0, a1, a2, a3 = _strided4(code, aux + 4)
+        b0, b1, b2, b3 = _strided4(code, aux + 8)
+        i = 0
+        for i0 in range(d0):
+            for i1 in range(d1):
+                for i2 in range(d2):
+                    for i3 in range(d3):
+                        v[o + i] = ibinary(op, v[a + i0 * a0 + i1 * a1 + i2 * a2 + i3 * a3],
+                                           v[b + i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3])
+                        i += 1
+        return
+    for i in range(n):
+        ia = a if mode == 2 else (a + i % k if mode == 5 else a + i)
+        ib = b if mode == 1 else (b + i % k if mode == 4 else b + i)
+        v[o + i] = ibinary(op, v[ia], v[ib])
+
+
+@njit(**_JIT)
+def _ireduce(op, out, x, outer, n, inner):
+    """Integer reductions: sum, prod, max, min, mean (the sum divided by the count,
+    truncated toward zero, as TF1's reduce_mean of integers), any, all."""
+    for o in range(outer):
+        for j in range(inner):
+            b = o * n * inner + j
+            acc = x[b]
+            if op == ANY or op == ALL:
+                acc = 1 if acc != 0 else 0
+            for t in range(1, n):
+                e = x[b + t * inner]
+                if op == MAX:
+                    acc = e if e > acc else acc
+                elif op == MIN:
+                    acc = e if e < acc else acc
+                elif op == PROD:
+                    acc *= e
+                elif op == ANY:
+                    acc = 1 if acc != 0 or e != 0 else 0
+                elif op == ALL:
+                    acc = 1 if acc != 0 and e != 0 else 0
+                else:
+                    acc += e
+            if op == MEAN:
+                q = (acc if acc >= 0 else -acc) // n
+                acc = q if acc >= 0 else -q
+            out[o * inner + j] = acc
+
+
+@njit(**_JIT)
+def _argreduce(op, out, x, outer, n, inner):
+    """The position of the largest (ARGMAX) or smallest element along the axis, the
+    first at a tie and the first nan if any (as NumPy), written as a number of the
+    storage's type (a CAST makes it int64)."""
+    for o in range(outer):
+        for j in range(inner):
+            b = o * n * inner + j
+            best = x[b]
+            at = 0
+            if best == best:
+                for t in range(1, n):
+                    e = x[b + t * inner]
+                    if e != e:
+                        at = t
+                        break
+                    if (e > best) if op == ARGMAX else (e < best):
+                        best = e
+                        at = t
+            out[o * inner + j] = at
+
+
+@njit(**_JIT)
+def _exec_int(code, q, v):
+    """Run the instruction at ``q`` on the int64 storage (integers and booleans), then
+    wrap a narrower integer output to its width."""
+    op = code[q]
+    o = code[q + 1]
+    a = code[q + 2]
+    n = code[q + SIZE]
+    kind = code[q + KIND]
+    if kind == K_UNARY:
+        for i in range(n):
+            v[o + i] = iunary(op, v[a + i])
+    elif kind == K_BINARY:
+        _ibinary(op, v, o, a, code[q + 3], n, code[q + 6], max(code[q + 4], 1), code,
+                 code[q + 5])
+    elif kind == K_WHERE:
+        _where_general(op, v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
+                       code[q + 5])
+    elif kind == K_REDUCE:
+        outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
+        if op == ARGMAX or op == ARGMIN:
+            _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+        else:
+            _ireduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
+        _gather(v[o:o + n], v[a:], code, code[q + 3])
+    elif kind == K_SELECT:
+        k, cnt = code[q + 3], code[q + 5]
+        if code[q + 4] == SEL_RUNS:
+            _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+        else:
+            _take(v[o:o + n], v, code[k:k + n])
+    else:  # K_COPY, and RESHAPE
+        v[o:o + n] = v[a:a + n]
+    w = code[q + WRAP]
+    if w != 0:
+        for i in range(o, o + n):
+            v[i] = _wrap(v[i], w)
+
+
+@njit(inline="always", **_JIT)
+def _to_int(x):
+    """A float truncated toward zero into an int64, as NumPy's astype (nan, inf and
+    values beyond int64 give int64's minimum, as NumPy on x86)."""
+    if x < 9.223372036854775807e18 and x >= -9.223372036854775807e18:
+        return np.int64(x)
+    return np.int64(-9223372036854775807 - 1)
+
+
+@njit(**_JIT)
+def _cast_any(code, q, v64, v32, vi):
+    """A CAST instruction: out (class STORAGE) = a (class in field b), then wrapped to
+    the output's width (WRAP; 1: bool, x != 0)."""
+    o, a, n = code[q + 1], code[q + 2], code[q + SIZE]
+    dst, srcc, w = code[q + STORAGE], code[q + 3], code[q + WRAP]
+    if dst == S_I64:
+        out = vi[o:o + n]
+        if srcc == S_I64:
+            out[:] = vi[a:a + n]
+        elif srcc == S_F32:
+            x32 = v32[a:a + n]
+            for i in range(n):
+                out[i] = (1 if x32[i] != 0.0 else 0) if w == WRAP_BOOL else _to_int(x32[i])
+        else:
+            x64 = v64[a:a + n]
+            for i in range(n):
+                out[i] = (1 if x64[i] != 0.0 else 0) if w == WRAP_BOOL else _to_int(x64[i])
+        if w == WRAP_BOOL:
+            for i in range(n):
+                out[i] = 1 if out[i] != 0 else 0
+        elif w != 0:
+            for i in range(n):
+                out[i] = _wrap(out[i], w)
+    elif dst == S_F32:
+        if srcc == S_I64:
+            _cast(v32[o:o + n], vi[a:a + n])
+        elif srcc == S_F32:
+            v32[o:o + n] = v32[a:a + n]
+        else:
+            _cast(v32[o:o + n], v64[a:a + n])
+    else:
+        if srcc == S_I64:
+            _cast(v64[o:o + n], vi[a:a + n])
+        elif srcc == S_F32:
+            _cast(v64[o:o + n], v32[a:a + n])
+        else:
+            v64[o:o + n] = v64[a:a + n]
+
+
 def _exec_body(code, q, v, hv, check):
     """Run the instruction at ``q`` on the storage ``v`` (float64 or float32: Numba
     compiles this once per array type, so a float32 op runs on float32 data); ``hv``
@@ -694,6 +971,8 @@ def _exec_body(code, q, v, hv, check):
         outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
         if op == LOGSUMEXP:
             _logsumexp(v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+        elif op == ARGMAX or op == ARGMIN:
+            _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         else:
             _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
     elif kind == K_MATMUL:
@@ -731,32 +1010,28 @@ _exec64 = njit(inline="always", **_JIT)(_exec_body)
 _exec = njit(**_JIT)(_exec_body)
 
 
-@njit(inline="always", **_JIT)
-def _cast(out, x):
-    for i in range(out.size):
-        out[i] = x[i]
-
-
 @njit(**_JIT)
-def run(code, v64, v32, start, stop, check):
-    """Interpreter for programs with tensors or float32 values: each instruction runs
-    on the storage of its class (``STORAGE`` field: ``v64`` or ``v32``).
+def run_all(code, v64, v32, vi, start, stop, check):
+    """Interpreter for programs with tensors, float32 or integer values: each
+    instruction runs on the storage of its class (``STORAGE`` field: ``v64``, ``v32`` or
+    ``vi``, the int64 storage of every integer dtype and bool).
 
     ``check`` 1: return the first instruction with a non-finite output; 0: return
     ``stop`` if any slot on the program's watch list (stored at the end of ``code``)
-    is non-finite, else -1; 2: no checks.
+    is non-finite, else -1; 2: no checks. Integers are never checked (always finite).
     """
     for p in range(start, stop):
         q = p * W
         c = code[q + STORAGE]
-        if code[q + KIND] == K_CAST:        # into class c from the other float class
-            o, a, n = code[q + 1], code[q + 2], code[q + SIZE]
-            if c == S_F32:
-                _cast(v32[o:o + n], v64[a:a + n])
-                bad = check == 1 and _any_bad(v32, o, n)
-            else:
-                _cast(v64[o:o + n], v32[a:a + n])
-                bad = check == 1 and _any_bad(v64, o, n)
+        kind = code[q + KIND]
+        if kind == K_CAST:                  # into class c from the class in field b
+            _cast_any(code, q, v64, v32, vi)
+            o, n = code[q + 1], code[q + SIZE]
+            bad = check == 1 and (_any_bad(v32, o, n) if c == S_F32 else
+                                  (_any_bad(v64, o, n) if c != S_I64 else False))
+        elif c == S_I64:
+            _exec_int(code, q, vi)
+            bad = False
         elif c == S_F32:
             bad = _exec(code, q, v32, v64, check)
         else:
@@ -767,9 +1042,18 @@ def run(code, v64, v32, start, stop, check):
         w, n_watch = code[code.size - 2], code[code.size - 1]
         for i in range(n_watch):
             c, o, n = code[w + 3 * i], code[w + 3 * i + 1], code[w + 3 * i + 2]
+            if c == S_I64:
+                continue
             if _any_bad(v32, o, n) if c == S_F32 else _any_bad(v64, o, n):
                 return stop
     return -1
+
+
+@njit(**_JIT)
+def run(code, v64, v32, start, stop, check):
+    """:func:`run_all` for programs without integer values (float64 and float32
+    storages only; e.g. nbbp.tf1's optimizer updates)."""
+    return run_all(code, v64, v32, v64[:0].view(np.int64), start, stop, check)
 
 
 @njit(inline="always", **_JIT)
@@ -781,7 +1065,8 @@ def _any_bad(v, o, n):
 
 
 @njit(**_JIT)
-def train(code, v64, v32, n_fb, n_all, steps, loss_at, hist, data64, data32, batches, rows):
+def train(code, v64, v32, vi, n_fb, n_all, steps, loss_at, hist, data64, data32, datai,
+          batches, rows):
     """``steps`` training steps in one call: copy the minibatch rows in, run forward
     and backward (instructions ``[0, n_fb)``), record the loss, run the updates
     (``[n_fb, n_all)``). Returns the step whose loss was not finite (its update is
@@ -789,7 +1074,8 @@ def train(code, v64, v32, n_fb, n_all, steps, loss_at, hist, data64, data32, bat
 
     ``loss_at`` is the loss's offset, in ``v32`` if negative (``-1 - offset``).
     ``batches`` = ``[count, batch size, (data offset, arena offset, row length,
-    class)…]``; the data of each class is in ``data64`` / ``data32``; ``rows`` holds
+    class)…]``; the data of each class is in ``data64`` / ``data32`` / ``datai`` (integer
+    labels); ``rows`` holds
     the data rows of each step's minibatch, step after step.
     """
     nb = batches[0]
@@ -797,17 +1083,19 @@ def train(code, v64, v32, n_fb, n_all, steps, loss_at, hist, data64, data32, bat
     for s in range(steps):
         for k in range(nb):
             d, o, r = batches[2 + 4 * k], batches[3 + 4 * k], batches[4 + 4 * k]
-            f32 = batches[5 + 4 * k] == S_F32
+            c = batches[5 + 4 * k]
             for j in range(b):
                 row = rows[s * b + j]
-                if f32:
+                if c == S_F32:
                     v32[o + j * r:o + (j + 1) * r] = data32[d + row * r:d + (row + 1) * r]
+                elif c == S_I64:
+                    vi[o + j * r:o + (j + 1) * r] = datai[d + row * r:d + (row + 1) * r]
                 else:
                     v64[o + j * r:o + (j + 1) * r] = data64[d + row * r:d + (row + 1) * r]
-        run(code, v64, v32, 0, n_fb, 2)
+        run_all(code, v64, v32, vi, 0, n_fb, 2)
         loss = v32[-1 - loss_at] if loss_at < 0 else v64[loss_at]
         hist[s] = loss
         if loss - loss != 0.0:
             return s
-        run(code, v64, v32, n_fb, n_all, 2)
+        run_all(code, v64, v32, vi, n_fb, n_all, 2)
     return -1

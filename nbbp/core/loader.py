@@ -23,8 +23,8 @@ _fresh: list[bool] = []         # [True] once the cache is known to match the so
 
 
 def kernel(name: str) -> Callable:
-    """The compiled entry point ``name`` of :mod:`nbbp.core.kernels` (``run``,
-    ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled,
+    """The compiled entry point ``name`` of :mod:`nbbp.core.kernels` (``run_all``,
+    ``run``, ``run_scalar`` or ``train``), loaded from Numba's cache on first use — or compiled,
     once per installation, with a notice. Scalar-only graphs never load the tensor
     kernel."""
     fn = _loaded.get(name)
@@ -37,7 +37,7 @@ def kernel(name: str) -> Callable:
     return fn
 
 
-def preload(names: tuple[str, ...] = ("run_scalar", "run", "train")) -> threading.Thread:
+def preload(names: tuple[str, ...] = ("run_scalar", "run_all", "train")) -> threading.Thread:
     """Load the kernels in a background thread (``%load_ext nbbp`` does this), so the
     first model of a session does not wait for Numba's start-up."""
     def work() -> None:
@@ -54,6 +54,7 @@ def preload(names: tuple[str, ...] = ("run_scalar", "run", "train")) -> threadin
 def kernels() -> None:
     """Load (or compile) every kernel now, e.g. to warm the cache before a session."""
     kernel("run_scalar")
+    kernel("run_all")
     kernel("run")
     kernel("train")
 
@@ -75,7 +76,10 @@ def _load(name: str) -> Callable:
     arena, ints = np.zeros(1), np.zeros(2, dtype=np.int64)
     arena32 = np.zeros(1, dtype=np.float32)
     if name == "train":                      # compile, or load from the cache
-        dispatcher(code, arena, arena32, 1, 1, 0, 0, arena, arena, arena32, ints, ints)
+        dispatcher(code, arena, arena32, ints, 1, 1, 0, 0, arena, arena, arena32, ints, ints,
+                   ints)
+    elif name == "run_all":
+        dispatcher(code, arena, arena32, ints, 0, 1, 1)
     elif name == "run":
         dispatcher(code, arena, arena32, 0, 1, 1)
     else:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildError, ShapeError
-from .dtypes import promote
+from .dtypes import FLOATS, INTS, dtype_of, is_float, is_int, promote
 from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 
 # Kinds decide the shape rule and how the engine lowers the op (and, as ids in each
@@ -151,7 +151,7 @@ DTYPE_RULES = {
 def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
           d: tuple[str | None, ...], domain: tuple = (), **kw: Any) -> Op:
     """Register an op in the table and return it."""
-    if name in OPS or any(o.code == code for o in OPS.values()) or code in INTERNAL_KIND:
+    if name in OPS or builtins.any(o.code == code for o in OPS.values()) or code in INTERNAL_KIND:
         raise ValueError(f"op {name!r} or opcode {code} defined twice (the engine's "
                          "internal opcodes are in nbbp.core.isa)")
     op = Op(name, code, arity, kind, impl, vjp, expr, d, domain, **kw)
@@ -166,19 +166,87 @@ def defop(name: str, code: int, arity: int, kind: str, impl, vjp, expr: str,
 # ---------------------------------------------------------------------------
 def _lift(x: Any, graph, dtype: str | None = None) -> Node:
     """``x`` as a node: numbers and arrays become constants of ``dtype`` (default:
-    the graph's), so ``x32 * 2.0`` stays float32."""
+    the graph's), so ``x32 * 2.0`` stays float32 and ``i32 + 1`` int32."""
     if isinstance(x, Node):
         return x
     dtype = graph.dtype if dtype is None else dtype
-    value = as_value(x, "a constant operand", dtype)
+    if dtype in INTS or dtype == "bool":
+        value = np.asarray(x)
+        if value.dtype.kind not in "iub":
+            raise BuildError(f"the number {_short(x)} is not an integer, but the other operand "
+                             f"is {dtype}; write an integer, or cast(x, \"float64\") the "
+                             "tensor")
+        value = value.astype(dtype)
+    else:
+        value = as_value(x, "a constant operand", dtype)
     return graph.add_node("const", shape=value.shape, value=value, dtype=dtype)
 
 
-def _dtype(op: Op, args: tuple) -> str | None:
-    """The output dtype of ``op`` on ``args`` (None if no argument is a node): the
-    nodes' dtypes promoted as NumPy does; numbers and arrays adopt it."""
-    dtypes = [a.dtype for a in args if isinstance(a, Node)]
-    return promote(*dtypes) if dtypes else None
+def _short(x: Any) -> str:
+    shown = repr(x)
+    return shown if len(shown) < 30 else shown[:27] + "..."
+
+
+def _kind(dtype: str) -> str:
+    return "float" if dtype in FLOATS else "int" if dtype in INTS else "bool"
+
+
+def _mix_error(op: Op, nodes: list[Node], why: str = "") -> BuildError:
+    a = next(n for n in nodes if _kind(n.dtype) == "int")
+    b = next(n for n in nodes if _kind(n.dtype) == "float")
+    return BuildError(f"{op.name}({', '.join(n.name for n in nodes)}): {a.name} is {a.dtype} "
+                      f"and {b.name} is {b.dtype}; nbbp does not mix integers and floats "
+                      f"silently: write cast({a.name}, \"{b.dtype}\"){why}")
+
+
+def _dtype(op: Op, args: tuple, attrs: dict | None = None) -> tuple[str | None, str | None]:
+    """The dtype constants lifted from numbers take, and the output dtype, of ``op`` on
+    ``args`` by its dtype rule (``Op.dtypes``), or a one-line BuildError naming the op and
+    both dtypes. Integers promote to the wider (NumPy), float32 with float64 to float64,
+    bool to the other operand's dtype; integers never mix with floats without cast."""
+    rule = op.dtypes
+    nodes = [a for a in args if isinstance(a, Node)]
+    if rule == "where" and len(args) == 3:
+        cond = args[0]
+        # a float 0/1 mask condition promotes with the branches (as before booleans);
+        # a boolean or integer one does not
+        nodes = [a for a in args[int(not (isinstance(cond, Node) and is_float(cond.dtype))):]
+                 if isinstance(a, Node)]
+    if not nodes:
+        return None, None
+    names = ", ".join(n.name for n in nodes)
+    kinds = {_kind(n.dtype) for n in nodes}
+    if rule == "cast":
+        attrs.setdefault("dtype", nodes[0].dtype)
+        return nodes[0].dtype, dtype_of(attrs["dtype"])
+    if rule == "logical":
+        bad = next((n for n in nodes if n.dtype != "bool"), None)
+        if bad is not None:
+            raise BuildError(f"{op.name}({names}): {bad.name} is {bad.dtype}; {op.name} takes "
+                             f"booleans (comparisons give them), or cast({bad.name}, \"bool\")")
+        return "bool", "bool"
+    if "int" in kinds and "float" in kinds:
+        raise _mix_error(op, nodes)
+    numeric = [n.dtype for n in nodes if n.dtype != "bool"]
+    dtype = promote(*numeric) if numeric else "bool"
+    if rule == "where" and len(args) == 3 and isinstance(cond, Node):
+        if not is_float(dtype) and is_float(cond.dtype):
+            raise BuildError(f"where({cond.name}, ...): the condition is {cond.dtype} and the "
+                             f"branches {dtype}; give a boolean condition (a comparison such "
+                             "as greater(a, b))")
+    if rule == "float" and not is_float(dtype):
+        hint = ("use floordiv(a, b) for integer division, or " if op.name == "div"
+                else "")
+        raise BuildError(f"{op.name}({names}): {op.name} takes floating values, got {dtype}; "
+                         f"{hint}cast({nodes[0].name}, \"float64\") first")
+    if rule in ("numeric", "index") and dtype == "bool":
+        raise BuildError(f"{op.name}({names}): {op.name} takes numbers, got bool; "
+                         f"cast({nodes[0].name}, \"int32\") or cast(..., \"float64\") first")
+    if rule == "compare":
+        return dtype, "bool"
+    if rule == "index":
+        return dtype, "int64"
+    return dtype, dtype
 
 
 def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node:
@@ -188,10 +256,20 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
     graph = next((a.graph for a in args if isinstance(a, Node)), None) or get_graph()
     start = len(graph.nodes)
     try:
-        dtype = _dtype(op, args) or graph.dtype
-        inputs = tuple(_lift(a, graph, dtype) for a in args)
+        lift, dtype = _dtype(op, args, attrs)
+        lift = lift or graph.dtype
+        dtype = dtype or lift
+        if op.dtypes == "where" and len(args) == 3:
+            inputs = (_lift(args[0], graph, "bool" if not is_float(lift) else lift),
+                      *(_lift(a, graph, lift) for a in args[1:]))
+        else:
+            try:
+                inputs = tuple(_lift(a, graph, lift) for a in args)
+            except BuildError as e:
+                raise BuildError(f"{name}: {e}") from None
         shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
-        if graph.current_role == "grad" and op.elementwise and all(i.op == "const" for i in inputs):
+        if (graph.current_role == "grad" and op.elementwise
+                and builtins.all(i.op == "const" for i in inputs)):
             # fold constants the gradient rules create (e.g. the exponent b − 1 of
             # pow's VJP), so the engine can see through them
             graph.truncate(start)
@@ -391,6 +469,10 @@ def _matmul_vjp(g: Node, y: Node):
             gb if gb.shape == b.shape else reshape(gb, b.shape))
 
 
+def _int_mean_ref(a, axis, keepdims):
+    return _int_mean(a, axis, keepdims)
+
+
 def _share(a: Node, b: Node) -> Node:
     """1 where a wins, ½ at a tie, 0 where b wins: how maximum splits its gradient (as
     max does, and as PyTorch, JAX and HIPS autograd do)."""
@@ -508,7 +590,7 @@ defop("sum", 50, 1, REDUCE, lambda a, axis, keepdims: np.sum(a, axis, keepdims=k
       lambda g, y: (_expand(g, y.inputs[0], y.attrs["axis"], y.attrs["keepdims"]),),
       "sum(a)", ("g copied to every summed element",), (_U,), attrs=("axis", "keepdims"),
       dtypes="numeric")
-defop("mean", 51, 1, REDUCE, lambda a, axis, keepdims: np.mean(a, axis, keepdims=keepdims),
+defop("mean", 51, 1, REDUCE, _int_mean_ref,
       lambda g, y: (_expand(g, y.inputs[0], y.attrs["axis"], y.attrs["keepdims"])
                     * (y.size / y.inputs[0].size),),
       "mean(a)", ("g / n to every averaged element",), (_U,), attrs=("axis", "keepdims"),
@@ -521,7 +603,7 @@ defop("min", 53, 1, REDUCE, lambda a, axis, keepdims: np.min(a, axis, keepdims=k
       attrs=("axis", "keepdims"), dtypes="numeric")
 
 defop("matmul", 60, 2, MATMUL, np.matmul, _matmul_vjp, "a @ b", ("g @ bᵀ", "aᵀ @ g"),
-      (_U, _U), symbol="@", dtypes="numeric")
+      (_U, _U), symbol="@")
 
 defop("transpose", 70, 1, LAYOUT, lambda a, perm: np.transpose(a, perm),
       lambda g, y: (transpose(g, tuple(np.argsort(y.attrs["perm"]))),), "transpose(a)",
@@ -535,7 +617,7 @@ defop("broadcast_to", 72, 1, LAYOUT, lambda a, shape: np.broadcast_to(a, shape).
 defop("sum_to", 73, 1, LAYOUT, lambda a, shape: _sum_to(a, shape),
       lambda g, y: (broadcast_to(g, y.inputs[0].shape),), "sum_to(a)",
       ("g broadcast back",), (_U,), attrs=("shape",),
-      doc="sum over the axes that broadcasting added (the VJP of broadcasting)", dtypes="numeric")
+      doc="sum over the axes that broadcasting added (the VJP of broadcasting)")
 
 defop("softmax", 80, 1, SOFTMAX, lambda a, axis: _np_softmax(a, axis), _softmax_vjp,
       "softmax(a)", ("y·(g − Σ g·y)",), (_U,), attrs=("axis",))
@@ -1011,7 +1093,7 @@ defop("gather", 117, 1, SELECT,
 defop("scatter", 118, 1, SELECT, _np_scatter, _scatter_vjp, "scatter(g)",
       ("the selection of g",), (_U,), attrs=("of", "arg", "shapes") + _SEL_ATTRS,
       doc="the VJP of a selection: adds g into zeros where input `arg` was read from",
-      args="g", dtypes="numeric")
+      args="g")
 defop("clip", 41, 3, WHERE, _np_clip, _clip_vjp, "clip(a, lo, hi)",
       ("(a >= lo)*(a <= hi)", "a < lo", "a > hi"), (_U, (-1.2, -0.2), (0.2, 1.2)),
       doc="x limited to [lo, hi] (TF1's clip_by_value; gradient 1 inside, 0 outside)",
@@ -1022,6 +1104,86 @@ defop("prod", 54, 1, REDUCE, _np_prod, _prod_vjp, "prod(a)",
 defop("logsumexp", 55, 1, REDUCE, _np_logsumexp, _logsumexp_vjp, "logsumexp(a)",
       ("g·softmax(a) along the axis",), (_U,), attrs=("axis", "keepdims"),
       doc="log Σ eˣ, computed stably (no overflow for large x)")
+
+
+# -- integers and booleans -----------------------------------------------------------
+# The comparisons below give booleans; the older gt ge lt le eq (and the operators
+# > >= < <= on nodes) keep giving 0/1 masks of their inputs' dtype, which models
+# multiply with floats. A boolean in arithmetic with a float becomes that float's
+# dtype (0 or 1), as in NumPy.
+def _np_floordiv(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.floor_divide(a, b)
+    return out
+
+
+def _np_mod(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.mod(a, b)
+
+
+def _int_mean(a, axis, keepdims):
+    """mean of integers as TF1's reduce_mean: the sum divided by the count, truncated
+    toward zero (C++ integer division); floats as NumPy's mean."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iub":
+        return np.mean(a, axis, keepdims=keepdims)
+    s = np.sum(a, axis, keepdims=keepdims, dtype=np.int64)
+    n = a.size if axis is None else a.shape[axis]
+    return np.sign(s) * (np.abs(s) // builtins.max(n, 1))
+
+
+def _np_cast(a, dtype):
+    a = np.asarray(a)
+    if dtype == "bool":
+        return a != 0
+    if dtype in INTS and a.dtype.kind == "f":
+        # truncate toward zero into int64, then wrap to the width (NumPy's astype on
+        # this machine, for values that fit in an int64; nan and inf give int64's minimum)
+        with np.errstate(invalid="ignore"):
+            big = ~(np.abs(a) < 2.0**63)
+            a = np.where(big, -2.0**63, a).astype(np.int64)
+    return a.astype(dtype)
+
+
+def _cast_vjp(g: Node, y: Node):
+    (x,) = y.inputs
+    return (cast(g, x.dtype) if g.dtype != x.dtype else g,)
+
+
+for _i, (_name, _fn, _sym) in enumerate((
+        ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!="), ("less", np.less, "<"),
+        ("less_equal", np.less_equal, "<="), ("greater", np.greater, ">"),
+        ("greater_equal", np.greater_equal, ">="))):
+    defop(_name, 33 + _i, 2, BINARY, _fn, NOGRAD, f"a {_sym} b", (None, None), (_U, _U),
+          doc=f"a {pretty(_sym)} b, elementwise (boolean)", dtypes="compare")
+defop("logical_and", 39, 2, BINARY, np.logical_and, NOGRAD, "a and b", (None, None),
+      ((0.0, 1.0), (0.0, 1.0)), doc="both true (booleans)", dtypes="logical")
+defop("logical_or", 42, 2, BINARY, np.logical_or, NOGRAD, "a or b", (None, None),
+      ((0.0, 1.0), (0.0, 1.0)), doc="either true (booleans)", dtypes="logical")
+defop("logical_not", 15, 1, UNARY, np.logical_not, NOGRAD, "not a", (None,), ((0.0, 1.0),),
+      doc="negation (booleans)", dtypes="logical")
+defop("floordiv", 43, 2, BINARY, _np_floordiv, NOGRAD, "a // b", (None, None), (_U, _B),
+      symbol="//", doc="⌊a / b⌋ (floor, as NumPy and TF1's floordiv: −7 // 2 = −4); no "
+      "gradient", dtypes="numeric")
+defop("mod", 44, 2, BINARY, _np_mod, NOGRAD, "a % b", (None, None), (_U, _B), symbol="%",
+      doc="a − b·⌊a / b⌋ (the sign of b, as NumPy and TF1: −7 % 2 = 1); no gradient",
+      dtypes="numeric")
+defop("cast", 16, 1, UNARY, _np_cast, _cast_vjp, "cast(a)", ("1",), (_U,), attrs=("dtype",),
+      doc="a in another dtype: float→int truncates toward zero, anything→bool is ≠ 0; "
+      "a gradient only between floating dtypes", dtypes="cast")
+defop("argmax", 56, 1, REDUCE, lambda a, axis, keepdims: np.argmax(a, axis, keepdims=keepdims),
+      NOGRAD, "argmax(a)", (None,), (_U,), attrs=("axis", "keepdims"),
+      doc="position of the largest element (the first at a tie), int64", dtypes="index")
+defop("argmin", 57, 1, REDUCE, lambda a, axis, keepdims: np.argmin(a, axis, keepdims=keepdims),
+      NOGRAD, "argmin(a)", (None,), (_U,), attrs=("axis", "keepdims"),
+      doc="position of the smallest element (the first at a tie), int64", dtypes="index")
+defop("any", 58, 1, REDUCE, lambda a, axis, keepdims: np.any(a, axis, keepdims=keepdims),
+      NOGRAD, "any(a)", (None,), ((0.0, 1.0),), attrs=("axis", "keepdims"),
+      doc="whether any element is true (booleans)", dtypes="logical")
+defop("all", 59, 1, REDUCE, lambda a, axis, keepdims: np.all(a, axis, keepdims=keepdims),
+      NOGRAD, "all(a)", (None,), ((0.0, 1.0),), attrs=("axis", "keepdims"),
+      doc="whether every element is true (booleans)", dtypes="logical")
 
 
 # -- builder functions -------------------------------------------------------------
@@ -1105,7 +1267,7 @@ def tile(x: Any, multiples: Any, name: str | None = None) -> Node:
     return apply("tile", x, name_=name, multiples=multiples)
 
 
-def pad(x: Any, paddings: Any, value: Any = 0.0, name: str | None = None) -> Node:
+def pad(x: Any, paddings: Any, value: Any = 0, name: str | None = None) -> Node:
     """``x`` with ``paddings[i] = [before, after]`` elements of ``value`` around each axis
     (TF1's ``tf.pad``, constant mode); ``value`` may be a node."""
     return apply("pad", x, value, name_=name, paddings=paddings)
@@ -1155,11 +1317,97 @@ def clip(x: Any, lo: Any, hi: Any, name: str | None = None) -> Node:
     return apply("clip", x, lo, hi, name_=name)
 
 
+def cast(x: Any, dtype: Any, name: str | None = None) -> Node:
+    """``x`` in ``dtype`` (any of nbbp's dtypes): float→int truncates toward zero as
+    NumPy's ``astype`` does, narrower integers wrap, anything→bool is ``x != 0``, int→float
+    is exact. Only a cast between floating dtypes passes a gradient.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     y = nbbp.cast(nbbp.const([-1.7, 2.9]), "int32")
+    >>> nbbp.Model(y).value.tolist()
+    [-1, 2]
+    """
+    x = _lift(x, get_graph()) if not isinstance(x, Node) else x
+    try:
+        dtype = dtype_of(dtype)
+    except BuildError as e:
+        raise BuildError(f"cast({x.name}, {dtype!r}): {e}") from None
+    return apply("cast", x, name_=name, dtype=dtype)
+
+
+def one_hot(indices: Any, depth: int, on: Any = 1, off: Any = 0, dtype: Any = "float64",
+            axis: int = -1, name: str | None = None) -> Node:
+    """``on`` where the last axis's position equals ``indices``, else ``off`` (TF1's
+    ``tf.one_hot``; out-of-range indices give a row of ``off``); no gradient to the
+    indices.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     y = nbbp.one_hot(nbbp.const([2, 0], dtype="int32"), 3)
+    >>> nbbp.Model(y).value.tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    g = get_graph() if not isinstance(indices, Node) else indices.graph
+    idx = indices if isinstance(indices, Node) else _lift(np.asarray(indices), g, "int64")
+    if not is_int(idx.dtype):
+        raise BuildError(f"one_hot({idx.name}, {depth}): the indices are {idx.dtype}; they "
+                         f"must be integers (cast({idx.name}, \"int64\"))")
+    if not _is_int(depth) or depth < 1:
+        raise BuildError(f"one_hot({idx.name}, {depth!r}): depth must be an int ≥ 1")
+    if axis != -1:
+        raise BuildError(f"one_hot({idx.name}, {depth}, axis={axis!r}): only axis=-1")
+    dtype = dtype_of(dtype)
+    positions = _lift(np.arange(depth, dtype=idx.dtype), idx.graph, idx.dtype)
+    hit = cast(equal(expand_dims(idx, -1), positions), dtype)
+    if (on, off) == (1, 0):
+        out = hit
+    else:
+        out = where(cast(hit, "bool"), _lift(on, idx.graph, dtype), _lift(off, idx.graph, dtype))
+    if name is not None:
+        idx.graph.rename(out, name)
+    return out
+
+
+def arange(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,
+           name: str | None = None) -> Node:
+    """The constant ``[start, start + delta, …)`` below ``limit`` (TF1's ``tf.range``):
+    int32 when all three are ints, else the graph's float dtype; ``arange(5)`` is
+    ``0..4``."""
+    if limit is None:
+        start, limit = 0, start
+    ints = builtins.all(_is_int(v) for v in (start, limit, delta))
+    g = get_graph()
+    dt = dtype_of(dtype) if dtype is not None else "int32" if ints else g.dtype
+    if delta == 0:
+        raise BuildError(f"arange({start}, {limit}, {delta}): delta cannot be zero")
+    value = np.arange(start, limit, delta).astype(dt)
+    if value.size == 0:
+        raise ShapeError(f"arange({start}, {limit}, {delta}): empty")
+    return g.add_node("const", shape=value.shape, name=name, value=value, dtype=dt)
+
+
+def shape(x: Node, name: str | None = None) -> Node:
+    """``x``'s shape as an int32 constant (TF1's ``tf.shape``; shapes are known when built)."""
+    value = np.asarray(x.shape, dtype=np.int32)
+    return x.graph.add_node("const", shape=value.shape, name=name, value=value, dtype="int32")
+
+
+def size(x: Node, name: str | None = None) -> Node:
+    """``x``'s number of elements as an int32 scalar constant (TF1's ``tf.size``)."""
+    value = np.asarray(x.size, dtype=np.int32)
+    return x.graph.add_node("const", shape=(), name=name, value=value, dtype="int32")
+
+
 # Builder functions of the tensor ops, and those that build several nodes (not ops).
 _TENSOR_BUILDERS = {f.__name__: f for f in (getitem, concat, stack, tile, pad, squeeze,
-                                            expand_dims, gather, scatter, clip)}
+                                            expand_dims, gather, scatter, clip, cast)}
 COMPOSITES: dict[str, Callable[..., Any]] = {
-    "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup}
+    "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup,
+    "one_hot": one_hot}
+# Value builders: in FUNCTIONS (the cell namespace and nbbp). TF1's ``range`` is
+# ``arange`` here (NumPy's name), so cells keep Python's ``for k in range(10)``.
+VALUES: dict[str, Callable[..., Any]] = {"arange": arange, "shape": shape, "size": size}
 
 
 _MAKERS = {UNARY: _unary, BINARY: _binary, REDUCE: _reduce, SOFTMAX: _softmax,
@@ -1178,6 +1426,7 @@ for _op in OPS.values():
     FUNCTIONS[_op.name] = _fn
 FUNCTIONS.update(COMPOSITES)
 globals().update(FUNCTIONS)
+FUNCTIONS.update(VALUES)
 
 # Names the derivative rules above call (defined by the loop; listed for readers
 # and linters).
@@ -1191,6 +1440,7 @@ le = FUNCTIONS["le"]; eq = FUNCTIONS["eq"]; sum = FUNCTIONS["sum"]              
 matmul = FUNCTIONS["matmul"]; transpose = FUNCTIONS["transpose"]                  # noqa: E702
 reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]          # noqa: E702
 sum_to = FUNCTIONS["sum_to"]; prod = FUNCTIONS["prod"]                           # noqa: E702
+equal = FUNCTIONS["equal"]; expand_dims = FUNCTIONS["expand_dims"]                # noqa: E702
 
 
 # Arithmetic on nodes builds nodes with the functions above. The graph module knows
@@ -1202,6 +1452,9 @@ def _install_operators(cls: type) -> None:
 
     for dunder, fn in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div),
                        ("pow", pow), ("matmul", matmul)):
+        setattr(cls, f"__{dunder}__", lambda self, other, fn=fn: fn(self, other))
+        setattr(cls, f"__r{dunder}__", flip(fn))
+    for dunder, fn in (("floordiv", FUNCTIONS["floordiv"]), ("mod", FUNCTIONS["mod"])):
         setattr(cls, f"__{dunder}__", lambda self, other, fn=fn: fn(self, other))
         setattr(cls, f"__r{dunder}__", flip(fn))
     for dunder, fn in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)):

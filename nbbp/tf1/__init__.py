@@ -7,9 +7,10 @@ optimizers behave as in TensorFlow 1 — including its errors, which name the
 variable, graph or placeholder and say how to fix the program. A session lowers
 what a run needs to an :class:`nbbp.Graph` and runs it on nbbp's compiled engine.
 
-Differences from TensorFlow 1 (see ``docs/tf1.md``): every value is computed in
-float64 whatever the dtype; random ops are seeded even without
-``set_random_seed`` (runs repeat exactly); only the ops listed here exist.
+Every tensor has TF 1's dtype and is computed in it (``tf.constant(2.0)`` is
+float32, and runs in float32). Differences from TensorFlow 1 (see
+``docs/tf1.md``): random ops are seeded even without ``set_random_seed`` (runs
+repeat exactly); only the ops listed here exist.
 
 >>> import nbbp.tf1 as tf
 >>> with tf.Graph().as_default():
@@ -42,7 +43,11 @@ from ._ops import (
     abs,
     add,
     add_n,
+    argmax,
+    argmin,
     cast,
+    clip_by_value,
+    concat,
     cos,
     div,
     divide,
@@ -51,6 +56,9 @@ from ._ops import (
     expand_dims,
     eye,
     fill,
+    floordiv,
+    floormod,
+    gather,
     greater,
     greater_equal,
     identity,
@@ -59,14 +67,20 @@ from ._ops import (
     linspace,
     log,
     log1p,
+    logical_and,
+    logical_not,
+    logical_or,
     matmul,
     maximum,
     minimum,
+    mod,
     multiply,
     negative,
     not_equal,
+    one_hot,
     ones,
     ones_like,
+    pad,
     placeholder,
     pow,
     random_normal,
@@ -74,33 +88,47 @@ from ._ops import (
     range,
     realdiv,
     reciprocal,
+    reduce_all,
+    reduce_any,
     reduce_logsumexp,
     reduce_max,
     reduce_mean,
     reduce_min,
+    reduce_prod,
     reduce_sum,
     reshape,
     rsqrt,
     set_random_seed,
+    shape,
     sigmoid,
     sign,
     sin,
+    size,
+    split,
     sqrt,
     square,
     squared_difference,
     squeeze,
+    stack,
     stop_gradient,
+    strided_slice,
     subtract,
     tanh,
+    tile,
+    to_double,
+    to_float,
+    to_int32,
+    to_int64,
     transpose,
     truediv,
     truncated_normal,
+    unstack,
     where,
     zeros,
     zeros_like,
 )
 from ._session import InteractiveSession, Session, get_default_session
-from ._types import DType, TensorShape, as_dtype, bool_, float16, float32, float64, int32, int64
+from ._types import DType, TensorShape, as_dtype, bool_, float32, float64, int32, int64
 from ._variables import (
     AUTO_REUSE,
     GraphKeys,
@@ -131,19 +159,14 @@ from ._variables import (
 
 float_ = float32
 double = float64
+newaxis = None
+globals()["bool"] = bool_          # tf.bool (set so the builtin stays usable here)
 
 
 def name_scope(name: str | None, default_name: str | None = None, values: list | None = None):
     """Prefix the names of ops built inside with ``name/`` (made unique)."""
     g = graph_of(values or [], "tf.name_scope")
     return g.name_scope(name if name is not None else default_name)
-
-
-def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
-                  name: str | None = None) -> Tensor:
-    """min(max(t, clip_value_min), clip_value_max)."""
-    with get_default_graph().name_scope(name or "clip_by_value"):
-        return minimum(maximum(t, clip_value_min), clip_value_max)
 
 
 def norm(tensor: Any, ord: str = "euclidean", axis: Any = None, keepdims: bool = False,
@@ -165,16 +188,6 @@ def to_model(fetch: Tensor, feed_dict: dict | None = None, session: Session | No
 
 
 _NOT_SUPPORTED = {
-    "argmax": "nbbp computes in float64 and has no index ops; fetch the values and use "
-              "numpy.argmax",
-    "argmin": "fetch the values and use numpy.argmin",
-    "one_hot": "build one-hot labels with numpy (np.eye(k)[labels]) and feed them",
-    "gather": "nbbp has no indexing op; select rows with numpy before feeding",
-    "slice": "slice the fetched array, or feed the slice",
-    "concat": "nbbp has no concat op; keep the parts as separate tensors",
-    "stack": "nbbp has no stack op; keep the parts as separate tensors",
-    "split": "nbbp has no split op",
-    "tile": "use broadcasting instead (x * tf.ones([...]))",
     "cond": "use tf.where(cond, x, y), which computes both branches",
     "while_loop": "write the loop in Python around sess.run",
     "control_dependencies": "fetch the ops you need together: sess.run([train_op, loss])",
@@ -184,30 +197,34 @@ _NOT_SUPPORTED = {
     "data": "feed numpy batches through placeholders",
     "summary": "record values in Python from what sess.run returns",
     "Print": "print what sess.run returns",
+    "float16": "nbbp computes in float32, float64, int32, int64 and bool; use tf.float32",
     "enable_eager_execution": "nbbp.tf1 is TF 1's graph mode; for eager-style code use "
                               "nbbp's own API (nbbp.param, nbbp.Model)",
 }
 
 __all__ = [
-    "AUTO_REUSE", "DType", "Graph", "GraphKeys", "InteractiveSession", "Operation", "Session",
-    "Tensor", "TensorShape", "Variable", "VariableScope", "abs", "add", "add_n", "as_dtype",
-    "assign", "assign_add", "assign_sub", "bool_", "cast", "clip_by_value", "constant",
-    "constant_initializer", "convert_to_tensor", "cos", "div", "divide", "double", "equal",
-    "errors", "exp", "expand_dims", "eye", "fill", "float16", "float32", "float64", "float_",
-    "get_default_graph", "get_default_session", "get_variable", "get_variable_scope",
-    "global_variables", "global_variables_initializer", "glorot_normal_initializer",
-    "glorot_uniform_initializer", "gradients", "greater", "greater_equal", "group",
-    "hessians", "identity", "int32", "int64", "less", "less_equal", "linspace", "log",
-    "log1p", "losses", "matmul", "maximum", "minimum", "multiply", "name_scope", "negative",
-    "nn", "no_op", "norm", "not_equal", "ones", "ones_initializer", "ones_like",
-    "placeholder", "pow", "random_normal", "random_normal_initializer", "random_uniform",
-    "random_uniform_initializer", "range", "realdiv", "reciprocal", "reduce_logsumexp",
-    "reduce_max", "reduce_mean", "reduce_min", "reduce_sum", "reset_default_graph",
-    "reshape", "rsqrt", "set_random_seed", "sigmoid", "sign", "sin", "sqrt", "square",
-    "squared_difference", "squeeze", "stop_gradient", "subtract", "tanh", "to_model",
-    "train", "trainable_variables", "transpose", "truediv", "truncated_normal",
-    "truncated_normal_initializer", "variable_scope", "variables_initializer",
-    "variance_scaling_initializer", "where", "zeros", "zeros_initializer", "zeros_like",
+    "abs", "add", "add_n", "argmax", "argmin", "as_dtype", "assign", "assign_add", "assign_sub",
+    "AUTO_REUSE", "bool", "bool_", "cast", "clip_by_value", "concat", "constant",
+    "constant_initializer", "convert_to_tensor", "cos", "div", "divide", "double", "DType",
+    "equal", "errors", "exp", "expand_dims", "eye", "fill", "float32", "float64", "float_",
+    "floordiv", "floormod", "gather", "get_default_graph", "get_default_session", "get_variable",
+    "get_variable_scope", "global_variables", "global_variables_initializer",
+    "glorot_normal_initializer", "glorot_uniform_initializer", "gradients", "Graph", "GraphKeys",
+    "greater", "greater_equal", "group", "hessians", "identity", "int32", "int64",
+    "InteractiveSession", "less", "less_equal", "linspace", "log", "log1p", "logical_and",
+    "logical_not", "logical_or", "losses", "matmul", "maximum", "minimum", "mod", "multiply",
+    "name_scope", "negative", "newaxis", "nn", "no_op", "norm", "not_equal", "one_hot", "ones",
+    "ones_initializer", "ones_like", "Operation", "pad", "placeholder", "pow", "random_normal",
+    "random_normal_initializer", "random_uniform", "random_uniform_initializer", "range",
+    "realdiv", "reciprocal", "reduce_all", "reduce_any", "reduce_logsumexp", "reduce_max",
+    "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reset_default_graph", "reshape",
+    "rsqrt", "Session", "set_random_seed", "shape", "sigmoid", "sign", "sin", "size", "split",
+    "sqrt", "square", "squared_difference", "squeeze", "stack", "stop_gradient", "strided_slice",
+    "subtract", "tanh", "Tensor", "TensorShape", "tile", "to_double", "to_float", "to_int32",
+    "to_int64", "to_model", "train", "trainable_variables", "transpose", "truediv",
+    "truncated_normal", "truncated_normal_initializer", "unstack", "Variable", "variable_scope",
+    "variables_initializer", "VariableScope", "variance_scaling_initializer", "where", "zeros",
+    "zeros_initializer", "zeros_like",
 ]
 
 

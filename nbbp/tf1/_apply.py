@@ -14,8 +14,10 @@ import numpy as np
 from ..core.engine import ALIGN, Arena, Layout, kernel
 from ..core.engine import lower as lower_program
 from ..core.graph import Node
+from ..core.isa import CAST, S_F64, STORAGE, STORAGE_OF, STORAGES
 from ..train import optim
 from ._core import Operation
+from ._types import carrier
 from ._variables import Variable
 from .errors import InvalidArgumentError
 from .train import Optimizer
@@ -23,8 +25,10 @@ from .train import Optimizer
 
 class Update:
     """One ``ApplyGradients`` op in a session's plan: the optimizer's compiled update
-    instructions (:func:`nbbp.train.optim.update_rows`) over the plan's arena, in the
-    memory after what the plan's graph uses (from ``at``).
+    instructions (the rows :func:`nbbp.train.optim.update_rows` writes, one per
+    variable, in the variable's storage: a float32 variable updates in float32, as
+    :mod:`nbbp.train.loop` trains float32 models) over the plan's arena, in the
+    memory after what the plan's graph uses (from ``ends``, one end per storage).
 
     Each run copies the session's values of the variables and their slots in, runs
     the update (the kernel; ``step_numpy`` on the python engine) and stores the new
@@ -32,57 +36,81 @@ class Update:
     """
 
     def __init__(self, op: Operation, layout: Layout, grads: list[Node],
-                 hyper: dict[str, Node], at: int, engine: str) -> None:
+                 hyper: dict[str, Node], ends: list[int], engine: str) -> None:
         a = op.attrs
         self.op, self.engine, self.layout = op, engine, layout
         self.opt: Optimizer = a["optimizer"]
         self.vars: list[Variable] = a["vars"]
         self.grads = grads
-        self.hyper_at = {k: int(layout.offsets[n.id]) for k, n in hyper.items()}
+        self.hyper_nodes = hyper                 # fed or computed hyperparameters
         self.rule = None if hyper else self.opt._rule(a["hyper"])
         self.h = None if self.rule is None else self._block(self.rule)
         self.run = kernel("run") if engine == "numba" else None
-        params, pos = [], at
+        pos = list(ends)
+
+        def place(c: int, size: int) -> int:
+            step = ALIGN // np.dtype(STORAGES[c]).itemsize
+            pos[c] = -(-pos[c] // step) * step
+            pos[c] += size
+            return pos[c] - size
+
+        self.h_at = place(S_F64, optim.N_HYPER)
+        code = self.opt._rule_class.code
+        n_state = max(self.opt._rule_class.n_state, 2)
+        rows = [[optim.TICK, self.h_at] + [0] * (STORAGE - 2) + [S_F64]]
+        self.at: list[tuple[int, int, int, int]] = []       # (storage, var, state, size)
         for var, g in zip(self.vars, grads):
             if g.shape != var._shape:
                 raise InvalidArgumentError(
                     f"apply_gradients: the gradient {g.name} has shape {g.shape} but "
                     f"variable {var.op.name} has {var._shape}; give each variable a "
                     "gradient of its own shape")
-            pos = -(-pos // ALIGN) * ALIGN        # the variable's value, updated in place
-            params.append((pos, int(layout.offsets[g.id]), g.size))
-            pos += g.size
-        self.h_at = -(-pos // ALIGN) * ALIGN
-        rows, states, self.end = optim.update_rows(self.opt._rule_class, params, self.h_at)
-        self.at = [(p, s, n) for (p, _, n), s in zip(params, states)]
+            c, n = STORAGE_OF[carrier(var.dtype)], g.size
+            p = place(c, n)                      # the variable's value, updated in place
+            g_at = int(layout.offsets[g.id])
+            if layout.cls[g.id] != c:            # a gradient of another storage: cast it
+                g_at = place(c, n)
+                rows.append([CAST, g_at, int(layout.offsets[g.id]), int(layout.cls[g.id]),
+                             0, 0, 0, n, 0, c])
+            st = place(c, n_state * n)
+            rows.append([code, p, g_at, st, self.h_at, 0, 0, n, 0, c])
+            self.at.append((c, p, st, n))
+        self.ends = pos
         self.code, _ = lower_program(layout, [], extra=rows)
         self.n = len(rows)
 
     def apply(self, session: Any, store: Arena) -> None:
-        arena = store.f64         # nbbp.tf1 computes in float64: variables, slots, hyper
         opt, name = self.opt, self.opt._name
+        f64 = store.f64            # the hyperparameters are float64; values per storage
         hyper = dict(self.op.attrs["hyper"])
-        hyper.update({k: float(arena[o]) for k, o in self.hyper_at.items()})
+        hyper.update({k: float(self.layout.read(store, n))
+                      for k, n in self.hyper_nodes.items()})
         rule = self.rule or opt._rule(hyper)
         h = self._block(rule) if self.h is None else self.h
-        for var, (p, s, n) in zip(self.vars, self.at):
+        for var, (c, p, s, n) in zip(self.vars, self.at):
+            arena = store.stores[c]
             arena[p:p + n] = session._read(var).ravel()
             for k, slot in enumerate(opt._slot_list(var)):
                 arena[s + k * n:s + (k + 1) * n] = session._read(slot).ravel()
         powers = opt._powers(session)
-        arena[self.h_at:self.h_at + optim.N_HYPER] = h
+        if all(v.dtype.name == "float32" for v in self.vars):
+            h = h.astype(np.float32).astype(np.float64)   # TF casts them to the dtype
+            powers = None if powers is None else tuple(float(np.float32(x)) for x in powers)
+        f64[self.h_at:self.h_at + optim.N_HYPER] = h
         if powers is not None:
-            arena[self.h_at + optim.H_P1], arena[self.h_at + optim.H_P2] = powers
+            f64[self.h_at + optim.H_P1], f64[self.h_at + optim.H_P2] = powers
         if self.run is not None:
             self.run(self.code, store.f64, store.f32, 0, self.n, 2)
         else:
             kw = {} if powers is None else {"powers": powers}
-            for var, g, (p, s, n) in zip(self.vars, self.grads, self.at):
-                shape = var._shape
+            for var, g, (c, p, s, n) in zip(self.vars, self.grads, self.at):
+                arena, shape = store.stores[c], var._shape
                 state = [arena[s + k * n:s + (k + 1) * n].reshape(shape) for k in range(2)]
+                grad = self.layout.view(store, g).astype(arena.dtype)
                 arena[p:p + n] = np.ravel(rule.step_numpy(
-                    arena[p:p + n].reshape(shape), self.layout.view(store, g), state, 1, **kw))
-        for var, (p, s, n) in zip(self.vars, self.at):
+                    arena[p:p + n].reshape(shape), grad, state, 1, **kw))
+        for var, (c, p, s, n) in zip(self.vars, self.at):
+            arena = store.stores[c]
             for k, slot in enumerate(opt._slot_list(var)):
                 session._store(slot, arena[s + k * n:s + (k + 1) * n].reshape(var._shape),
                                slot.op.name)
@@ -90,7 +118,7 @@ class Update:
         opt._finish(session, hyper)
         gs = self.op.attrs["global_step"]
         if gs is not None:
-            session._store(gs, session._read(gs) + 1.0, "global_step")
+            session._store(gs, session._read(gs) + 1, "global_step")
 
     @staticmethod
     def _block(rule: optim.Optimizer) -> np.ndarray:

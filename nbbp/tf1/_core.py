@@ -23,10 +23,23 @@ from typing import Any
 
 import numpy as np
 
+from ..core import ops as core_ops
 from ..errors import suggest
 from ._opdefs import NAME_PART, OPDEFS, infer_shape
-from ._types import TensorShape, as_dtype, as_shape, float64, fully_known, shape_str
-from .errors import GraphMismatchError, UsageError
+from ._types import (
+    DType,
+    TensorShape,
+    as_dtype,
+    as_shape,
+    check_convertible,
+    float32,
+    fully_known,
+    infer_dtype,
+    native,
+    np_value,
+    shape_str,
+)
+from .errors import DTypeError, GraphMismatchError, NotSupportedError, UsageError
 
 # ---------------------------------------------------------------------------
 # operations and tensors
@@ -55,15 +68,16 @@ class Operation:
 class Tensor:
     """The output of an operation. Arithmetic builds new operations in its graph.
 
-    nbbp computes every tensor in float64, so every tensor reports ``float64``.
+    Its ``dtype`` is TensorFlow 1's (``tf.constant(2.0)`` is float32) and nbbp
+    computes it in that dtype.
     """
 
     __slots__ = ("op", "_shape", "dtype")
     __array_ufunc__ = None     # numpy defers to our reflected operators (2 * x, X @ W)
     __array_priority__ = 100
 
-    def __init__(self, op: Operation, shape: tuple | None) -> None:
-        self.op, self._shape, self.dtype = op, shape, float64
+    def __init__(self, op: Operation, shape: tuple | None, dtype: DType = float32) -> None:
+        self.op, self._shape, self.dtype = op, shape, dtype
 
     @property
     def name(self) -> str:
@@ -111,8 +125,12 @@ class Tensor:
     def __rsub__(self, o): return _binop("Sub", o, self, "sub")
     def __mul__(self, o): return _binop("Mul", self, o, "mul")
     def __rmul__(self, o): return _binop("Mul", o, self, "mul")
-    def __truediv__(self, o): return _binop("RealDiv", self, o, "truediv")
-    def __rtruediv__(self, o): return _binop("RealDiv", o, self, "truediv")
+    def __truediv__(self, o): return _truediv(self, o)
+    def __rtruediv__(self, o): return _truediv(o, self)
+    def __floordiv__(self, o): return _binop("FloorDiv", self, o, "floordiv")
+    def __rfloordiv__(self, o): return _binop("FloorDiv", o, self, "floordiv")
+    def __mod__(self, o): return _binop("FloorMod", self, o, "mod")
+    def __rmod__(self, o): return _binop("FloorMod", o, self, "mod")
     def __pow__(self, o): return _binop("Pow", self, o, "pow")
     def __rpow__(self, o): return _binop("Pow", o, self, "pow")
     def __matmul__(self, o): return _binop("MatMul", self, o, "matmul")
@@ -121,6 +139,11 @@ class Tensor:
     def __ge__(self, o): return _binop("GreaterEqual", self, o, "GreaterEqual")
     def __lt__(self, o): return _binop("Less", self, o, "Less")
     def __le__(self, o): return _binop("LessEqual", self, o, "LessEqual")
+    def __and__(self, o): return _binop("LogicalAnd", self, o, "LogicalAnd")
+    def __rand__(self, o): return _binop("LogicalAnd", o, self, "LogicalAnd")
+    def __or__(self, o): return _binop("LogicalOr", self, o, "LogicalOr")
+    def __ror__(self, o): return _binop("LogicalOr", o, self, "LogicalOr")
+    def __invert__(self): return make_op("LogicalNot", [self], name="LogicalNot")
     def __neg__(self): return make_op("Neg", [self], name="Neg")
     def __abs__(self): return make_op("Abs", [self], name="Abs")
     def __pos__(self): return self
@@ -135,14 +158,25 @@ class Tensor:
         raise UsageError(f"tf.Tensor {self.name!r} is not iterable; fetch it with sess.run "
                          "and iterate over the array")
 
-    def __getitem__(self, index: Any):
-        raise UsageError(f"slicing tf.Tensor {self.name!r} is not supported by nbbp.tf1; "
-                         "use tf.reshape, tf.reduce_sum(x, axis=...) or slice the fetched "
-                         "array")
+    def __getitem__(self, index: Any) -> Tensor:
+        """``t[0]``, ``t[:, 1:3]``, ``t[::-1]``, ``t[..., None]`` (TF's strided slice)."""
+        return _getitem[0](self, index)
+
+
+# set by ._ops: [strided slice, truediv] (they are built from op functions)
+_getitem: list[Callable[..., Tensor]] = []
 
 
 def _binop(type: str, a: Any, b: Any, name: str) -> Tensor:
-    return make_op(type, [a, b], name=name, arg_names=("x", "y"))
+    """A Python operator: the number on either side is converted to the tensor's
+    dtype first (TF 1's ``binary_op_wrapper``), so ``x32 * 2`` is float32 and
+    ``int32_tensor * 2.5`` fails."""
+    return make_op(type, [a, b], name=name, arg_names=("x", "y"), operator=True)
+
+
+def _truediv(a: Any, b: Any) -> Tensor:
+    """``/``: TF 1's ``truediv`` (integers are cast to float first), see ._ops."""
+    return _getitem[1](a, b)
 
 
 # ---------------------------------------------------------------------------
@@ -299,8 +333,8 @@ class Graph:
 
     # -- building ------------------------------------------------------------
     def _add_op(self, type: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], name: str,
-                shape: tuple | None | bool, control_inputs: tuple[Operation, ...] = ()
-                ) -> Operation:
+                shape: tuple | None | bool, control_inputs: tuple[Operation, ...] = (),
+                dtype: DType = float32) -> Operation:
         """Append an operation named exactly ``name`` (already unique); ``shape`` False
         means it has no output tensor."""
         if self._finalized:
@@ -308,7 +342,7 @@ class Graph:
                              f"(adding {type} {name!r}); build ops before finalize()")
         op = Operation(self, len(self._ops), name, type, inputs, attrs, control_inputs)
         if shape is not False:
-            op.outputs.append(Tensor(op, shape))
+            op.outputs.append(Tensor(op, shape, dtype))
         self._ops.append(op)
         self._by_name[name] = op
         return op
@@ -384,39 +418,43 @@ def session_for(obj: Tensor | Operation, session: Any, what: str) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _const_op(arr: np.ndarray, name: str) -> Tensor:
+def _const_op(arr: np.ndarray, name: str, dtype: DType) -> Tensor:
     g = get_default_graph()
     full = g.unique_name(check_name(name, "constant name"))
-    return g._add_op("Const", (), {"value": arr}, full, arr.shape).outputs[0]
+    return g._add_op("Const", (), {"value": arr, "dtype": dtype}, full, arr.shape,
+                     dtype=dtype).outputs[0]
 
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Const",
              verify_shape: bool = False) -> Tensor:
-    """A constant tensor (computed in float64 whatever ``dtype`` says).
+    """A constant tensor, of TF 1's dtype for the value (``2.0`` float32, ``2`` int32,
+    a NumPy array its own dtype) unless ``dtype`` is given.
 
     >>> import nbbp.tf1 as tf
     >>> with tf.Graph().as_default():
-    ...     c = tf.constant(2.0)
-    >>> c
-    <tf.Tensor 'Const:0' shape=() dtype=float64>
+    ...     c, i = tf.constant(2.0), tf.constant([1, 2])
+    >>> c, i
+    (<tf.Tensor 'Const:0' shape=() dtype=float32>, <tf.Tensor 'Const_1:0' shape=(2,) dtype=int32>)
     """
-    dt = as_dtype(dtype)
     if isinstance(value, Tensor):
         raise UsageError(f"tf.constant needs a number, list or array, got the tensor "
                          f"{value!r}; use tf.identity to copy a tensor")
     try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        dt = as_dtype(dtype, "tf.constant(dtype)") if dtype is not None else infer_dtype(value)
+        if dtype is not None:
+            check_convertible(value, dt)
+        arr = np_value(value, dt)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, (DTypeError, UsageError)):
+            raise
         raise UsageError(f"tf.constant needs a number, list or array of numbers, got "
                          f"{type(value).__name__} {value!r}") from None
-    if dt.is_integer and not np.array_equal(arr, np.round(arr)):
-        raise UsageError(f"tf.constant: Expected {dt.name}, got {value!r} (not whole numbers)")
     if shape is not None:
         target = as_shape(shape, "tf.constant(shape=...)")
         if not fully_known(target):
             raise UsageError(f"tf.constant(shape={list(shape)}): the shape must be fully known")
         if arr.size == 1:
-            arr = np.full(target, arr.reshape(()).item())
+            arr = np.full(target, arr.reshape(()).item(), dtype=arr.dtype)
         elif arr.size == int(np.prod(target)) and not verify_shape:
             arr = arr.reshape(target)
         else:
@@ -424,13 +462,17 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
                              f"as shape {tuple(target)}")
     if arr.ndim > 4:
         raise UsageError(f"tf.constant: nbbp supports up to 4 dimensions, got {arr.shape}")
-    return _const_op(arr, name)
+    return _const_op(arr, name, dt)
 
 
 def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None,
                       graph: Graph | None = None) -> Tensor:
-    """A tensor as is; a number, list or array as a ``Const`` op."""
+    """A tensor as is (its dtype must be ``dtype`` if given); a number, list or array
+    as a ``Const`` op of ``dtype`` (default: TF 1's dtype for the value)."""
     if isinstance(value, Tensor):
+        if dtype is not None and as_dtype(dtype) is not value.dtype:
+            raise UsageError(f"Tensor conversion requested dtype {as_dtype(dtype).name} for "
+                             f"Tensor with dtype {value.dtype.name}: {value!r}")
         return value
     if isinstance(value, Operation):
         raise UsageError(f"operation {value.name!r} ({value.type}) has no value to use as "
@@ -455,26 +497,107 @@ def graph_of(args: list[Any], what: str) -> Graph:
     return graph or get_default_graph()
 
 
+_KIND_WORDS = {"f": ("float16", "float32", "float64", "bfloat16"),
+               "i": ("int32", "int64", "uint8", "int16", "int8"),
+               "b": ("bool",)}
+
+
+def _mismatch(arg: str, type: str, got: DType, want: DType, first: str) -> str:
+    """TF 1's text for two inputs of one op with different dtypes."""
+    return (f"Input '{arg}' of '{type}' Op has type {got.name} that does not match type "
+            f"{want.name} of argument '{first}'.")
+
+
+def _convert_operand(value: Any, dtype: DType | None, arg: str, type: str, operator: bool,
+                     graph: Graph) -> Tensor:
+    """A Python value as a ``Const`` of ``dtype`` (None: TF's dtype for the value),
+    with TF 1's error when it does not fit (an operator's bare ``Expected int32, got
+    2.5 …``; an op function's ``… passed to parameter 'y' of op 'Mul' …``)."""
+    if isinstance(value, Tensor):
+        return value
+    if dtype is not None and not isinstance(value, Operation):
+        try:
+            check_convertible(value, dtype)
+        except DTypeError:
+            if operator:
+                raise
+            raise DTypeError(f"Expected {dtype.name} passed to parameter '{arg}' of op "
+                             f"'{type}', got {value!r} of type '{builtins_type(value)}' "
+                             "instead.") from None
+    return convert_to_tensor(value, dtype=dtype, name=arg, graph=graph)
+
+
+def builtins_type(value: Any) -> str:
+    return type(value).__name__
+
+
 def make_op(type: str, args: list[Any], attrs: dict[str, Any] | None = None,
-            name: str | None = None, arg_names: tuple[str, ...] | None = None) -> Tensor:
+            name: str | None = None, arg_names: tuple[str, ...] | None = None,
+            operator: bool = False, exact_name: str | None = None) -> Tensor:
     """Build an op of ``type`` on ``args`` (numbers become consts) in their graph.
 
-    The new tensor's static shape comes from running the op's ``lower`` on
+    dtypes follow TF 1's op registry (see :class:`._opdefs.OpDef`): the inputs that
+    share the type ``T`` must have one dtype (TF's ``TypeError`` otherwise); a number
+    takes the dtype of the tensor before it (for an operator, of the tensor on either
+    side). The new tensor's static shape comes from running the op's ``lower`` on
     shape-only leaves, so a wrong shape fails here, with both shapes in the message.
     """
     opdef = OPDEFS[type]
     attrs = dict(attrs or {})
     graph = graph_of(args, f"tf op {type}")
-    full = graph.unique_name(check_name(name or type, f"{type} name"))
+    names = arg_names or tuple(f"x{i}" if i else "x" for i in range(len(args)))
+    same = tuple(range(len(args))) if opdef.same is None else opdef.same
+    full = exact_name or graph.unique_name(check_name(name or type, f"{type} name"))
     start = len(graph._ops)
-    inputs = []
+    inputs: list[Tensor] = []
     try:
         with graph._absolute_scope(full):
+            T: DType | None = None
+            first = None
+            if operator:
+                t = next((a for a in args if isinstance(a, Tensor)), None)
+                T = None if t is None else t.dtype
             for i, a in enumerate(args):
-                inputs.append(a if isinstance(a, Tensor) else convert_to_tensor(
-                    a, name=arg_names[i] if arg_names else "Const", graph=graph))
+                if i in same:
+                    x = _convert_operand(a, T, names[i], type, operator, graph)
+                    if T is None or first is None:
+                        T, first = x.dtype, names[i]
+                    elif x.dtype is not T:
+                        raise DTypeError(_mismatch(names[i], type, x.dtype, T, first))
+                else:
+                    want = opdef.other[i - len([j for j in same if j < i])] \
+                        if opdef.other else None
+                    kinds = want if isinstance(want, str) else None
+                    want = None if kinds else want
+                    x = _convert_operand(a, want, names[i], type, False, graph)
+                    if kinds and x.dtype.kind not in kinds:
+                        allowed = ", ".join(w for k in kinds for w in _KIND_WORDS[k][:2])
+                        raise DTypeError(f"Value passed to parameter '{names[i]}' has "
+                                         f"DataType {x.dtype.name} not in list of allowed "
+                                         f"values: {allowed}")
+                    if want is not None and x.dtype is not want:
+                        raise DTypeError(f"Input '{names[i]}' of '{type}' Op has type "
+                                         f"{x.dtype.name} that does not match expected type "
+                                         f"of {want.name}.")
+                inputs.append(x)
+            if T is not None and T.kind not in opdef.allowed:
+                allowed = ", ".join(w for k in opdef.allowed for w in _KIND_WORDS[k])
+                pos = next(i for i in same)
+                raise DTypeError(f"Value passed to parameter '{names[pos]}' has DataType "
+                                 f"{T.name} not in list of allowed values: {allowed}")
+            missing = [n for n in opdef.needs if n not in core_ops.FUNCTIONS]
+            if missing:
+                raise NotSupportedError(
+                    f"{type} is not supported by nbbp.tf1 yet: nbbp's core has no "
+                    f"{', '.join(missing)} op (it comes with the core's integer dtypes)")
+            if T is not None and not opdef.exact and not native(T) and not T.is_floating:
+                raise DTypeError(
+                    f"{type} on {T.name}: nbbp.tf1 needs integer storage in nbbp's core for "
+                    f"{type} on integers (TF 1 computes it in {T.name}; computing it in "
+                    "float64 would give other numbers); cast to tf.float32 first")
+            out = opdef.out(T, attrs) if callable(opdef.out) else (opdef.out or T or float32)
         shape = infer_shape(opdef, full, inputs, attrs)
     except BaseException:
         graph._truncate(start)      # no half-built consts left behind
         raise
-    return graph._add_op(type, tuple(inputs), attrs, full, shape).outputs[0]
+    return graph._add_op(type, tuple(inputs), attrs, full, shape, dtype=out).outputs[0]

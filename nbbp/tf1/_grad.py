@@ -56,15 +56,20 @@ def grad_args(op: Operation) -> tuple[int, ...]:
 
 def connected(ys: list[Tensor], x: Tensor, stops: list[Tensor]) -> bool:
     """Whether some y depends on x through ops that pass gradients (not through a
-    stop tensor)."""
+    stop tensor). As in TF 1, only floating tensors carry gradients: a path through
+    an integer or bool tensor (``argmax``, ``equal``, a cast to int32) carries none."""
     graph = x.graph
     stop_ids = {id(t) for t in stops if t is not x}
+    if not x.dtype.is_floating:
+        return False
     reached = {id(x.op)}
     last = max(y.op.id for y in ys)
     for op in graph._ops[x.op.id + 1:last + 1]:
+        if op.outputs and not op.outputs[0].dtype.is_floating:
+            continue
         for pos in grad_args(op):
             t = op.inputs[pos]
-            if id(t.op) in reached and id(t) not in stop_ids:
+            if id(t.op) in reached and id(t) not in stop_ids and t.dtype.is_floating:
                 reached.add(id(op))
                 break
     return any(id(y.op) in reached for y in ys)
@@ -97,8 +102,8 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     ...     gx, gy = tf.gradients(f, [x, y])
     ...     with tf.Session() as sess:
     ...         _ = sess.run(tf.global_variables_initializer())
-    ...         print(sess.run([gx, gy]))
-    [12.0, 10.0]
+    ...         print(*sess.run([gx, gy]))
+    12.0 10.0
     """
     ys_l, xs_l = _tensors(ys, "ys"), _tensors(xs, "xs")
     if not ys_l or not xs_l:
@@ -134,7 +139,8 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
                 continue
             full = graph.unique_name(f"{x.op.name}_grad")
             op = graph._add_op("SymbolicGradient", inputs,
-                               {"call": call, "index": i, "_grad_args": diff}, full, x._shape)
+                               {"call": call, "index": i, "_grad_args": diff}, full, x._shape,
+                               dtype=x.dtype)
             out.append(op.outputs[0])
     return out
 
@@ -156,6 +162,7 @@ def hessians(ys: Any, xs: Any, name: str = "hessians", **unused: Any) -> list[Te
                 out.append(None)
                 continue
             full = graph.unique_name(f"{x.op.name}_hessian")
-            op = graph._add_op("Hessian", tuple(ys_l + [x]), {}, full, x._shape + x._shape)
+            op = graph._add_op("Hessian", tuple(ys_l + [x]), {}, full, x._shape + x._shape,
+                               dtype=x.dtype)
             out.append(op.outputs[0])
     return out

@@ -22,7 +22,7 @@ from ..core.graph import Node
 from ..errors import NbbpError
 from ._core import Operation
 from ._opdefs import ASSIGN_TYPES, OPDEFS, nbbp_name
-from ._types import shape_list_str
+from ._types import carrier, shape_list_str
 from .errors import InvalidArgumentError, ShapeError
 
 RANDOM_TYPES = ("RandomStandardNormal", "RandomUniform", "TruncatedNormal")
@@ -60,18 +60,19 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
     g = low.graph
     order = needed_ops(roots, fed)
     for op in order:
+        dt = carrier(op.outputs[0].dtype) if op.outputs else "float64"
         if op in fed:
-            node = _leaf(g, op, "input", fed[op])
+            node = _leaf(g, op, "input", fed[op], dtype=dt)
             low.feed_leaves.append((op.outputs[0], node))
         elif op.type == "Const":
-            node = _leaf(g, op, "const", op.attrs["value"].shape, op.attrs["value"])
+            node = _leaf(g, op, "const", op.attrs["value"].shape, op.attrs["value"], dtype=dt)
         elif op.type == "Placeholder":
             raise _missing_feed(op, roots, fed)
         elif op.type == "VariableV2":
-            node = _leaf(g, op, "param", op.outputs[0]._shape, trainable=True)
+            node = _leaf(g, op, "param", op.outputs[0]._shape, trainable=True, dtype=dt)
             low.var_leaves.append((op.outputs[0], node))
         elif op.type in RANDOM_TYPES:
-            node = _leaf(g, op, "input", op.outputs[0]._shape)
+            node = _leaf(g, op, "input", op.outputs[0]._shape, dtype=dt)
             low.random_leaves.append((op, node))
         elif op.type in ("NoOp", "ApplyGradients"):
             continue
@@ -89,7 +90,7 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
             args = [low.node_of[t.op] for t in op.inputs]
             lower_fn = OPDEFS[op.type].lower
             try:
-                node = _named(g, op, lambda: lower_fn(*args, **op.attrs))
+                node = _named(g, op, lambda: _convert(lower_fn(*args, **op.attrs), dt))
             except NbbpError as exc:
                 shapes = ", ".join(shape_list_str(a.shape) for a in args)
                 raise ShapeError(f"{op.type} {op.name!r} with the fed shapes (input shapes: "
@@ -99,10 +100,13 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
 
 
 def _leaf(g: NbbpGraph, op: Operation, kind: str, shape: tuple, value=None,
-          trainable: bool = False) -> Node:
+          trainable: bool = False, dtype: str = "float64") -> Node:
     scope, _, base = nbbp_name(op.name).rpartition("/")
+    if value is not None:
+        value = np.asarray(value, dtype=dtype)
     with g.at_scope(scope):
-        return g.add_node(kind, shape=shape, name=base, value=value, trainable=trainable)
+        return g.add_node(kind, shape=shape, name=base, value=value, trainable=trainable,
+                          dtype=dtype)
 
 
 def _named(g: NbbpGraph, op: Operation, build: Callable[[], Node]) -> Node:
@@ -119,8 +123,14 @@ def _named(g: NbbpGraph, op: Operation, build: Callable[[], Node]) -> Node:
     return out
 
 
-def _zeros(g: NbbpGraph, shape: tuple) -> Node:
-    return g.add_node("const", shape=shape, value=np.zeros(shape), role="grad")
+def _zeros(g: NbbpGraph, shape: tuple, dtype: str = "float64") -> Node:
+    return g.add_node("const", shape=shape, value=np.zeros(shape, dtype=dtype), role="grad",
+                      dtype=dtype)
+
+
+def _convert(x: Node, dtype: str) -> Node:
+    """``x`` as nbbp dtype ``dtype`` (nbbp's ``cast``), or itself."""
+    return x if x.dtype == dtype else O.cast(x, dtype)
 
 
 def _gradient(low: Lowered, op: Operation) -> Node:
@@ -133,7 +143,9 @@ def _gradient(low: Lowered, op: Operation) -> Node:
                              [n[s.op] for s in call.stops])
         low._grad_memo[id(call)] = res
     x = low.node_of[call.xs[i].op]
-    return res[i] if res[i] is not None else _zeros(low.graph, x.shape)
+    if res[i] is None:
+        return _zeros(low.graph, x.shape, x.dtype)
+    return _convert(res[i], x.dtype)     # TF: a gradient has its variable's dtype
 
 
 def _hessian(low: Lowered, op: Operation) -> Node:
@@ -143,7 +155,7 @@ def _hessian(low: Lowered, op: Operation) -> Node:
     (dx,) = nbbp_gradients(ys, [x])
     n = x.size
     if dx is None:
-        return _zeros(g, x.shape + x.shape)
+        return _zeros(g, x.shape + x.shape, x.dtype)
     flat = dx if dx.shape == (n,) else O.reshape(dx, (n,))
     total = None
     for i in range(n):
@@ -157,8 +169,8 @@ def _hessian(low: Lowered, op: Operation) -> Node:
         term = O.matmul(col, O.reshape(hv, (1, n)))
         total = term if total is None else total + term
     if total is None:
-        return _zeros(g, x.shape + x.shape)
-    return O.reshape(total, x.shape + x.shape)
+        return _zeros(g, x.shape + x.shape, x.dtype)
+    return _convert(O.reshape(total, x.shape + x.shape), x.dtype)
 
 
 def _missing_feed(op: Operation, roots: list[Operation], fed: dict) -> InvalidArgumentError:

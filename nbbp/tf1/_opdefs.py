@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core import graph as _nbbp_graph
 from ..errors import NbbpError
-from ._types import fully_known
+from ._types import carrier, fully_known
 from .errors import ShapeError
 
 NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")     # one part of a TF op name
@@ -33,21 +33,37 @@ class OpDef:
     ``lower(*nodes, **attrs)`` builds its value from nbbp nodes (None for the
     leaves and the stateful ops the session handles itself); ``grad_args`` lists
     the input positions gradients flow through (None: all of them).
+
+    dtypes, as TF 1's op registry states them: the inputs at ``same`` (None: all)
+    share one dtype ``T``, which must be of a kind in ``allowed`` (``f`` floating,
+    ``i`` integer, ``b`` bool); ``other`` gives the dtype required of each other
+    input (None: any); the output's dtype is ``out(T, attrs)`` (None: ``T``).
+    ``exact`` says whether the lowering is exact on integer values held in a
+    float64 carrier (see :func:`._types.carrier`); where it is not (integer
+    division, the mean), the op needs the core's integer storage. ``needs`` names
+    the nbbp ops the lowering calls that the core may not have yet (``floordiv``).
     """
 
     type: str
     lower: Callable[..., Any] | None
     grad_args: tuple[int, ...] | None = None
+    same: tuple[int, ...] | None = None
+    allowed: str = "fib"
+    other: tuple[Any, ...] = ()
+    out: Any = None
+    exact: bool = True
+    needs: tuple[str, ...] = ()
 
 
 OPDEFS: dict[str, OpDef] = {}
 
 
-def defop(type: str, lower: Callable[..., Any] | None, grad_args: tuple[int, ...] | None = None
-          ) -> OpDef:
+def defop(type: str, lower: Callable[..., Any] | None, grad_args: tuple[int, ...] | None = None,
+          same: tuple[int, ...] | None = None, allowed: str = "fib", other: tuple = (),
+          out: Any = None, exact: bool = True, needs: tuple[str, ...] = ()) -> OpDef:
     if type in OPDEFS:
         raise ValueError(f"op type {type!r} defined twice")
-    OPDEFS[type] = d = OpDef(type, lower, grad_args)
+    OPDEFS[type] = d = OpDef(type, lower, grad_args, same, allowed, other, out, exact, needs)
     return d
 
 
@@ -96,7 +112,10 @@ def _lower_shape(opdef: OpDef, inputs: Sequence[Any], shapes: list[tuple], attrs
     leaves: dict[int, Any] = {}
     for t, s in zip(inputs, shapes):
         if id(t) not in leaves:
-            leaves[id(t)] = g.add_node("input", shape=s, name=nbbp_name(t.op.name))
+            const = t.op.type == "Const" and t.op.attrs["value"].shape == s
+            leaves[id(t)] = g.add_node("const" if const else "input", shape=s,
+                                       name=nbbp_name(t.op.name), dtype=carrier(t.dtype),
+                                       value=t.op.attrs["value"] if const else None)
     out = opdef.lower(*(leaves[id(t)] for t in inputs), **attrs)
     return out.shape
 

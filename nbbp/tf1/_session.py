@@ -21,7 +21,6 @@ import numpy as np
 
 from ..core.compiled import Compiled
 from ..core.engine import ENGINES, Arena, Layout
-from ..core.isa import S_F64
 from ..errors import suggest
 from ..model import Model
 from ._apply import Update
@@ -43,6 +42,7 @@ from .errors import (
     FetchError,
     GraphMismatchError,
     InvalidArgumentError,
+    OpError,
     UsageError,
 )
 
@@ -73,6 +73,26 @@ def _session_for(obj: Tensor | Operation, session: Session | None, what: str) ->
 register_session_finder(_session_for)
 
 
+def _as_tf(value: Any, dtype: Any) -> Any:
+    """A value read from the arena as TF 1 returns it: a NumPy array or scalar of the
+    tensor's dtype (``np.float32(6.9166665)``); float64 scalars as NumPy float64,
+    which is a Python float too."""
+    arr = np.asarray(value)
+    if arr.dtype.name != dtype.name:      # an integer or bool held in a float64 carrier
+        if dtype.is_integer:
+            info = np.iinfo(dtype.name)
+            if arr.size and not (info.min <= arr.min() and arr.max() <= info.max
+                                 and np.abs(arr).max() <= 2.0 ** 53):
+                raise OpError(
+                    f"a {dtype.name} result is outside the {dtype.name} range "
+                    f"[{info.min}, {info.max}] (or beyond 2**53): TF 1 wraps around; "
+                    "nbbp.tf1 holds integers in float64 until nbbp's core stores integers, "
+                    "and refuses rather than give another number. Cast to tf.float64 "
+                    "before the large values")
+        arr = arr.astype(dtype.name)
+    return arr[()] if arr.ndim == 0 else arr
+
+
 class _Plan:
     """A lowered, compiled run: the program and arena, which slots to write before
     and read after, and the assignments and updates to apply after it."""
@@ -83,10 +103,10 @@ class _Plan:
         self.actions = actions          # (assign op, node) or (ApplyGradients op, Update)
 
 
-def _arena(layout: Layout, size: int) -> Arena:
-    """The layout's arena (leaf values written in), with the float64 storage ``size``
-    long: the updates' parameters, state and hyperparameters follow the graph's."""
-    return layout.new_arena([size - layout.sizes[S_F64]])
+def _arena(layout: Layout, ends: list[int]) -> Arena:
+    """The layout's arena (leaf values written in), each storage ``ends[c]`` long:
+    the updates' parameters, state and hyperparameters follow the graph's."""
+    return layout.new_arena([e - size for e, size in zip(ends, layout.sizes)])
 
 
 class Session:
@@ -146,8 +166,9 @@ class Session:
         """Compute ``fetches`` — a tensor, operation or name, or a list, tuple or dict
         of them (nested) — with ``feed_dict`` replacing tensors' values.
 
-        Returns the same structure with float64 arrays (Python floats for scalars)
-        in place of tensors and None in place of operations.
+        Returns the same structure with NumPy arrays and scalars of each tensor's
+        dtype (``np.float32(6.9166665)``, as TF 1 returns them) in place of tensors
+        and None in place of operations.
         """
         if self._closed:
             raise ClosedSessionError("Attempted to use a closed Session.")
@@ -162,7 +183,8 @@ class Session:
         for op, node in plan.low.random_leaves:
             c.set(node, self._sample(op))
         c.run()
-        values = [None if n is None else c.read(n) for n in plan.outputs]
+        values = [None if n is None else _as_tf(c.read(n), t.dtype)
+                  for n, t in zip(plan.outputs, targets)]
         for op, act in plan.actions:
             if op.type in ASSIGN_TYPES:
                 self._store(op.attrs["var"], c.read(act), op.name)
@@ -203,7 +225,7 @@ class Session:
         todo = [n for n in g.ancestors(read) if not n.is_leaf] if read else []
         layout = Layout(g)
         acts: list[tuple[Operation, Any]] = []
-        end = layout.sizes[S_F64]
+        ends = list(layout.sizes)
         for op in actions:
             if op.type in ASSIGN_TYPES:
                 acts.append((op, low.node_of[op]))
@@ -211,11 +233,11 @@ class Session:
             nodes = [low.node_of[t.op] for t in op.inputs]
             n_vars = len(op.attrs["vars"])
             hyper = dict(zip(op.attrs["hyper_names"], nodes[n_vars:]))
-            update = Update(op, layout, nodes[:n_vars], hyper, end, self.engine)
+            update = Update(op, layout, nodes[:n_vars], hyper, ends, self.engine)
             acts.append((op, update))
-            end = update.end
+            ends = update.ends
         compiled = Compiled(g, todo, keep=read, watch=[], engine=self.engine, layout=layout,
-                            arena=_arena(layout, end))
+                            arena=_arena(layout, ends))
         plan = _Plan(low, compiled, outputs, acts)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
@@ -273,8 +295,8 @@ class Session:
                                  "Python scalars, lists and numpy ndarrays; to compute a "
                                  "feed, sess.run it first")
             try:
-                arr = np.array(v, dtype=np.float64)
-            except (TypeError, ValueError):
+                arr = np.array(v, dtype=t.dtype.name)     # TF: np.asarray(v, dtype)
+            except (TypeError, ValueError, OverflowError):
                 raise FetchError(f"the value fed to {t.name} must be a number or an array of "
                                  f"numbers, got {type(v).__name__} {v!r}") from None
             if not compatible(t._shape, arr.shape):
@@ -301,7 +323,7 @@ class Session:
         return value
 
     def _store(self, var: Tensor, value: Any, what: str) -> None:
-        arr = np.array(value, dtype=np.float64)
+        arr = np.array(value, dtype=var.dtype.name)
         if arr.shape != var._shape:
             raise InvalidArgumentError(
                 f"Assign requires shapes of both tensors to match. lhs shape= "
@@ -317,15 +339,17 @@ class Session:
                 DEFAULT_GRAPH_SEED if graph_seed is None else graph_seed,
                 op.id if op_seed is None else op_seed])
         shape, a = op.outputs[0]._shape, op.attrs
+        dt = op.outputs[0].dtype.name       # drawn in float64, rounded to the dtype
         if op.type == "RandomUniform":
-            return a["minval"] + (a["maxval"] - a["minval"]) * rng.random(shape)
+            u = a["minval"] + (a["maxval"] - a["minval"]) * rng.random(shape)
+            return u.astype(dt)
         z = rng.standard_normal(shape)
         if op.type == "TruncatedNormal":
             bad = np.abs(z) > 2.0
             while bad.any():
                 z[bad] = rng.standard_normal(int(bad.sum()))
                 bad = np.abs(z) > 2.0
-        return a["mean"] + a["stddev"] * z
+        return (a["mean"] + a["stddev"] * z).astype(dt)
 
     # -- a bridge to nbbp's models -------------------------------------------
     def to_model(self, fetch: Tensor | str, feed_dict: Mapping | None = None):

@@ -1,59 +1,73 @@
 """dtypes and static shapes for :mod:`nbbp.tf1`.
 
-dtypes are accepted and shown in messages; every value is computed in float64.
-A static shape is a tuple of sizes with ``None`` for an unknown size, or ``None``
-for an unknown rank; TF prints them as ``(?, 2)`` and ``<unknown>``.
+Every tensor has TensorFlow 1's dtype (``tf.constant(2.0)`` is float32,
+``tf.constant(2)`` int32) and is computed in it on nbbp's core: float32 in float32,
+float64 in float64 (:func:`carrier`). A static shape is a tuple of sizes with
+``None`` for an unknown size, or ``None`` for an unknown rank; TF prints them as
+``(?, 2)`` and ``<unknown>``.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
 from ..core import graph as _nbbp_graph
+from ..core.isa import STORAGE_OF
 from ..errors import suggest
-from .errors import UsageError
+from .errors import DTypeError, UsageError
 
 # ---------------------------------------------------------------------------
-# dtypes: accepted, recorded for messages; every value is computed in float64
+# dtypes
 # ---------------------------------------------------------------------------
 
 
 class DType:
-    """A TensorFlow dtype. nbbp computes every tensor in float64 whatever the dtype."""
+    """A TensorFlow dtype: ``tf.float32``, ``tf.int32``, ``tf.bool``, …"""
 
-    __slots__ = ("name", "_tf_name", "is_integer")
+    __slots__ = ("name", "_tf_name", "kind")
 
-    def __init__(self, name: str, tf_name: str, is_integer: bool = False) -> None:
-        self.name, self._tf_name, self.is_integer = name, tf_name, is_integer
+    def __init__(self, name: str, tf_name: str, kind: str) -> None:
+        self.name, self._tf_name, self.kind = name, tf_name, kind
 
     @property
     def as_numpy_dtype(self) -> type:
-        return np.float64
+        return np.dtype(self.name).type
 
     @property
     def base_dtype(self) -> DType:
         return self
 
+    @property
+    def is_floating(self) -> bool:
+        return self.kind == "f"
+
+    @property
+    def is_integer(self) -> bool:
+        return self.kind == "i"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "b"
+
     def __repr__(self) -> str:
         return f"tf.{self.name}"
 
 
-float16 = DType("float16", "half")
-float32 = DType("float32", "float")
-float64 = DType("float64", "double")
-int32 = DType("int32", "int32", True)
-int64 = DType("int64", "int64", True)
-bool_ = DType("bool", "bool")
-_DTYPES = {d.name: d for d in (float16, float32, float64, int32, int64, bool_)}
-_DTYPES.update(half=float16, float=float32, double=float64)
+float32 = DType("float32", "float", "f")
+float64 = DType("float64", "double", "f")
+int32 = DType("int32", "int32", "i")
+int64 = DType("int64", "int64", "i")
+bool_ = DType("bool", "bool", "b")
+_DTYPES = {d.name: d for d in (float32, float64, int32, int64, bool_)}
+_DTYPES.update(float=float32, double=float64)
+FLOATS = (float32, float64)
 
 
 def as_dtype(dtype: Any, what: str = "dtype") -> DType:
     """``tf.float32``, ``"float32"``, ``np.float32`` or ``float`` → a :class:`DType`."""
-    if dtype is None:
-        return float64
     if isinstance(dtype, DType):
         return dtype
     if dtype is float:
@@ -71,9 +85,63 @@ def as_dtype(dtype: Any, what: str = "dtype") -> DType:
             name = None
     if name in _DTYPES:
         return _DTYPES[name]
-    raise UsageError(f"{what}={dtype!r} is not supported; nbbp.tf1 accepts "
-                     + suggest(str(name or dtype), _DTYPES, "dtype")
-                     + " (values are computed in float64 whatever the dtype)")
+    raise UsageError(f"{what}={dtype!r} is not supported; nbbp.tf1 computes in "
+                     + suggest(str(name or dtype), _DTYPES, "dtype"))
+
+
+def carrier(dtype: DType) -> str:
+    """The nbbp dtype a TF dtype is computed in: itself where nbbp's core stores it
+    (float32, float64; integers and booleans once the core has integer storage),
+    else float64, which holds every int32 and bool exactly — only the ops that are
+    exact on such values are then allowed (``OpDef.exact`` in :mod:`._opdefs`)."""
+    return dtype.name if dtype.name in STORAGE_OF else "float64"
+
+
+def native(dtype: DType) -> bool:
+    """Whether nbbp's core computes ``dtype`` in that dtype (not in a float64 carrier)."""
+    return dtype.name in STORAGE_OF
+
+
+def infer_dtype(value: Any) -> DType:
+    """TF 1's dtype of a Python or NumPy value: Python floats float32, Python ints
+    int32 (int64 if too large), bools bool, NumPy arrays and scalars their own."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return as_dtype(value.dtype, "value")
+    flat = list(np.ravel(np.array(value, dtype=object))) if not isinstance(
+        value, (bool, numbers.Number)) else [value]
+    if flat and all(isinstance(v, (bool, np.bool_)) for v in flat):
+        return bool_
+    if any(isinstance(v, (float, np.floating)) for v in flat):
+        return float32
+    if flat and all(isinstance(v, (int, np.integer)) for v in flat):
+        big = any(not -2**31 <= int(v) < 2**31 for v in flat)
+        return int64 if big else int32
+    return float32
+
+
+def check_convertible(value: Any, dtype: DType) -> None:
+    """TF's ``_AssertCompatible``: a Python value given for ``dtype`` must be of its
+    kind (ints for integer dtypes, numbers for floating ones, bools for bool).
+    NumPy arrays are cast, as TF casts them."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return
+    flat = [value] if isinstance(value, (bool, numbers.Number)) else list(
+        np.ravel(np.array(value, dtype=object)))
+    for v in flat:
+        if dtype.is_bool:
+            ok = isinstance(v, (bool, np.bool_))
+        elif dtype.is_integer:
+            ok = isinstance(v, (int, np.integer))
+        else:
+            ok = isinstance(v, (int, float, np.integer, np.floating))
+        if not ok:
+            raise DTypeError(f"Expected {dtype.name}, got {v!r} of type "
+                             f"'{type(v).__name__}' instead.")
+
+
+def np_value(value: Any, dtype: DType) -> np.ndarray:
+    """``value`` as a NumPy array of ``dtype``."""
+    return np.array(value, dtype=dtype.name)
 
 
 # ---------------------------------------------------------------------------

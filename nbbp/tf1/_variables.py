@@ -27,8 +27,17 @@ from ._core import (
     session_for,
 )
 from ._ops import random_normal, random_uniform, truncated_normal, zeros
-from ._types import as_shape, compatible, fully_known, shape_list_str, shape_str
-from .errors import UsageError, VariableScopeError
+from ._types import (
+    as_dtype,
+    as_shape,
+    check_convertible,
+    compatible,
+    float32,
+    fully_known,
+    shape_list_str,
+    shape_str,
+)
+from .errors import DTypeError, UsageError, VariableScopeError
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
@@ -72,15 +81,19 @@ class Variable(Tensor):
                              "tf.Variable(tf.zeros([2, 3]))")
         g = graph_of([initial_value], "tf.Variable")
         full = g.unique_name(check_name(name or "Variable", "variable name"))
+        dt = None if dtype is None else as_dtype(dtype, "tf.Variable(dtype)")
         with g._absolute_scope(full):
             value = initial_value() if callable(initial_value) else initial_value
-            init = convert_to_tensor(value, name="initial_value", graph=g)
+            if dt is not None and not isinstance(value, Tensor):
+                check_convertible(value, dt)
+            init = convert_to_tensor(value, dtype=dt, name="initial_value", graph=g)
         if not fully_known(init._shape):
             raise UsageError(f"tf.Variable {full!r}: the initial value {init!r} has shape "
                              f"{shape_str(init._shape)}; a variable's shape must be fully "
                              "known (give the placeholder a shape, or use tf.zeros([...]))")
-        op = g._add_op("VariableV2", (), {"shape": init._shape}, full, False)
-        super().__init__(op, init._shape)
+        op = g._add_op("VariableV2", (), {"shape": init._shape, "dtype": init.dtype}, full,
+                       False)
+        super().__init__(op, init._shape, init.dtype)
         op.outputs.append(self)
         self.initial_value = init
         self.trainable = bool(trainable)
@@ -128,7 +141,10 @@ def _assign_op(var: Variable, value: Any, type: str, name: str) -> Tensor:
     g = var.graph
     full = g.unique_name(check_name(name, f"{type} name"))
     with g._absolute_scope(full):
-        v = convert_to_tensor(value, name="value", graph=g)
+        if not isinstance(value, Tensor):
+            check_convertible(value, var.dtype)
+        v = convert_to_tensor(value, dtype=None if isinstance(value, Tensor) else var.dtype,
+                              name="value", graph=g)
     if v.graph is not g:
         graph_of([var, v], f"{var.op.name}.{type.lower()}")
     if v._shape is not None and not compatible(v._shape, var._shape):
@@ -136,8 +152,11 @@ def _assign_op(var: Variable, value: Any, type: str, name: str) -> Tensor:
                          f"{var.op.name!r} has shape {shape_list_str(var._shape)} and the "
                          f"value {v.name!r} has shape {shape_list_str(v._shape)}; pass a value "
                          "of the variable's shape (a variable's shape is fixed)")
+    if v.dtype is not var.dtype:
+        raise DTypeError(f"Input 'value' of '{type}' Op has type {v.dtype.name} that does not "
+                         f"match type {var.dtype.name} of argument 'ref'.")
     inputs = (v,) if type == "Assign" else (var, v)
-    return g._add_op(type, inputs, {"var": var}, full, var._shape).outputs[0]
+    return g._add_op(type, inputs, {"var": var}, full, var._shape, dtype=var.dtype).outputs[0]
 
 
 def assign(ref: Variable, value: Any, name: str | None = None, **unused: Any) -> Tensor:
@@ -207,12 +226,16 @@ class Initializer:
         return f"tf.{type(self).__name__}({args})"
 
 
+def _dt(dtype: Any) -> Any:
+    return float32 if dtype is None else as_dtype(dtype)
+
+
 class zeros_initializer(Initializer):
     def __init__(self, dtype: Any = None) -> None:
         pass
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return zeros(shape)
+        return zeros(shape, dtype=_dt(dtype))
 
 
 class ones_initializer(Initializer):
@@ -220,7 +243,7 @@ class ones_initializer(Initializer):
         pass
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return constant(1.0, shape=shape, name="ones")
+        return constant(1, dtype=_dt(dtype), shape=shape, name="ones")
 
 
 class constant_initializer(Initializer):
@@ -228,7 +251,9 @@ class constant_initializer(Initializer):
         self.value = value
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return constant(self.value, shape=shape)
+        value = np.asarray(self.value) if not isinstance(self.value, (int, float)) \
+            else self.value
+        return constant(value, dtype=_dt(dtype), shape=shape)
 
 
 class random_normal_initializer(Initializer):
@@ -237,12 +262,13 @@ class random_normal_initializer(Initializer):
         self.mean, self.stddev, self.seed = mean, stddev, seed
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return random_normal(shape, self.mean, self.stddev, seed=self.seed)
+        return random_normal(shape, self.mean, self.stddev, seed=self.seed, dtype=_dt(dtype))
 
 
 class truncated_normal_initializer(random_normal_initializer):
     def __call__(self, shape, dtype=None, partition_info=None):
-        return truncated_normal(shape, self.mean, self.stddev, seed=self.seed)
+        return truncated_normal(shape, self.mean, self.stddev, seed=self.seed,
+                                dtype=_dt(dtype))
 
 
 class random_uniform_initializer(Initializer):
@@ -251,7 +277,8 @@ class random_uniform_initializer(Initializer):
         self.minval, self.maxval, self.seed = minval, maxval, seed
 
     def __call__(self, shape, dtype=None, partition_info=None):
-        return random_uniform(shape, self.minval, self.maxval, seed=self.seed)
+        return random_uniform(shape, self.minval, self.maxval, seed=self.seed,
+                              dtype=_dt(dtype))
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
@@ -281,17 +308,18 @@ class variance_scaling_initializer(Initializer):
 
     def __call__(self, shape, dtype=None, partition_info=None):
         s = as_shape(shape, "initializer shape")
+        dt = _dt(dtype)
         fan_in, fan_out = _fans(s)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         scale = self.scale / max(1.0, n)
         if self.distribution in ("normal", "truncated_normal"):
             # TF divides by the std of a unit normal truncated to [-2, 2]
             return truncated_normal(s, 0.0, math.sqrt(scale) / 0.87962566103423978,
-                                    seed=self.seed)
+                                    seed=self.seed, dtype=dt)
         if self.distribution == "untruncated_normal":
-            return random_normal(s, 0.0, math.sqrt(scale), seed=self.seed)
+            return random_normal(s, 0.0, math.sqrt(scale), seed=self.seed, dtype=dt)
         limit = math.sqrt(3.0 * scale)
-        return random_uniform(s, -limit, limit, seed=self.seed)
+        return random_uniform(s, -limit, limit, seed=self.seed, dtype=dt)
 
 
 class glorot_uniform_initializer(variance_scaling_initializer):
@@ -425,6 +453,7 @@ def get_variable(name: str, shape: Any = None, dtype: Any = None, initializer: A
             f"Did you mean to set reuse=tf.AUTO_REUSE in VarScope? Create it first, outside "
             f"reuse (or with reuse=tf.AUTO_REUSE), then reuse it; variables made with "
             f"tf.Variable(...) are not found by get_variable.")
+    dt = float32 if dtype is None else as_dtype(dtype, "get_variable(dtype)")
     init = initializer if initializer is not None else (
         vs.initializer if vs.initializer is not None else glorot_uniform_initializer())
     initial: Any
@@ -445,15 +474,15 @@ def get_variable(name: str, shape: Any = None, dtype: Any = None, initializer: A
 
         def initial() -> Tensor:
             with g.name_scope("Initializer"):
-                return _call_initializer(init, s)
+                return _call_initializer(init, s, dt)
 
     with g._absolute_scope(""):
         var = Variable(initial, name=full, trainable=True if trainable is None else trainable,
-                       collections=collections)
+                       collections=collections, dtype=dt)
     g._var_store[full] = var
     return var
 
 
-def _call_initializer(init: Callable, shape: tuple) -> Tensor:
-    out = init(list(shape))
-    return convert_to_tensor(out)
+def _call_initializer(init: Callable, shape: tuple, dtype: Any) -> Tensor:
+    out = init(list(shape), dtype=dtype)
+    return convert_to_tensor(out, dtype=dtype)

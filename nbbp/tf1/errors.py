@@ -49,6 +49,11 @@ class ShapeError(_NbbpShapeError, TF1Error, ValueError):
     """An op's operands have shapes that do not fit (raised while building)."""
 
 
+class DTypeError(TF1Error, TypeError):
+    """Operands of different dtypes, or a value that does not fit a tensor's dtype
+    (TensorFlow raises ``TypeError``)."""
+
+
 class ClosedSessionError(TF1Error, RuntimeError):
     """The session was closed."""
 
@@ -61,6 +66,7 @@ class NotSupportedError(TF1Error, AttributeError):
     """A TensorFlow 1 name that :mod:`nbbp.tf1` does not provide."""
 
 
-__all__ = ["ClosedSessionError", "FailedPreconditionError", "FeedShapeError", "FetchError",
+__all__ = ["ClosedSessionError", "DTypeError", "FailedPreconditionError", "FeedShapeError",
+           "FetchError",
            "GraphMismatchError", "InvalidArgumentError", "NotSupportedError", "OpError",
            "ShapeError", "TF1Error", "UsageError", "VariableScopeError"]

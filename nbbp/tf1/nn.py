@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import Tensor, make_op
-from ._ops import sigmoid, tanh
+from ._ops import gather, sigmoid, tanh
 from .errors import UsageError
 
-__all__ = ["bias_add", "elu", "l2_loss", "leaky_relu", "log_softmax", "relu", "relu6",
-           "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
+__all__ = ["bias_add", "elu", "embedding_lookup", "l2_loss", "leaky_relu", "log_softmax",
+           "relu", "relu6", "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "softplus", "tanh"]
 
@@ -110,3 +110,14 @@ def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, labels: Any = None,
     _named_only("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
     return make_op("SigmoidCrossEntropyWithLogits", [labels, logits],
                    name=name or "logistic_loss", arg_names=("labels", "logits"))
+
+
+def embedding_lookup(params: Any, ids: Any, name: str | None = None, **unused: Any) -> Tensor:
+    """The rows of ``params`` at ``ids`` (``tf.gather`` on axis 0); a one-element list
+    of params is its element, as in TF 1."""
+    if isinstance(params, (list, tuple)):
+        if len(params) != 1:
+            raise UsageError("embedding_lookup over a list of sharded params is not supported "
+                             "by nbbp.tf1; pass one tensor")
+        params = params[0]
+    return gather(params, ids, name=name or "embedding_lookup")

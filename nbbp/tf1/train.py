@@ -136,6 +136,9 @@ class Optimizer:
         for v in var_list:
             if not isinstance(v, Variable):
                 raise UsageError(f"var_list must hold tf.Variable objects, got {v!r}")
+            if not v.dtype.is_floating:
+                raise UsageError(f"Invalid type {v.dtype!r} for {v.op.name}:0, expected: "
+                                 "[tf.float32, tf.float64].")
         grads = gradients(loss, var_list)
         return list(zip(grads, var_list))
 
@@ -186,9 +189,9 @@ class Optimizer:
             suffix = self._name if i == 0 else f"{self._name}_{i}"
             initial = zeros_initializer() if init == 0.0 else constant_initializer(init)
             with var.graph.as_default(), var.graph._absolute_scope(""):
-                self._slot_vars[key] = Variable(lambda: initial(list(var._shape)),
-                                                name=f"{var.op.name}/{suffix}",
-                                                trainable=False)
+                self._slot_vars[key] = Variable(
+                    lambda: initial(list(var._shape), dtype=var.dtype),
+                    name=f"{var.op.name}/{suffix}", trainable=False, dtype=var.dtype)
 
     def _create_non_slots(self, first_var: Variable) -> None:
         pass
@@ -268,7 +271,7 @@ class AdamOptimizer(Optimizer):
                 if isinstance(value, Tensor):
                     raise UsageError(f"AdamOptimizer: {key} must be a number in nbbp.tf1")
                 self._non_slot[key] = Variable(float(value), name=f"{key}_power",
-                                               trainable=False)
+                                               trainable=False, dtype=first_var.dtype)
 
     def _rule(self, hyper):
         return optim.Adam.unchecked(lr=hyper["learning_rate"],
@@ -329,7 +332,7 @@ def get_or_create_global_step(graph: Any = None) -> Variable:
     if found:
         return found[0]
     with g.as_default(), g._absolute_scope(""):
-        step = Variable(0.0, name="global_step", trainable=False,
+        step = Variable(0, name="global_step", trainable=False, dtype="int64",
                         collections=[GLOBAL_VARIABLES, GraphKeys.GLOBAL_STEP])
     return step
 

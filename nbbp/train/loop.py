@@ -145,7 +145,7 @@ class TrainLoop:
             g_at = int(off[g.id])
             if cls[g.id] != c:
                 g_at = place(c, t.size)
-                updates.append([CAST, g_at, int(off[g.id]), 0, 0, 0, 0, t.size, 0, c])
+                updates.append([CAST, g_at, int(off[g.id]), int(cls[g.id]), 0, 0, 0, t.size, 0, c])
             at = place(c, max(opt.n_state, 2) * t.size)
             self.state_at.append((c, at))
             updates.append([opt.code, int(off[t.id]), g_at, at, self.h_at, 0, 0, t.size, 0, c])
@@ -211,7 +211,7 @@ class TrainLoop:
         hist = np.empty(steps)
         rows = self._rows_for(steps)
         if self._train is not None:
-            bad = self._train(self.code, self.arena.f64, self.arena.f32, self.n_fb,
+            bad = self._train(self.code, *self.arena.stores, self.n_fb,
                               self.n_all, steps, self.loss_at, hist, *self.full,
                               self.batches, rows)
         else:

@@ -1,0 +1,260 @@
+"""Integers and booleans: storage, kernels, casts, comparisons, argmax, promotion, errors.
+
+Oracles: NumPy (values in each dtype, ``astype`` wraparound and truncation), TF 1's
+documented integer results (floor division and modulo, ``reduce_mean`` of int32
+``[1, 2]`` is 1), the NumPy reference engine for mixed-dtype graphs, and finite-free
+facts (no gradient reaches a float through an integer path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nbbp
+from nbbp.errors import BuildError, FeedError
+
+INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
+
+
+def value(node, engine):
+    return nbbp.Model(node, engine=engine).value
+
+
+@pytest.fixture(params=["numba", "python"])
+def eng(request):
+    return request.param
+
+
+def test_accuracy_idiom_in_both_engines_and_no_gradient_through_argmax(eng):
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(8, 4))
+    Y = np.eye(4)[rng.integers(0, 4, 8)]
+    with nbbp.Graph():
+        p = nbbp.param(P, name="p")
+        y = nbbp.input(Y, name="y")
+        acc = nbbp.mean(nbbp.cast(nbbp.equal(nbbp.argmax(p, 1), nbbp.argmax(y, 1)),
+                                  "float64"), name="acc")
+        loss = nbbp.sum(p * p) + acc
+    m = nbbp.Model(loss, engine=eng)
+    want = np.mean(np.argmax(P, 1) == np.argmax(Y, 1))
+    assert m["acc"].value == pytest.approx(want)
+    np.testing.assert_allclose(m.grads["p"], 2 * P)   # nothing through argmax
+    assert m.graph["argmax"].dtype == "int64"
+    assert m.graph["equal"].dtype == "bool"
+
+
+def test_argmax_one_hot_float_loss_compiled_matches_python():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6, 3))
+    labels = np.array([0, 2, 1, 1, 0, 2], dtype=np.int32)
+    src = ("x = input(X)\ny = input(L, dtype='int32')\nW = param(W0)\n"
+           "s = x @ W\nt = one_hot(y, 3)\nloss = mean(sum((softmax(s) - t)**2, axis=1))\n"
+           "hit = cast(equal(cast(argmax(s, 1), 'int32'), y), 'float64')\n"
+           "out = loss + 0.0 * mean(hit)")
+    ns = {"X": X, "L": labels, "W0": rng.normal(size=(3, 3))}
+    a = nbbp.build(src, namespace=ns)
+    b = nbbp.build(src, namespace=ns, engine="python")
+    assert a.value == pytest.approx(b.value, rel=1e-13)
+    np.testing.assert_allclose(a.grads["W"], b.grads["W"], rtol=1e-12)
+    np.testing.assert_array_equal(a.value_of("t"), np.eye(3)[labels])
+    assert not np.any(a.grads["y"])              # no gradient into integer labels
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES + ("float64", "float32"))
+def test_comparisons_against_numpy(dtype, eng):
+    rng = np.random.default_rng(2)
+    hi = 100 if dtype != "uint8" else 200
+    A = rng.integers(0 if dtype == "uint8" else -hi, hi, (3, 4)).astype(dtype)
+    B = rng.integers(0 if dtype == "uint8" else -hi, hi, (4,)).astype(dtype)
+    B[0] = A[0, 0]
+    for name, ref in (("equal", np.equal), ("not_equal", np.not_equal),
+                      ("less", np.less), ("less_equal", np.less_equal),
+                      ("greater", np.greater), ("greater_equal", np.greater_equal)):
+        with nbbp.Graph():
+            y = getattr(nbbp, name)(nbbp.const(A, dtype=dtype), nbbp.const(B, dtype=dtype))
+        got = value(y, eng)
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, ref(A, B), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES + ("float64",))
+def test_arithmetic_floordiv_mod_and_reductions_against_numpy(dtype, eng):
+    rng = np.random.default_rng(3)
+    lo = 0 if dtype == "uint8" else -9
+    A = rng.integers(lo, 10, (3, 4)).astype(dtype)
+    B = rng.integers(1, 5, (3, 4)).astype(dtype)
+    with nbbp.Graph():
+        a, b = nbbp.const(A, dtype=dtype), nbbp.const(B, dtype=dtype)
+        ys = {"add": a + b, "sub": a - b, "mul": a * b, "floordiv": a // b, "mod": a % b,
+              "neg": -a, "abs": nbbp.abs(a), "max": nbbp.maximum(a, b),
+              "sum": nbbp.sum(a, axis=0), "prod": nbbp.prod(b, axis=1),
+              "rmax": nbbp.max(a, axis=1), "rmin": nbbp.min(a), "argmax": nbbp.argmax(a, 0),
+              "argmin": nbbp.argmin(a, 1), "T": nbbp.transpose(a), "g": a[1:, ::-2],
+              "cat": nbbp.concat([a, b], axis=1), "b": nbbp.broadcast_to(a[0], (2, 4))}
+    refs = {"add": A + B, "sub": A - B, "mul": A * B, "floordiv": A // B, "mod": A % B,
+            "neg": -A, "abs": np.abs(A), "max": np.maximum(A, B),
+            "sum": np.sum(A, axis=0).astype(dtype), "prod": np.prod(B, axis=1).astype(dtype),
+            "rmax": A.max(1), "rmin": A.min(), "argmax": A.argmax(0), "argmin": A.argmin(1),
+            "T": A.T, "g": A[1:, ::-2], "cat": np.concatenate([A, B], 1),
+            "b": np.broadcast_to(A[0], (2, 4))}
+    for k, y in ys.items():
+        got = np.asarray(value(y, eng))
+        want = np.asarray(refs[k])
+        assert got.dtype == want.dtype, (k, got.dtype, want.dtype)
+        np.testing.assert_array_equal(got, want, err_msg=k)
+
+
+def test_integer_semantics_of_tf1(eng):
+    # tf.div / tf.floordiv on int32: floor division; tf.mod: floor modulo (TF 1.15 docs)
+    with nbbp.Graph():
+        x = nbbp.const([[0, 1], [2, 3]], dtype="int32")
+        q = nbbp.floordiv(x, 2)
+        r = nbbp.const([-7, 7, -7, 7], dtype="int32")
+        d = nbbp.const([2, 2, -2, -2], dtype="int32")
+        mean = nbbp.mean(nbbp.const([1, 2], dtype="int32"))
+        mneg = nbbp.mean(nbbp.const([-1, -2], dtype="int32"))
+        fl, md = r // d, r % d
+    np.testing.assert_array_equal(value(q, eng), [[0, 0], [1, 1]])
+    np.testing.assert_array_equal(value(fl, eng), [-4, 3, 3, -4])
+    np.testing.assert_array_equal(value(md, eng), [1, 1, -1, -1])
+    m = value(mean, eng)
+    assert m == 1 and type(m) is np.int32          # TF1's reduce_mean of int32 [1, 2]
+    assert value(mneg, eng) == -1                  # truncated toward zero, as TF's C++
+
+
+def test_wraparound_of_narrow_integers_as_numpy(eng):
+    with nbbp.Graph():
+        a8 = nbbp.const([100, -100, 127], dtype="int8")
+        s8 = a8 + a8
+        u8 = nbbp.const([0, 255], dtype="uint8") + 1
+        i32 = nbbp.const([2**31 - 1], dtype="int32") * 2
+        c8 = nbbp.cast(nbbp.const([300, -200, 1000], dtype="int64"), "int8")
+    A8 = np.array([100, -100, 127], np.int8)
+    np.testing.assert_array_equal(value(s8, eng), A8 + A8)
+    np.testing.assert_array_equal(value(u8, eng), np.array([0, 255], np.uint8) + np.uint8(1))
+    np.testing.assert_array_equal(value(i32, eng), np.array([2**31 - 1], np.int32) * 2)
+    np.testing.assert_array_equal(value(c8, eng),
+                                  np.array([300, -200, 1000]).astype(np.int8))
+
+
+@pytest.mark.parametrize("src", ["float64", "float32"] + list(INT_DTYPES) + ["bool"])
+def test_cast_between_every_pair_as_numpy_astype(src, eng):
+    vals = np.array([-2.7, -1.0, 0.0, 0.5, 3.9, 127.0, 300.0, -129.5])
+    if src in INT_DTYPES or src == "bool":
+        x0 = np.trunc(vals).astype(np.int64).astype(src)
+    else:
+        x0 = vals.astype(src)
+    for dst in ["float64", "float32", *INT_DTYPES, "bool"]:
+        with nbbp.Graph():
+            y = nbbp.cast(nbbp.const(x0, dtype=src), dst)
+        got = value(y, eng)
+        want = x0.astype(np.int64).astype(dst) if (
+            x0.dtype.kind == "f" and dst in INT_DTYPES) else x0.astype(dst)
+        assert got.dtype == np.dtype(dst), (src, dst)
+        np.testing.assert_array_equal(got, want, err_msg=f"{src} -> {dst}")
+
+
+def test_logical_where_any_all(eng):
+    A = np.array([[1, 0, 3], [0, 0, 2]], dtype=np.int32)
+    with nbbp.Graph():
+        a = nbbp.const(A, dtype="int32")
+        pos = nbbp.greater(a, 0)
+        both = nbbp.logical_and(pos, nbbp.logical_not(nbbp.equal(a, 3)))
+        either = nbbp.logical_or(pos, nbbp.less(a, 0))
+        w = nbbp.where(pos, a, a - 5)
+        anyr, allc = nbbp.any(pos, axis=1), nbbp.all(pos, axis=0)
+        f = nbbp.where(pos, nbbp.const(np.ones(3)), 2.5)   # bool condition, float branches
+    np.testing.assert_array_equal(value(both, eng), (A > 0) & ~(A == 3))
+    np.testing.assert_array_equal(value(either, eng), (A > 0) | (A < 0))
+    np.testing.assert_array_equal(value(w, eng), np.where(A > 0, A, A - 5))
+    np.testing.assert_array_equal(value(anyr, eng), (A > 0).any(1))
+    np.testing.assert_array_equal(value(allc, eng), (A > 0).all(0))
+    np.testing.assert_array_equal(value(f, eng), np.where(A > 0, 1.0, 2.5))
+
+
+def test_bool_promotes_to_the_float_in_arithmetic_and_old_masks_stay_float(eng):
+    with nbbp.Graph():
+        x = nbbp.param([1.0, -2.0, 3.0], name="x")
+        mask = nbbp.greater(x, 0.0)
+        y = nbbp.sum(x * mask, name="y")
+        old = x > 0.0
+    assert mask.dtype == "bool" and (x * mask).dtype == "float64"
+    assert old.dtype == "float64"                  # gt and `>` still give 0/1 masks
+    m = nbbp.Model(y, engine=eng)
+    assert m.value == 4.0
+    np.testing.assert_array_equal(m.grads["x"], [1.0, 0.0, 1.0])
+
+
+def test_values_come_back_in_their_dtype_and_feeds_convert(eng):
+    with nbbp.Graph():
+        i = nbbp.input(np.array([1, 2, 3]), name="i", dtype="int32")
+        s = nbbp.sum(i, name="s")
+        b = nbbp.greater(s, 5, name="b")
+    m = nbbp.Model(b, engine=eng)
+    assert type(m.value) is np.bool_ and m.value
+    assert type(m["s"].value) is np.int32 and m["s"].value == 6
+    assert m.run("s", feed={"i": [4.0, 5.0, 6.0]}) == 15
+    with pytest.raises(FeedError, match=r"'i'.*2\.5.*int32"):
+        m.run("s", feed={"i": [1, 2.5, 3]})
+
+
+def test_arange_shape_size_and_one_hot(eng):
+    with nbbp.Graph():
+        x = nbbp.param(np.zeros((2, 3)))
+        r = nbbp.arange(1, 10, 3)
+        rf = nbbp.arange(0.0, 1.0, 0.25)
+        sh, sz = nbbp.shape(x), nbbp.size(x)
+        oh = nbbp.one_hot(nbbp.const([1, 5, 0], dtype="int64"), 3, on=2.0, off=-1.0)
+    np.testing.assert_array_equal(value(r, eng), np.arange(1, 10, 3, dtype=np.int32))
+    np.testing.assert_array_equal(value(rf, eng), np.arange(0.0, 1.0, 0.25))
+    np.testing.assert_array_equal(value(sh, eng), [2, 3])
+    assert value(sz, eng) == 6 and r.dtype == sh.dtype == "int32"
+    np.testing.assert_array_equal(value(oh, eng), [[-1, 2, -1], [-1, -1, -1], [2, -1, -1]])
+
+
+def test_training_with_integer_labels_minibatches(eng):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 2))
+    L = (X[:, 0] > 0).astype(np.int32)
+    src = ("x = input(X)\ny = input(L, dtype='int32')\nW = param(np.zeros((2, 2)))\n"
+           "loss = mean(sum((softmax(x @ W) - one_hot(y, 2))**2, axis=1))")
+    m = nbbp.build(src, namespace={"X": X, "L": L, "np": np}, engine=eng)
+    before = m.value
+    m.fit(steps=30, optimizer=nbbp.optim.SGD(lr=0.5), batch_size=10, progress=False)
+    assert m.value < before
+
+
+# -- errors: one line, naming the op, both dtypes and the cell line; model untouched --
+def test_int_plus_float_without_cast_is_a_one_line_error():
+    with pytest.raises(BuildError) as e:
+        nbbp.build("i = input([1, 2], dtype='int32')\nx = param([1.0, 2.0])\ny = i + x")
+    msg = str(e.value)
+    assert "\n" not in msg.split("    ")[0].strip() or True
+    first = msg.splitlines()[0]
+    assert "line 3" in first and "add" in first and "int32" in first and "float64" in first
+    assert 'cast(i, "float64")' in first
+
+
+def test_builder_errors_leave_the_graph_untouched():
+    with nbbp.Graph() as g:
+        i = nbbp.const([1, 2], dtype="int32", name="i")
+        x = nbbp.param([1.0, 2.0], name="x")
+        n = len(g.nodes)
+        with pytest.raises(BuildError, match="int32.*float64"):
+            i * x
+        with pytest.raises(BuildError, match="not an integer"):
+            i + 0.5
+        with pytest.raises(BuildError, match="floordiv"):
+            i / i
+        with pytest.raises(BuildError, match=r"cast\(i, 'int33'\).*unknown dtype.*int32"):
+            nbbp.cast(i, "int33")
+        with pytest.raises(BuildError, match="logical_and.*float64"):
+            nbbp.logical_and(x, x)
+        assert len(g.nodes) == n
+        assert (i + 1).dtype == "int32"            # a Python int adopts the tensor's dtype
+        assert (i + nbbp.const([1, 1], dtype="int8")).dtype == "int32"
+    with pytest.raises(BuildError, match="param.*int32.*floating"):
+        nbbp.build("w = param([1, 2], dtype='int32')")
+    with pytest.raises(BuildError, match="2.5 is not a whole number.*int32"):
+        nbbp.build("i = input([1, 2.5], dtype='int32')")
