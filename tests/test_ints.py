@@ -272,3 +272,11 @@ def test_files_keep_integer_and_boolean_dtypes(tmp_path):
         assert m2.graph[name].dtype == m.graph[name].dtype
     assert m2.value == m.value
     np.testing.assert_array_equal(m2.value_of("k"), m.value_of("k"))
+
+
+def test_the_picture_says_why_an_integer_edge_has_no_gradient():
+    m = nbbp.build("p = param([[0.1, 0.9], [0.8, 0.2]])\ny = input([1, 1], dtype='int64')\n"
+                   "acc = mean(cast(equal(argmax(p, 1), y), 'float64'))\nf = sum(p * p) + acc")
+    dot = m.to_dot()
+    assert 'label="no gradient through argmax"' in dot
+    assert 'label="no gradient through bool"' in dot      # equal → cast(…, float64)
