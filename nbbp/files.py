@@ -70,7 +70,7 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from .core import ops
-from .core.dtypes import float_dtype
+from .core.dtypes import DTYPES, FLOATS, dtype_of
 from .core.graph import LEAF_OPS, MAX_NDIM, Graph, Node
 from .errors import FileFormatError, NbbpError, suggest
 
@@ -445,10 +445,11 @@ def _is_int(x: Any) -> bool:
 
 def _plain_attr(v: Any) -> bool:
     """An attribute as ops take them: null, true/false, a small int or a short list of
-    small ints (axis, keepdims, perm, shape)."""
+    small ints (axis, keepdims, perm, shape), or the name of one of nbbp's dtypes
+    (cast's)."""
     def small(x: Any) -> bool:
         return _is_int(x) and abs(x) <= 1 << 31
-    if v is None or isinstance(v, bool) or small(v):
+    if v is None or isinstance(v, bool) or small(v) or (isinstance(v, str) and v in DTYPES):
         return True
     return isinstance(v, list) and len(v) <= 2 * MAX_NDIM and all(small(x) for x in v)
 
@@ -521,9 +522,12 @@ def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
         raise _bad(path, f"{where}: \"dtype\" must be a dtype's name, got "
                          f"{_short(e['dtype'])}")
     try:     # files written before dtypes hold float64 values and no "dtype"
-        dtype = float_dtype(e.get("dtype", "float64"), "\"dtype\"")
+        dtype = dtype_of(e.get("dtype", "float64"))
     except NbbpError as exc:
-        raise _bad(path, f"{where}: {exc.message}") from None
+        raise _bad(path, f"{where}: \"dtype\": {exc.message}") from None
+    if op == "param" and dtype not in FLOATS:
+        raise _bad(path, f"{where}: a param is {dtype}; params are floating "
+                         f"({', '.join(FLOATS)})")
     *parents, base = full.split("/")
     g._scopes = parents
     try:

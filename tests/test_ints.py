@@ -258,3 +258,25 @@ def test_builder_errors_leave_the_graph_untouched():
         nbbp.build("w = param([1, 2], dtype='int32')")
     with pytest.raises(BuildError, match="2.5 is not a whole number.*int32"):
         nbbp.build("i = input([1, 2.5], dtype='int32')")
+
+
+def test_files_keep_integer_and_boolean_dtypes(tmp_path):
+    src = ("x = param([0.5, -1.5, 2.0])\ni = input([1, 0, 2], dtype='int32')\n"
+           "b = greater(x, 0.0)\nk = cast(x, 'int8') + cast(i, 'int8')\n"
+           "f = sum(x * b) + sum(cast(k, 'float64'))")
+    m = nbbp.build(src)
+    path = tmp_path / "m.nbbp"
+    m.save(path)
+    m2 = nbbp.load(path)
+    for name in ("i", "b", "k"):
+        assert m2.graph[name].dtype == m.graph[name].dtype
+    assert m2.value == m.value
+    np.testing.assert_array_equal(m2.value_of("k"), m.value_of("k"))
+
+
+def test_the_picture_says_why_an_integer_edge_has_no_gradient():
+    m = nbbp.build("p = param([[0.1, 0.9], [0.8, 0.2]])\ny = input([1, 1], dtype='int64')\n"
+                   "acc = mean(cast(equal(argmax(p, 1), y), 'float64'))\nf = sum(p * p) + acc")
+    dot = m.to_dot()
+    assert 'label="no gradient through argmax"' in dot
+    assert 'label="no gradient through bool"' in dot      # equal → cast(…, float64)

@@ -239,6 +239,8 @@ def scene_dot(sc: Scene) -> str:
             attrs = f'id="{e.id}"' + (", " + _edge_attrs(look) if look else "")
             if o.grad and not e.const:
                 attrs += f', tooltip={_q(e.tip)}'
+                if e.label:                 # a dtype stops it: "no gradient through argmax"
+                    attrs += f', label={_q(e.label)}, labeltooltip={_q(e.tip)}'
         else:
             look = edge_style(e.mag, top)
             kinds.add(look.kind)

@@ -36,6 +36,17 @@ def _base(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+def _no_gradient_why(n: Any, x: Any) -> str:
+    """Why the edge ``x → n`` carries no gradient when a dtype is the reason (an integer
+    or boolean node on either end: argmax, a comparison, a cast to int), else ""."""
+    floats = ("float64", "float32")
+    if n.dtype not in floats:
+        return f"no gradient through {n.op}"
+    if x.dtype not in floats:
+        return f"no gradient through {x.dtype}"
+    return ""
+
+
 @dataclass
 class EdgeView:
     """One drawn edge (possibly several graph edges merged between collapsed ends)."""
@@ -382,8 +393,13 @@ class Scene:
                     (f"n{x.id}", f"n{n.id}")
                 if src == dst or not src:
                     continue
+                label = ""
                 if g is None:
                     tip = f"no gradient flows from {n.name} back to {x.name}"
+                    why = _no_gradient_why(n, x)
+                    if why:                     # stopped by a dtype: say so on the edge
+                        label = why
+                        tip = f"{tip}: {why} ({x.name} is {x.dtype}, {n.name} {n.dtype})"
                 else:
                     tip = (f"∂{oname}/∂{self.short(x)} flowing back through {self.short(n)}"
                            f" (its argument {OPS[n.op].arg(pos)}): "
@@ -391,7 +407,7 @@ class Scene:
                            f"\nlocal derivative {formula(n.op, pos)}")
                 e = EdgeView(src, dst, f"e{n.id}_{pos}", x.name, n.name, g,
                              None if g is None else norm(g),
-                             "" if g is None else self.edge_label(g), tip,
+                             label if g is None else self.edge_label(g), tip,
                              x.op == "const", not x.is_leaf or src[0] in "sr")
                 merge = collapse and (src[0] in "sr" or dst[0] in "sr")
                 if merge and (src, dst) in groups:
