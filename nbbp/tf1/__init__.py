@@ -22,10 +22,9 @@ float64 whatever the dtype; random ops are seeded even without
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from . import errors, losses, nn, train
+from . import app, errors, flags, losses, nn, summary, train
 from ._core import (
     Graph,
     Operation,
@@ -38,6 +37,7 @@ from ._core import (
     session_for,
 )
 from ._grad import gradients, hessians
+from ._names import DEPRECATED, missing
 from ._ops import (
     abs,
     add,
@@ -182,7 +182,6 @@ _NOT_SUPPORTED = {
     "layers": "build layers from tf.get_variable and tf.matmul",
     "keras": "nbbp.tf1 covers TF 1's graph API, not Keras",
     "data": "feed numpy batches through placeholders",
-    "summary": "record values in Python from what sess.run returns",
     "Print": "print what sess.run returns",
     "enable_eager_execution": "nbbp.tf1 is TF 1's graph mode; for eager-style code use "
                               "nbbp's own API (nbbp.param, nbbp.Model)",
@@ -211,13 +210,12 @@ __all__ = [
 ]
 
 
+__all__ += ["app", "flags", "summary"]
+
+
 def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    if name in _NOT_SUPPORTED:
-        raise errors.NotSupportedError(f"tf.{name} is not supported by nbbp.tf1: "
-                                       f"{_NOT_SUPPORTED[name]}")
-    close = difflib.get_close_matches(name, __all__, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(f'tf.{c}' for c in close)}? " if close else ""
-    raise errors.NotSupportedError(f"module 'nbbp.tf1' has no attribute {name!r}; {hint}"
-                                   "the names nbbp.tf1 provides are listed in docs/tf1.md")
+    if name in DEPRECATED:          # names TF 1.15 still has, with its warning
+        return DEPRECATED[name]
+    if name == "Summary":           # the Summary protocol buffer (needs tensorboard)
+        return summary._summary_proto()
+    raise missing("", name, _NOT_SUPPORTED)

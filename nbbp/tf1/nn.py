@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import Tensor, make_op
+from ._names import module_getattr
 from ._ops import sigmoid, tanh
 from .errors import UsageError
 
@@ -110,3 +111,5 @@ def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, labels: Any = None,
     _named_only("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
     return make_op("SigmoidCrossEntropyWithLogits", [labels, logits],
                    name=name or "logistic_loss", arg_names=("labels", "logits"))
+
+__getattr__ = module_getattr("nn")
