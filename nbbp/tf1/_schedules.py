@@ -14,7 +14,7 @@ from ._core import Tensor, convert_to_tensor, get_default_graph
 from ._ops import pow
 from .errors import UsageError
 
-_SHIFT = 2.0 ** 52      # adding and removing it rounds a float64 in [0, 2⁵²) to an integer
+_SHIFT = 1.5 * 2.0 ** 52    # x + _SHIFT lies in [2⁵², 2⁵³), where float64s are the integers
 
 
 def _floor_of_ratio(step: Tensor, decay_steps: float) -> Tensor:
@@ -22,7 +22,7 @@ def _floor_of_ratio(step: Tensor, decay_steps: float) -> Tensor:
 
     nbbp's core has no floor op; with step = q·d + r (0 ≤ r < d),
     step/d − ½ + ½/d lies strictly inside (q − ½, q + ½), and float64's
-    round-to-nearest (the 2⁵² shift) gives q exactly.
+    round-to-nearest (adding and removing 1.5·2⁵²) gives q exactly.
     """
     x = step / decay_steps - 0.5 + 0.5 / decay_steps
     return (x + _SHIFT) - _SHIFT
