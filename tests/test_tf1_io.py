@@ -173,7 +173,7 @@ def test_restoring_into_a_different_graph_gives_tf1s_errors(tmp_path):
     tf.Variable([1.0, 2.0, 3.0], name="W")
     with tf.Session() as sess, pytest.raises(tf.errors.InvalidArgumentError) as e:
         tf.train.Saver().restore(sess, path)
-    assert "Assign requires shapes of both tensors to match. lhs shape= [3] rhs shape= [1, 2]" \
+    assert "Assign requires shapes of both tensors to match. lhs shape= [3] rhs shape= [1,2]" \
         in str(e.value)
     tf.reset_default_graph()
     tf.Variable(1.0, name="V")

@@ -139,6 +139,16 @@ def name_scope(name: str | None, default_name: str | None = None, values: list |
     return g.name_scope(name if name is not None else default_name)
 
 
+def get_collection(key: str, scope: str | None = None) -> list:
+    """The default graph's collection ``key`` (items whose name starts with ``scope``)."""
+    return get_default_graph().get_collection(key, scope)
+
+
+def add_to_collection(name: str, value: Any) -> None:
+    """Add ``value`` to the default graph's collection ``name``."""
+    get_default_graph().add_to_collection(name, value)
+
+
 def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
                   name: str | None = None) -> Tensor:
     """min(max(t, clip_value_min), clip_value_max)."""
@@ -210,7 +220,7 @@ __all__ = [
 ]
 
 
-__all__ += ["app", "flags", "summary"]
+__all__ += ["add_to_collection", "app", "flags", "get_collection", "summary"]
 
 
 def __getattr__(name: str) -> Any:

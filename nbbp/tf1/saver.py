@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import files
 from ._core import Tensor, get_default_graph
+from ._types import shape_list_str
 from ._variables import Variable, global_variables
 from .errors import InvalidArgumentError, NotFoundError, UsageError
 
@@ -119,8 +120,8 @@ class Saver:
                     "between the current graph and the graph from the checkpoint. Please "
                     "ensure that you have not altered the graph expected based on the "
                     "checkpoint. Original error:\n\nAssign requires shapes of both tensors "
-                    f"to match. lhs shape= {list(var._shape)} rhs shape= "
-                    f"{list(saved[name].shape)} (variable '{name}')")
+                    f"to match. lhs shape= {shape_list_str(var._shape)} rhs shape= "
+                    f"{shape_list_str(saved[name].shape)} (variable '{name}')")
         for name, var in self._vars.items():
             sess._store(var, saved[name], "restore")
 
