@@ -314,7 +314,7 @@ def test_names_removed_in_tf_1_0_name_their_replacement(ns, name, new):
     assert "removed in TensorFlow 1.0" in str(e.value)
 
 
-@pytest.mark.parametrize("ns", ["", "nn", "train", "summary", "losses"])
+@pytest.mark.parametrize("ns", ["", "nn", "train", "summary", "losses", "flags", "app"])
 def test_every_namespace_answers_a_missing_name_in_one_line(ns):
     module = tf if not ns else getattr(tf, ns)
     for name in sorted(_names.TF115.get(ns, ()))[:40] + ["no_such_name_at_all"]:

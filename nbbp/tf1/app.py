@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import flags
+from ._names import module_getattr
 from .errors import UsageError
 
 
@@ -33,3 +34,5 @@ def run(main: Callable[[list[str]], Any] | None = None, argv: list[str] | None =
 
 
 __all__ = ["flags", "run"]
+
+__getattr__ = module_getattr("app")

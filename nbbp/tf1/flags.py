@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._names import module_getattr
 from .errors import UsageError
 
 
@@ -176,7 +177,7 @@ def _def(kind: str, parse: Callable) -> Callable:
     def define(name: str, default: Any, help: str | None = None,
                flag_values: FlagValues = FLAGS, **unused: Any) -> None:
         flag_values._define(name, default, help or "", parse, kind)
-    define.__name__ = f"DEFINE_{kind}"
+    define.__name__ = define.__qualname__ = f"DEFINE_{kind}"
     define.__doc__ = f"Define a {kind} flag ``--{{name}}`` with ``default`` and ``help``."
     return define
 
@@ -189,3 +190,5 @@ DEFINE_bool = DEFINE_boolean
 
 __all__ = ["DEFINE_bool", "DEFINE_boolean", "DEFINE_float", "DEFINE_integer", "DEFINE_string",
            "DuplicateFlagError", "Error", "FLAGS", "FlagValues", "IllegalFlagValueError"]
+
+__getattr__ = module_getattr("flags")
