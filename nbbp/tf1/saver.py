@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import files
-from ._core import Tensor, get_default_graph
+from ._core import Tensor
 from ._types import shape_list_str
 from ._variables import Variable, global_variables
 from .errors import InvalidArgumentError, NotFoundError, UsageError
@@ -58,8 +58,6 @@ class Saver:
         self._vars = _names(var_list)
         if not self._vars and not allow_empty:
             raise UsageError("No variables to save")
-        self._graph = get_default_graph() if var_list is None else \
-            next(iter(self._vars.values())).graph
         self.max_to_keep = max_to_keep
         self._pad = pad_step_number
         self._last: list[str] = []
