@@ -23,10 +23,9 @@ repeat exactly); only the ops listed here exist.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from . import errors, losses, nn, train
+from . import app, errors, flags, losses, nn, summary, train
 from ._core import (
     Graph,
     Operation,
@@ -39,6 +38,7 @@ from ._core import (
     session_for,
 )
 from ._grad import gradients, hessians
+from ._names import DEPRECATED, missing
 from ._ops import (
     abs,
     add,
@@ -169,6 +169,16 @@ def name_scope(name: str | None, default_name: str | None = None, values: list |
     return g.name_scope(name if name is not None else default_name)
 
 
+def get_collection(key: str, scope: str | None = None) -> list:
+    """The default graph's collection ``key`` (items whose name starts with ``scope``)."""
+    return get_default_graph().get_collection(key, scope)
+
+
+def add_to_collection(name: str, value: Any) -> None:
+    """Add ``value`` to the default graph's collection ``name``."""
+    get_default_graph().add_to_collection(name, value)
+
+
 def norm(tensor: Any, ord: str = "euclidean", axis: Any = None, keepdims: bool = False,
          name: str | None = None) -> Tensor:
     """The Euclidean norm sqrt(sum(t²)) over ``axis`` (None: all elements)."""
@@ -195,7 +205,6 @@ _NOT_SUPPORTED = {
     "layers": "build layers from tf.get_variable and tf.matmul",
     "keras": "nbbp.tf1 covers TF 1's graph API, not Keras",
     "data": "feed numpy batches through placeholders",
-    "summary": "record values in Python from what sess.run returns",
     "Print": "print what sess.run returns",
     "float16": "nbbp computes in float32, float64, int32, int64 and bool; use tf.float32",
     "enable_eager_execution": "nbbp.tf1 is TF 1's graph mode; for eager-style code use "
@@ -228,13 +237,12 @@ __all__ = [
 ]
 
 
+__all__ += ["add_to_collection", "app", "flags", "get_collection", "summary"]
+
+
 def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    if name in _NOT_SUPPORTED:
-        raise errors.NotSupportedError(f"tf.{name} is not supported by nbbp.tf1: "
-                                       f"{_NOT_SUPPORTED[name]}")
-    close = difflib.get_close_matches(name, __all__, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(f'tf.{c}' for c in close)}? " if close else ""
-    raise errors.NotSupportedError(f"module 'nbbp.tf1' has no attribute {name!r}; {hint}"
-                                   "the names nbbp.tf1 provides are listed in docs/tf1.md")
+    if name in DEPRECATED:          # names TF 1.15 still has, with its warning
+        return DEPRECATED[name]
+    if name == "Summary":           # the Summary protocol buffer (needs tensorboard)
+        return summary._summary_proto()
+    raise missing("", name, _NOT_SUPPORTED)

@@ -32,6 +32,7 @@ from ._core import (
     not_in_graph,
     register_session_finder,
 )
+from ._fetchers import FETCHERS
 from ._lower import lower
 from ._opdefs import ASSIGN_TYPES
 from ._types import compatible, shape_list_str, shape_str
@@ -259,8 +260,13 @@ class Session:
                 if hasattr(f, "_fields"):      # a namedtuple
                     return lambda v: type(f)(*(p(v) for p in parts))
                 return lambda v: type(f)(p(v) for p in parts)
+            e = self._element(f)
+            make = FETCHERS.get(e.op.type) if isinstance(e, Tensor) else None
+            if make is not None:        # e.g. a summary: its inputs' values, made into bytes
+                parts = [walk(x) for x in e.op.inputs]
+                return lambda v: make(e.op, [p(v) for p in parts])
             i = len(flat)
-            flat.append(self._element(f))
+            flat.append(e)
             return lambda v: v[i]
 
         return flat, walk(fetches)

@@ -484,5 +484,7 @@ def get_variable(name: str, shape: Any = None, dtype: Any = None, initializer: A
 
 
 def _call_initializer(init: Callable, shape: tuple, dtype: Any) -> Tensor:
+    if isinstance(init, type):      # initializer=tf.zeros_initializer: TF 1 makes one
+        init = init()
     out = init(list(shape), dtype=dtype)
     return convert_to_tensor(out, dtype=dtype)

@@ -25,6 +25,10 @@ class InvalidArgumentError(OpError):
     """A run lacked a value it needs, e.g. an unfed placeholder."""
 
 
+class NotFoundError(OpError):
+    """A checkpoint lacks a variable the graph asks for (``Key W not found in checkpoint``)."""
+
+
 class FailedPreconditionError(OpError):
     """A run read a variable that was not initialised in this session."""
 
@@ -67,6 +71,6 @@ class NotSupportedError(TF1Error, AttributeError):
 
 
 __all__ = ["ClosedSessionError", "DTypeError", "FailedPreconditionError", "FeedShapeError",
-           "FetchError",
-           "GraphMismatchError", "InvalidArgumentError", "NotSupportedError", "OpError",
-           "ShapeError", "TF1Error", "UsageError", "VariableScopeError"]
+           "FetchError", "GraphMismatchError", "InvalidArgumentError", "NotFoundError",
+           "NotSupportedError", "OpError", "ShapeError", "TF1Error", "UsageError",
+           "VariableScopeError"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import Tensor, get_default_graph
+from ._names import module_getattr
 from ._ops import reduce_mean, squared_difference, stop_gradient
 from .nn import sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2
 
@@ -30,3 +31,5 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, scope: str | None = N
     with get_default_graph().name_scope(scope or "softmax_cross_entropy_loss"):
         return reduce_mean(softmax_cross_entropy_with_logits_v2(
             labels=stop_gradient(onehot_labels), logits=logits), name="value")
+
+__getattr__ = module_getattr("losses")

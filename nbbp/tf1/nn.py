@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._core import Tensor, make_op
+from ._names import module_getattr
 from ._ops import gather, sigmoid, tanh
 from .errors import UsageError
 
@@ -121,3 +122,6 @@ def embedding_lookup(params: Any, ids: Any, name: str | None = None, **unused: A
                              "by nbbp.tf1; pass one tensor")
         params = params[0]
     return gather(params, ids, name=name or "embedding_lookup")
+
+
+__getattr__ = module_getattr("nn")

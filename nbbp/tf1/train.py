@@ -27,6 +27,8 @@ import numpy as np
 from ..train import optim
 from ._core import Operation, Tensor, convert_to_tensor, get_default_graph, graph_of
 from ._grad import gradients
+from ._names import module_getattr
+from ._schedules import exponential_decay
 from ._variables import (
     GLOBAL_VARIABLES,
     GraphKeys,
@@ -36,6 +38,13 @@ from ._variables import (
     zeros_initializer,
 )
 from .errors import UsageError
+from .saver import (
+    CheckpointState,
+    Saver,
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+)
 
 # ---------------------------------------------------------------------------
 # the update rules, one step on NumPy arrays (TF 1's kernels' arguments)
@@ -346,3 +355,7 @@ __all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer",
            "MomentumOptimizer", "Optimizer", "RMSPropOptimizer", "adagrad_update",
            "adam_update", "get_global_step", "get_or_create_global_step",
            "momentum_update", "rmsprop_update", "sgd_update"]
+__all__ += ["CheckpointState", "Saver", "checkpoint_exists", "exponential_decay",
+            "get_checkpoint_state", "latest_checkpoint"]
+
+__getattr__ = module_getattr("train")
