@@ -295,8 +295,13 @@ def test_exponential_decay_matches_its_formula(decay_steps):
     steps = np.arange(0, 3 * decay_steps + 2)
     with tf.Session() as sess:
         got = np.array([sess.run([smooth, stair], {step: s}) for s in steps])
-    np.testing.assert_allclose(got[:, 0], 0.5 * 0.9 ** (steps / decay_steps), rtol=1e-12)
-    np.testing.assert_allclose(got[:, 1], 0.5 * 0.9 ** (steps // decay_steps), rtol=1e-12)
+    # TF 1 computes in the learning rate's dtype: float32 for a Python number
+    f32 = np.float32
+    smooth_ref = f32(0.5) * f32(0.9) ** (steps.astype(f32) / f32(decay_steps))
+    stair_ref = f32(0.5) * f32(0.9) ** np.floor(steps.astype(f32) / f32(decay_steps))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got[:, 0], smooth_ref, rtol=4 * np.finfo(f32).eps)
+    np.testing.assert_allclose(got[:, 1], stair_ref, rtol=4 * np.finfo(f32).eps)
 
 
 # ---------------------------------------------------------------------------

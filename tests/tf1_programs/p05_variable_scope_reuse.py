@@ -33,10 +33,11 @@ with tf.Session() as sess:
     sess.run(tf.global_variables_initializer())
     print(sess.run([y1, y2]))
 
+# NumPy ≥ 2 prints a list's float32/int64 scalars as np.float32(…), np.int64(…).
 # Expected output (TensorFlow 1.15):
 # $ python p05_variable_scope_reuse.py
 # > True foo/v:0
 # > foo/bar/w:0 (2, 3)
 # > 1
 # > Variable foo/v already exists, disallowed
-# > [3.0, 6.0]
+# > [np.float32(3.0), np.float32(6.0)]

@@ -20,10 +20,11 @@ with tf.Session() as sess:
     print(sess.run(hess, feed_dict={z: [1.0, 2.0]}))
 print(tf.gradients(f, [tf.Variable(1.0)]))
 
+# NumPy ≥ 2 prints a list's float32/int64 scalars as np.float32(…), np.int64(…).
 # Expected output (TensorFlow 1.15):
 # $ python p07_gradients_hessians.py
 # > 42.0
-# > [24.0, 10.0]
+# > [np.float32(24.0), np.float32(10.0)]
 # > 8.0
 # > [[ 6.  0.]
 # >  [ 0. 12.]]

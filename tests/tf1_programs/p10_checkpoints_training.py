@@ -45,6 +45,7 @@ else:
     print(tf.train.latest_checkpoint("nowhere"))
 
 # w: 0 → 2.5 → 3.75 → 4.375 → 4.6875 (each step halves the distance to 5)
+# NumPy ≥ 2 prints a list's float32/int64 scalars as np.float32(…), np.int64(…).
 # Expected output (TensorFlow 1.15):
 # $ python p10_checkpoints_training.py train
 # > ckpt/model-1 2.5
@@ -56,8 +57,8 @@ else:
 # > all_model_checkpoint_paths: "model-3"
 # > all_model_checkpoint_paths: "model-4"
 # $ python p10_checkpoints_training.py resume
-# > ckpt/model-4 [4.0, 4.6875]
-# > [5.0, 4.84375]
+# > ckpt/model-4 [np.int64(4), np.float32(4.6875)]
+# > [np.int64(5), np.float32(4.84375)]
 # $ python p10_checkpoints_training.py mismatch
 # > InvalidArgumentError Assign requires shapes of both tensors to match. lhs shape= [2] rhs shape= []
 # > NotFoundError Key other not found in checkpoint

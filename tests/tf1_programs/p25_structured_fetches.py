@@ -15,10 +15,11 @@ with tf.Session() as sess:
     print(sess.run("c:0"), sess.run(["a:0", "b:0"]))
     print(sess.run(tf.no_op()))
 
+# NumPy ≥ 2 prints a list's float32/int64 scalars as np.float32(…), np.int64(…).
 # Expected output (TensorFlow 1.15):
 # $ python p25_structured_fetches.py
-# > [1.0, (2.0, 3.0)]
-# > {'sum': 3.0, 'parts': [1.0, 2.0]}
-# > Pair(x=1.0, y=3.0)
-# > 3.0 [1.0, 2.0]
+# > [np.float32(1.0), (np.float32(2.0), np.float32(3.0))]
+# > {'sum': np.float32(3.0), 'parts': [np.float32(1.0), np.float32(2.0)]}
+# > Pair(x=np.float32(1.0), y=np.float32(3.0))
+# > 3.0 [np.float32(1.0), np.float32(2.0)]
 # > None
