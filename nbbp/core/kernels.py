@@ -432,38 +432,52 @@ def _scatter_runs(out, src, runs):
 # -- convolution and pooling (kind K_CONV) ------------------------------------------
 # ``g`` holds the geometry (isa.CONV_GEOM ints): N, H, W, C, OH, OW, CO, KH, KW,
 # strides, dilations, padding before. conv2d and its filter VJP copy the input's
-# patches into a (N·OH·OW, KH·KW·C) matrix (im2col; zeros where a window hangs over
+# patches into a (KH·KW·C, N·OH·OW) matrix (im2col; zeros where a window hangs over
 # the padding) and multiply it with BLAS; the input VJP multiplies with BLAS and adds
-# the patches back (col2im). Measured on the digits CNN: 3-5× faster than direct loops.
+# the patches back (col2im). A direct loop kernel (the first version) was slower: its
+# inner loops run over the few channels, and each pays loop set-up.
 @njit(**_JIT)
 def _im2col(cols, x, g, back):
-    """back 0: cols[r, (kh, kw, c)] = x[n, ih, iw, c] (0 in the padding), r = (n, i, j);
-    back 1: x = 0, then x[n, ih, iw, c] += cols[r, (kh, kw, c)] (col2im)."""
+    """back 0: cols[(kh, kw, c), (n, i, j)] = x[n, ih, iw, c], 0 in the padding (the
+    patches as a (KH·KW·C, N·OH·OW) matrix: each row is filled by long loops over the
+    output columns, 4-5× faster than a row per output position when C is small);
+    back 1: x = 0, then x[n, ih, iw, c] += cols[(kh, kw, c), (n, i, j)] (col2im)."""
     N, H, Wd, C, OH, OW, KH, KW = g[0], g[1], g[2], g[3], g[4], g[5], g[7], g[8]
     sh, sw, dh, dw, pt, pl = g[9], g[10], g[11], g[12], g[13], g[14]
+    M = N * OH * OW
     if back:
         x[:] = 0
-    r = 0
-    for n in range(N):
-        for i in range(OH):
-            for j in range(OW):
-                for kh in range(KH):
-                    ih = i * sh + kh * dh - pt
-                    for kw in range(KW):
-                        iw = j * sw + kw * dw - pl
-                        if ih < 0 or ih >= H or iw < 0 or iw >= Wd:
-                            if not back:
-                                for c in range(C):
-                                    cols[r + c] = 0
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kw * dw - pl               # input column of output column j: j·sw + off
+            j0 = 0
+            while j0 < OW and j0 * sw + off < 0:
+                j0 += 1
+            j1 = OW
+            while j1 > j0 and (j1 - 1) * sw + off >= Wd:
+                j1 -= 1
+            for c in range(C):
+                row = ((kh * KW + kw) * C + c) * M
+                for n in range(N):
+                    for i in range(OH):
+                        ih = i * sh + kh * dh - pt
+                        r = row + (n * OH + i) * OW
+                        inside = ih >= 0 and ih < H
+                        xb = ((n * H + ih) * Wd + off) * C + c
+                        if back:
+                            if inside:
+                                for j in range(j0, j1):
+                                    x[xb + j * sw * C] += cols[r + j]
+                        elif not inside:
+                            for j in range(OW):
+                                cols[r + j] = 0
                         else:
-                            xb = ((n * H + ih) * Wd + iw) * C
-                            if back:
-                                for c in range(C):
-                                    x[xb + c] += cols[r + c]
-                            else:
-                                for c in range(C):
-                                    cols[r + c] = x[xb + c]
-                        r += C
+                            for j in range(j0):
+                                cols[r + j] = 0
+                            for j in range(j0, j1):
+                                cols[r + j] = x[xb + j * sw * C]
+                            for j in range(j1, OW):
+                                cols[r + j] = 0
 
 
 @njit(**_JIT)
@@ -556,13 +570,13 @@ def _conv(op, v, o, a, b, g):
     if op == CONV2D or op == CONV2D_BPF:
         cols = np.empty(M * K, dtype=v.dtype)
         _im2col(cols, v[a:a + nx], g, False)
-        if op == CONV2D:          # (M, K) @ (K, CO)
-            np.dot(cols.reshape(M, K), v[b:b + nw].reshape(K, CO), v[o:o + ny].reshape(M, CO))
+        if op == CONV2D:          # (K, M)ᵀ @ (K, CO)
+            np.dot(cols.reshape(K, M).T, v[b:b + nw].reshape(K, CO), v[o:o + ny].reshape(M, CO))
         else:                     # (K, M) @ (M, CO)
-            np.dot(cols.reshape(M, K).T, v[b:b + ny].reshape(M, CO), v[o:o + nw].reshape(K, CO))
-    elif op == CONV2D_BPI:        # (M, CO) @ (CO, K), then added back into the image
+            np.dot(cols.reshape(K, M), v[b:b + ny].reshape(M, CO), v[o:o + nw].reshape(K, CO))
+    elif op == CONV2D_BPI:        # (K, CO) @ (M, CO)ᵀ, then added back into the image
         cols = np.empty(M * K, dtype=v.dtype)
-        np.dot(v[a:a + ny].reshape(M, CO), v[b:b + nw].reshape(K, CO).T, cols.reshape(M, K))
+        np.dot(v[b:b + nw].reshape(K, CO), v[a:a + ny].reshape(M, CO).T, cols.reshape(K, M))
         _im2col(cols, v[o:o + nx], g, True)
     elif op == MAXPOOL or op == AVGPOOL:
         _pool_fwd(op, v[o:o + ny], v[a:a + nx], g)
