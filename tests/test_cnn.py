@@ -255,3 +255,24 @@ def test_a_cnn_learns_the_digits(dtype):
     m.fit(steps=600, optimizer=nbbp.optim.Adam(lr=0.01), batch_size=64, progress=False)
     pred = m.predict(Xt, node="dense/logits").argmax(axis=1)
     assert (pred == yt).mean() >= 0.95
+
+
+def test_layer_norm_matches_numpy_and_finite_differences(engine):
+    rng = np.random.default_rng(4)
+    x, gamma, beta = rng.normal(size=(4, 6)), rng.normal(size=6), rng.normal(size=6)
+    r = rng.normal(size=(4, 6))
+
+    def ref(x):
+        mu = x.mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * gamma + beta
+
+    with nbbp.Graph():
+        xn = nbbp.param(x, name="x")
+        y = nbbp.layer_norm(xn, gamma=gamma, beta=beta)
+        f = nbbp.sum(y * r)
+    m = nbbp.Model(f, engine=engine)
+    np.testing.assert_allclose(m.value_of(y), ref(x), rtol=1e-12)
+    assert y.name.startswith("layer_norm/")
+    u, eps = rng.normal(size=x.shape), 1e-6
+    numeric = (np.sum(ref(x + eps * u) * r) - np.sum(ref(x - eps * u) * r)) / (2 * eps)
+    assert float(np.sum(m.grads["x"] * u)) == pytest.approx(numeric, rel=1e-7)

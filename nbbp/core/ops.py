@@ -1623,6 +1623,30 @@ def flatten(x: Any, name: str | None = None) -> Node:
     return apply("flatten", x, name_=name)
 
 
+def layer_norm(x: Node, axis: int = -1, eps: float = 1e-5, gamma: Any = None,
+               beta: Any = None) -> Node:
+    """``(x − mean) / sqrt(var + eps)`` along ``axis`` (the features of each example;
+    ``tf.contrib.layers.layer_norm``), times ``gamma`` plus ``beta`` if given. Built from
+    mean, sub, mul, sqrt and div in a ``layer_norm`` scope, so the picture shows how.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     y = nbbp.layer_norm(nbbp.param([[1.0, 3.0]]))
+    >>> nbbp.Model(nbbp.sum(y * y)).value_of(y).round(4).tolist()
+    [[-1.0, 1.0]]
+    """
+    graph = x.graph if isinstance(x, Node) else get_graph()
+    with graph.name_scope("layer_norm"):
+        mu = mean(x, axis=axis, keepdims=True)
+        d = x - mu
+        y = d / sqrt(mean(d * d, axis=axis, keepdims=True) + eps)
+        if gamma is not None:
+            y = y * gamma
+        if beta is not None:
+            y = y + beta
+    return y
+
+
 _CNN_BUILDERS = {f.__name__: f for f in (conv2d, conv2d_backprop_input,
                                          conv2d_backprop_filter, max_pool, max_pool_grad,
                                          max_pool_gradgrad, avg_pool, avg_pool_grad, flatten)}
@@ -1632,7 +1656,8 @@ _CNN_BUILDERS = {f.__name__: f for f in (conv2d, conv2d_backprop_input,
 _TENSOR_BUILDERS = {f.__name__: f for f in (getitem, concat, stack, tile, pad, squeeze,
                                             expand_dims, gather, scatter, clip)}
 COMPOSITES: dict[str, Callable[..., Any]] = {
-    "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup}
+    "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup,
+    "layer_norm": layer_norm}
 
 
 _MAKERS = {UNARY: _unary, BINARY: _binary, REDUCE: _reduce, SOFTMAX: _softmax,
@@ -1665,6 +1690,7 @@ le = FUNCTIONS["le"]; eq = FUNCTIONS["eq"]; sum = FUNCTIONS["sum"]              
 matmul = FUNCTIONS["matmul"]; transpose = FUNCTIONS["transpose"]                  # noqa: E702
 reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]          # noqa: E702
 sum_to = FUNCTIONS["sum_to"]; prod = FUNCTIONS["prod"]                           # noqa: E702
+mean = FUNCTIONS["mean"]; sqrt = FUNCTIONS["sqrt"]                                # noqa: E702
 
 
 # Arithmetic on nodes builds nodes with the functions above. The graph module knows
