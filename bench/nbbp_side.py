@@ -44,6 +44,16 @@ logits = h @ W2 + b2
 loss = mean(-sum(y * log_softmax(logits, axis=1), axis=1))
 """
 
+W6_SOURCE = """
+x = input(X); t = input(T)
+K = param(P["K"]); kb = param(P["kb"])
+h = relu(conv2d(x, K, padding="SAME") + kb)
+p = max_pool(h, 2)
+W = param(P["W"]); b = param(P["b"])
+logits = flatten(p) @ W + b
+loss = sparse_softmax_cross_entropy(logits, t)
+"""
+
 
 def _nbbp():
     import nbbp
@@ -99,6 +109,19 @@ def nbbp_w4(dtype: str, step: bool) -> Prepared:
         return _step(m.train_loop("sgd", lr=wl.W4_LR), wl.W4_PARAM_NAMES)
     return Prepared(m.compute, lambda _: {"loss": m.value,
                                           **_leaf_grads(m, wl.W4_PARAM_NAMES)})
+
+
+def nbbp_w6(dtype: str, step: bool) -> Prepared:
+    """W6 small CNN on the digits (conv 3×3×8 SAME, relu, 2×2 max-pool, dense 10,
+    sparse softmax cross-entropy), batch 64, in float64 or float32."""
+    X, labels, params = wl.w6_data(dtype)
+    dt = {"f64": "float64", "f32": "float32"}[dtype]
+    m = _nbbp().build(W6_SOURCE, namespace={"X": X, "T": labels.astype(dt), "P": params},
+                      dtype=dt)
+    if step:
+        return _step(m.train_loop("sgd", lr=wl.W6_LR), wl.W6_PARAM_NAMES)
+    return Prepared(m.compute, lambda _: {"loss": m.value,
+                                          **_leaf_grads(m, wl.W6_PARAM_NAMES)})
 
 
 def nbbp_w5() -> Prepared:

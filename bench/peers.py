@@ -380,6 +380,23 @@ def _torch_w4(case: Case) -> Prepared:
     return _torch_prepare(case, torch, loss, params, wl.W4_PARAM_NAMES, wl.W4_LR)
 
 
+def _torch_w6(case: Case) -> Prepared:
+    torch = _torch()
+    F = torch.nn.functional
+    Xn, labels_n, init = wl.w6_data(case.dtype)
+    X = torch.from_numpy(Xn).permute(0, 3, 1, 2).contiguous()      # NCHW
+    labels = torch.from_numpy(labels_n)
+    params = [torch.tensor(init[k], requires_grad=True) for k in wl.W6_PARAM_NAMES]
+
+    def loss() -> Any:
+        K, kb, W, b = params                                      # K is HWIO, as nbbp's
+        h = torch.relu(F.conv2d(X, K.permute(3, 2, 0, 1), kb, padding=1))
+        p = F.max_pool2d(h, 2).permute(0, 2, 3, 1).reshape(X.shape[0], -1)   # NHWC order
+        return F.cross_entropy(p @ W + b, labels)
+
+    return _torch_prepare(case, torch, loss, params, wl.W6_PARAM_NAMES, wl.W6_LR)
+
+
 def _torch_prepare(
     case: Case,
     torch: Any,
@@ -487,6 +504,24 @@ def _jax_w4(case: Case) -> Prepared:
     return _jax_prepare(case, jax, jnp, loss, init, wl.W4_LR)
 
 
+def _jax_w6(case: Case) -> Prepared:
+    jax, jnp = _jax()
+    Xn, labels_n, init = wl.w6_data(case.dtype)
+    X, labels = jnp.asarray(Xn), jnp.asarray(labels_n)
+    lax = jax.lax
+
+    def loss(p: dict[str, Any]) -> Any:
+        z = lax.conv_general_dilated(X, p["K"], (1, 1), "SAME",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        h = jax.nn.relu(z + p["kb"])
+        pooled = lax.reduce_window(h, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        logits = pooled.reshape(X.shape[0], -1) @ p["W"] + p["b"]
+        logp = jax.nn.log_softmax(logits, axis=1)
+        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+
+    return _jax_prepare(case, jax, jnp, loss, init, wl.W6_LR)
+
+
 def _jax_prepare(
     case: Case,
     jax: Any,
@@ -571,6 +606,11 @@ def _np_w4(case: Case) -> Prepared:
     return _np_prepare(case, lambda p: wl.hand_w4_grads(p, X, labels), init, wl.W4_LR)
 
 
+def _np_w6(case: Case) -> Prepared:
+    X, labels, init = wl.w6_data(case.dtype)
+    return _np_prepare(case, lambda p: wl.hand_w6_grads(p, X, labels), init, wl.W6_LR)
+
+
 def _np_prepare(
     case: Case,
     grads: Callable[[dict[str, np.ndarray]], tuple[float, dict[str, np.ndarray]]],
@@ -600,9 +640,11 @@ def _np_w5(case: Case) -> Prepared:
 _IMPLS: dict[str, dict[str, Callable[[Case], Prepared]]] = {
     "micrograd": {"W1": _mg_w1, "W2": _mg_w2, "W3": _mg_w3, "W4": _mg_w4, "W5": _mg_w5},
     "autograd": {"W1": _ag_w1, "W2": _ag_w2, "W3": _ag_w3, "W4": _ag_w4, "W5": _ag_w5},
-    "torch": {"W1": _torch_w1, "W2": _torch_w2, "W3": _torch_w3, "W4": _torch_w4, "W5": _torch_w5},
-    "jax": {"W1": _jax_w1, "W2": _jax_w2, "W3": _jax_w3, "W4": _jax_w4, "W5": _jax_w5},
-    "numpy": {"W1": _np_w1, "W2": _np_w2, "W3": _np_w3, "W4": _np_w4, "W5": _np_w5},
+    "torch": {"W1": _torch_w1, "W2": _torch_w2, "W3": _torch_w3, "W4": _torch_w4, "W5": _torch_w5,
+              "W6": _torch_w6},
+    "jax": {"W1": _jax_w1, "W2": _jax_w2, "W3": _jax_w3, "W4": _jax_w4, "W5": _jax_w5,
+            "W6": _jax_w6},
+    "numpy": {"W1": _np_w1, "W2": _np_w2, "W3": _np_w3, "W4": _np_w4, "W5": _np_w5, "W6": _np_w6},
 }
 
 

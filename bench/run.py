@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "W3": lambda: nbbp_side.nbbp_w3(case.step, case.steps),
             "W4": lambda: nbbp_side.nbbp_w4(case.dtype, case.step),
             "W5": nbbp_side.nbbp_w5,
+            "W6": lambda: nbbp_side.nbbp_w6(case.dtype, case.step),
             "S1": nbbp_side.nbbp_s1,
         }
         return hooks[case.workload]()

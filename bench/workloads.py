@@ -74,6 +74,11 @@ W4_SIZES = (784, 128, 10)
 W4_LR = 0.01
 W4_PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
+W6_BATCH = 64
+W6_FILTERS = 8
+W6_LR = 0.05
+W6_PARAM_NAMES = ("K", "kb", "W", "b")
+
 W5_N = 1000
 W5_X0 = 0.5
 W5_MUL = 1.001
@@ -105,6 +110,10 @@ CASES: tuple[Case, ...] = (
     Case("W4 f32 fwd+bwd", "W4", dtype="f32"),
     Case("W4 f32 SGD step", "W4", step=True, dtype="f32"),
     Case("W5", "W5"),
+    Case("W6 f64 fwd+bwd", "W6"),
+    Case("W6 f64 SGD step", "W6", step=True),
+    Case("W6 f32 fwd+bwd", "W6", dtype="f32"),
+    Case("W6 f32 SGD step", "W6", step=True, dtype="f32"),
     Case("S1", "S1"),
     Case("S2 cold start", "S2"),
 )
@@ -182,6 +191,24 @@ def w4_data(dtype: str = "f64") -> tuple[Array, npt.NDArray[np.int64], Params]:
     return X.astype(t), labels, {k: v.astype(t) for k, v in params.items()}
 
 
+def w6_data(dtype: str = "f64") -> tuple[Array, npt.NDArray[np.int64], Params]:
+    """W6: the first 64 of scikit-learn's 8×8 digits as (64, 8, 8, 1) images in [0, 1],
+    their integer labels, and initial parameters (``np.random.default_rng(0)``: conv
+    filter K (3, 3, 1, 8), its bias kb, dense W (128, 10) and b)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.images[:W6_BATCH] / 16.0)[..., None]
+    labels = d.target[:W6_BATCH].astype(np.int64)
+    rng = np.random.default_rng(0)
+    params = {"K": rng.standard_normal((3, 3, 1, W6_FILTERS)) * 0.3,
+              "kb": rng.standard_normal(W6_FILTERS) * 0.1,
+              "W": rng.standard_normal((16 * W6_FILTERS, 10)) * 0.1,
+              "b": rng.standard_normal(10) * 0.1}
+    t = np_dtype(dtype)
+    return X.astype(t), labels, {k: v.astype(t) for k, v in params.items()}
+
+
 # --------------------------------------------------------------------------- hand NumPy math
 # These are both the "hand NumPy" peer and the reference the other results are checked
 # against (in float64).  They are written out by hand, without any autodiff.
@@ -238,6 +265,43 @@ def hand_w4_grads(
     dz1 = (dlogits @ p["W2"].T) * (z1 > 0.0)
     g["W1"], g["b1"] = X.T @ dz1, dz1.sum(axis=0)
     return loss, {k: g[k] for k in W4_PARAM_NAMES}
+
+
+def hand_w6_grads(
+    p: Mapping[str, Array], X: Array, labels: npt.NDArray[np.int64]
+) -> tuple[float, Params]:
+    """W6 by hand: 3×3 SAME conv (im2col), relu, 2×2 max-pool (gradient to the first
+    maximum), dense, mean sparse softmax cross-entropy; loss and gradients."""
+    n, h, w, _ = X.shape
+    f = p["K"].shape[3]
+    xp = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    cols = np.stack([xp[:, i:i + h, j:j + w, 0] for i in range(3) for j in range(3)], -1)
+    cols = cols.reshape(n * h * w, 9)
+    z = (cols @ p["K"].reshape(9, f)).reshape(n, h, w, f) + p["kb"]
+    a = np.maximum(z, 0.0)
+    win = a.reshape(n, h // 2, 2, w // 2, 2, f).transpose(0, 1, 3, 5, 2, 4)
+    win = win.reshape(n, h // 2, w // 2, f, 4)
+    arg = win.argmax(-1)
+    pooled = np.take_along_axis(win, arg[..., None], -1)[..., 0]
+    flat = pooled.reshape(n, -1)
+    logits = flat @ p["W"] + p["b"]
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    se = e.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    loss = float(np.mean((m[:, 0] + np.log(se[:, 0])) - logits[rows, labels]))
+    dlogits = e / se
+    dlogits[rows, labels] -= 1.0
+    dlogits /= n
+    g: Params = {"W": flat.T @ dlogits, "b": dlogits.sum(axis=0)}
+    dpooled = (dlogits @ p["W"].T).reshape(pooled.shape)
+    dwin = np.zeros_like(win)
+    np.put_along_axis(dwin, arg[..., None], dpooled[..., None], -1)
+    da = dwin.reshape(n, h // 2, w // 2, f, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(a.shape)
+    dz = da * (z > 0.0)
+    g["kb"] = dz.sum(axis=(0, 1, 2))
+    g["K"] = (cols.T @ dz.reshape(-1, f)).reshape(p["K"].shape)
+    return loss, {k: g[k] for k in W6_PARAM_NAMES}
 
 
 def hand_w5(x0: float = W5_X0, n: int = W5_N) -> tuple[float, float]:
@@ -301,6 +365,10 @@ def expected(case: Case) -> Result:
         X, labels, p = w4_data(case.dtype)     # f32: the hand step in float32 itself
         loss, g = hand_w4_grads(p, X, labels)
         return {"loss": loss, **(sgd_update(p, g, W4_LR) if case.step else g)}
+    if case.workload == "W6":
+        X, labels, p = w6_data(case.dtype)
+        loss, g = hand_w6_grads(p, X, labels)
+        return {"loss": loss, **(sgd_update(p, g, W6_LR) if case.step else g)}
     if case.workload == "W5":
         v, d = loop_w5()
         return {"value": v, "x": d}

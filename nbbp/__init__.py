@@ -15,7 +15,14 @@ from .core.ops import OPS
 from .errors import BuildError, FeedError, FileFormatError, NbbpError, NumericError, ShapeError
 from .model import Edge, Model
 from .train.check import GradientCheckError, check_grads
-from .train.losses import bce_with_logits, hinge, mae, mse, softmax_cross_entropy
+from .train.losses import (
+    bce_with_logits,
+    hinge,
+    mae,
+    mse,
+    softmax_cross_entropy,
+    sparse_softmax_cross_entropy,
+)
 
 globals().update(_FUNCTIONS)     # nbbp.tanh, nbbp.matmul, … straight from the op table
 
@@ -57,6 +64,7 @@ __all__ = ["BuildError", "Edge", "FeedError", "FileFormatError", "GradientCheckE
            "check_grads", "const", "from_jax", "from_torch", "grad", "gradients", "input",
            "load", "param", "scope",
            "mse", "mae", "bce_with_logits", "softmax_cross_entropy", "hinge",
+           "sparse_softmax_cross_entropy",
            *sorted(_FUNCTIONS)]
 
 

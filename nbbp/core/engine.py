@@ -24,6 +24,7 @@ from .isa import (
     ADDRELU,
     BINARY,
     CAST,
+    CONV,
     COPY,
     INTERNAL_KIND,
     K_CAST,
@@ -54,7 +55,7 @@ from .isa import (
     W,
 )
 from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public here too)
-from .ops import OPS, select_table
+from .ops import OPS, conv_geometry, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
 ALIGN = 64     # bytes: every tensor slot starts on a cache line
@@ -435,6 +436,10 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             _lower_select(row, n, ins, [src(x, c) for x in ins], put)
             if row[KIND] == K_SELECT:                 # its map is in aux at row[3]
                 aux_fields.append((len(rows), 3))
+        elif op.kind == CONV:
+            row[3] = src(ins[1], c) if len(ins) > 1 else row[2]
+            row[4] = put(_conv_geometry(n, ins))
+            aux_fields.append((len(rows), 4))
         else:
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
         rows.append(row)
@@ -510,6 +515,21 @@ def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], at: Sequence[in
                                   SEL_ELEMENTS, len(src))
     else:
         row[3], row[4], row[5] = put(src.tolist()), SEL_ELEMENTS, len(src)
+
+
+def _conv_geometry(n: Node, ins: Sequence[Node]) -> list[int]:
+    """The geometry ints (``isa.CONV_GEOM``) of a conv or pool instruction."""
+    a = n.attrs
+    if n.op.startswith("conv2d"):
+        x = n if n.op == "conv2d_backprop_input" else ins[0]
+        window = (ins[1].shape[:2] if n.op != "conv2d_backprop_filter"
+                  else a["filter_sizes"])
+        cout = n.shape[3] if n.op == "conv2d" else ins[1].shape[3]
+        return list(conv_geometry(x.shape, window, cout, a["strides"], a["dilation"],
+                                  a["padding"]))
+    x = n if n.op == "avg_pool_grad" else ins[0]
+    return list(conv_geometry(x.shape, a["ksize"], x.shape[3], a["strides"], (1, 1),
+                              a["padding"]))
 
 
 class Program:

@@ -47,6 +47,10 @@ UNARY, BINARY, WHERE, REDUCE, MATMUL, LAYOUT, SOFTMAX, LEAF = (
 # concat, stack, tile, pad, gather, …), and their adjoint, scatter. They lower to an
 # index map in the auxiliary ints (see nbbp.core.engine.lower).
 SELECT = "select"
+# Convolution and pooling (NHWC, HWIO filters, TF1's padding): conv2d, its two VJPs,
+# max_pool / avg_pool and theirs. Each instruction reads its geometry (``CONV_GEOM``
+# ints) from the auxiliary ints and runs a direct loop kernel.
+CONV = "conv"
 
 # Kind ids in the instruction's KIND field: one per op kind that has kernels, and
 # the internal families (a plain copy, the optimizer's step count and its updates).
@@ -54,10 +58,11 @@ K_UNARY, K_BINARY, K_WHERE, K_REDUCE, K_MATMUL, K_LAYOUT, K_SOFTMAX = 1, 2, 3, 4
 K_COPY, K_TICK, K_UPDATE = 8, 9, 10
 K_SELECT = 11
 K_CAST = 12
+K_CONV = 13
 
 KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
                            REDUCE: K_REDUCE, MATMUL: K_MATMUL, LAYOUT: K_LAYOUT,
-                           SOFTMAX: K_SOFTMAX, SELECT: K_SELECT}
+                           SOFTMAX: K_SOFTMAX, SELECT: K_SELECT, CONV: K_CONV}
 
 # Internal opcodes: instructions the lowering makes that are not graph ops. They must
 # not collide with the op table's codes (nbbp.core.engine checks this on import).
@@ -73,6 +78,11 @@ WRAP_BOOL = 1
 # element (a source offset per output element; for scatter, ``(out position, source
 # offset)`` pairs) when it does not.
 SEL_ELEMENTS, SEL_RUNS = 0, 1
+
+# A conv/pool instruction's geometry in the auxiliary ints (at its ``c`` field):
+# batch, input height, width, channels, output height, width, channels, window height,
+# width, strides (2), dilations (2), padding before (top, left).
+CONV_GEOM = 15
 
 # Optimizer instructions, appended after the backward pass by the training loop.
 TICK = 90                                        # count a step, set its learning rate

@@ -30,6 +30,7 @@ from numba import njit
 from . import isa
 from .isa import (
     ADDRELU,
+    CONV_GEOM,
     H_B1,
     H_B2,
     H_DA,
@@ -47,6 +48,7 @@ from .isa import (
     H_WD,
     K_BINARY,
     K_CAST,
+    K_CONV,
     K_LAYOUT,
     K_MATMUL,
     K_REDUCE,
@@ -110,6 +112,13 @@ _code("cast")           # lowered to a CAST instruction
 SCATTER = _code("scatter")
 for _name in ("getitem", "concat", "stack", "tile", "pad", "squeeze", "expand_dims", "gather"):
     _code(_name)
+# Convolution and pooling (kind K_CONV, see _conv); flatten is a selection (a copy).
+CONV2D, CONV2D_BPI, CONV2D_BPF = (_code("conv2d"), _code("conv2d_backprop_input"),
+                                  _code("conv2d_backprop_filter"))
+MAXPOOL, MAXPOOLGRAD, MAXPOOLGG = (_code("max_pool"), _code("max_pool_grad"),
+                                   _code("max_pool_gradgrad"))
+AVGPOOL, AVGPOOLGRAD = _code("avg_pool"), _code("avg_pool_grad")
+_code("flatten")
 
 # The names of the ops the interpreters implement (those bound above); a program with
 # any other op is refused (e.g. an op registered at run time: only the Python engine
@@ -458,6 +467,164 @@ def _scatter_runs(out, src, runs):
         for t in range(m):
             dst[t] += blk[t]
 
+
+# -- convolution and pooling (kind K_CONV) ------------------------------------------
+# ``g`` holds the geometry (isa.CONV_GEOM ints): N, H, W, C, OH, OW, CO, KH, KW,
+# strides, dilations, padding before. conv2d and its filter VJP copy the input's
+# patches into a (KH·KW·C, N·OH·OW) matrix (im2col; zeros where a window hangs over
+# the padding) and multiply it with BLAS; the input VJP multiplies with BLAS and adds
+# the patches back (col2im). A direct loop kernel (the first version) was slower: its
+# inner loops run over the few channels, and each pays loop set-up.
+@njit(**_JIT)
+def _im2col(cols, x, g, back):
+    """back 0: cols[(kh, kw, c), (n, i, j)] = x[n, ih, iw, c], 0 in the padding (the
+    patches as a (KH·KW·C, N·OH·OW) matrix: each row is filled by long loops over the
+    output columns, 4-5× faster than a row per output position when C is small);
+    back 1: x = 0, then x[n, ih, iw, c] += cols[(kh, kw, c), (n, i, j)] (col2im)."""
+    N, H, Wd, C, OH, OW, KH, KW = g[0], g[1], g[2], g[3], g[4], g[5], g[7], g[8]
+    sh, sw, dh, dw, pt, pl = g[9], g[10], g[11], g[12], g[13], g[14]
+    M = N * OH * OW
+    if back:
+        x[:] = 0
+    for kh in range(KH):
+        for kw in range(KW):
+            off = kw * dw - pl               # input column of output column j: j·sw + off
+            j0 = 0
+            while j0 < OW and j0 * sw + off < 0:
+                j0 += 1
+            j1 = OW
+            while j1 > j0 and (j1 - 1) * sw + off >= Wd:
+                j1 -= 1
+            for c in range(C):
+                row = ((kh * KW + kw) * C + c) * M
+                for n in range(N):
+                    for i in range(OH):
+                        ih = i * sh + kh * dh - pt
+                        r = row + (n * OH + i) * OW
+                        inside = ih >= 0 and ih < H
+                        xb = ((n * H + ih) * Wd + off) * C + c
+                        if back:
+                            if inside:
+                                for j in range(j0, j1):
+                                    x[xb + j * sw * C] += cols[r + j]
+                        elif not inside:
+                            for j in range(OW):
+                                cols[r + j] = 0
+                        else:
+                            for j in range(j0):
+                                cols[r + j] = 0
+                            for j in range(j0, j1):
+                                cols[r + j] = x[xb + j * sw * C]
+                            for j in range(j1, OW):
+                                cols[r + j] = 0
+
+
+@njit(**_JIT)
+def _pool_fwd(op, out, x, g):
+    """max_pool (the largest of each window; padding never counts) or avg_pool (the
+    mean of the window's input elements, as TF1 over SAME padding)."""
+    N, H, Wd, C, OH, OW = g[0], g[1], g[2], g[3], g[4], g[5]
+    KH, KW, sh, sw, pt, pl = g[7], g[8], g[9], g[10], g[13], g[14]
+    o = 0
+    for n in range(N):
+        for i in range(OH):
+            h0, h1 = max(i * sh - pt, 0), min(i * sh - pt + KH, H)
+            for j in range(OW):
+                w0, w1 = max(j * sw - pl, 0), min(j * sw - pl + KW, Wd)
+                b = ((n * H + h0) * Wd + w0) * C
+                for c in range(C):
+                    out[o + c] = x[b + c]
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        if ih == h0 and iw == w0:
+                            continue
+                        b = ((n * H + ih) * Wd + iw) * C
+                        if op == MAXPOOL:
+                            for c in range(C):
+                                out[o + c] = max(out[o + c], x[b + c])
+                        else:
+                            for c in range(C):
+                                out[o + c] += x[b + c]
+                if op == AVGPOOL:
+                    inv = 1.0 / ((h1 - h0) * (w1 - w0))
+                    for c in range(C):
+                        out[o + c] *= inv
+                o += C
+
+
+@njit(**_JIT)
+def _pool_back(op, out, x, y, g):
+    """max_pool_grad (out = 0, then y added at the first maximum of each window of x:
+    strictly greater wins, as TF1's MaxPoolGrad), max_pool_gradgrad (out = y read at
+    those positions) and avg_pool_grad (out = 0, then x / count over each window; x
+    is the gradient there)."""
+    N, H, Wd, C, OH, OW = g[0], g[1], g[2], g[3], g[4], g[5]
+    KH, KW, sh, sw, pt, pl = g[7], g[8], g[9], g[10], g[13], g[14]
+    if op != MAXPOOLGG:
+        out[:] = 0
+    best = np.empty(C, dtype=x.dtype)
+    at = np.empty(C, dtype=np.int64)
+    o = 0
+    for n in range(N):
+        for i in range(OH):
+            h0, h1 = max(i * sh - pt, 0), min(i * sh - pt + KH, H)
+            for j in range(OW):
+                w0, w1 = max(j * sw - pl, 0), min(j * sw - pl + KW, Wd)
+                if op == AVGPOOLGRAD:
+                    inv = 1.0 / ((h1 - h0) * (w1 - w0))
+                    for ih in range(h0, h1):
+                        for iw in range(w0, w1):
+                            b = ((n * H + ih) * Wd + iw) * C
+                            for c in range(C):
+                                out[b + c] += x[o + c] * inv
+                    o += C
+                    continue
+                b = ((n * H + h0) * Wd + w0) * C
+                for c in range(C):
+                    best[c] = x[b + c]
+                    at[c] = b + c
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        b = ((n * H + ih) * Wd + iw) * C
+                        for c in range(C):
+                            if x[b + c] > best[c]:
+                                best[c] = x[b + c]
+                                at[c] = b + c
+                if op == MAXPOOLGRAD:
+                    for c in range(C):
+                        out[at[c]] += y[o + c]
+                else:
+                    for c in range(C):
+                        out[o + c] = y[at[c]]
+                o += C
+
+
+@njit(**_JIT)
+def _conv(op, v, o, a, b, g):
+    """One conv/pool instruction on the storage ``v``: output at ``o``, inputs at ``a``
+    and ``b``, geometry ``g``."""
+    N, H, Wd, C, OH, OW, CO, KH, KW = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]
+    nx, ny, nw = N * H * Wd * C, N * OH * OW * CO, KH * KW * C * CO
+    M, K = N * OH * OW, KH * KW * C
+    if op == CONV2D or op == CONV2D_BPF:
+        cols = np.empty(M * K, dtype=v.dtype)
+        _im2col(cols, v[a:a + nx], g, False)
+        if op == CONV2D:          # (K, M)ᵀ @ (K, CO)
+            np.dot(cols.reshape(K, M).T, v[b:b + nw].reshape(K, CO), v[o:o + ny].reshape(M, CO))
+        else:                     # (K, M) @ (M, CO)
+            np.dot(cols.reshape(K, M), v[b:b + ny].reshape(M, CO), v[o:o + nw].reshape(K, CO))
+    elif op == CONV2D_BPI:        # (K, CO) @ (M, CO)ᵀ, then added back into the image
+        cols = np.empty(M * K, dtype=v.dtype)
+        np.dot(v[b:b + nw].reshape(K, CO), v[a:a + ny].reshape(M, CO).T, cols.reshape(K, M))
+        _im2col(cols, v[o:o + nx], g, True)
+    elif op == MAXPOOL or op == AVGPOOL:
+        _pool_fwd(op, v[o:o + ny], v[a:a + nx], g)
+    elif op == MAXPOOLGRAD:
+        _pool_back(op, v[o:o + nx], v[a:a + nx], v[b:b + ny], g)
+    elif op == MAXPOOLGG:
+        _pool_back(op, v[o:o + ny], v[a:a + nx], v[b:b + nx], g)
+    else:   # AVGPOOLGRAD: its one input is the gradient, shaped like the output
+        _pool_back(op, v[o:o + nx], v[a:a + ny], v[a:a + 1], g)
 
 @njit(**_JIT)
 def _softmax(op, out, x, outer, n, inner):
@@ -992,6 +1159,8 @@ def _exec_body(code, q, v, hv, check):
             _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
         else:
             _take(v[o:o + n], v, code[k:k + n])
+    elif kind == K_CONV:
+        _conv(op, v, o, a, code[q + 3], code[code[q + 4]:code[q + 4] + CONV_GEOM])
     elif kind == K_SOFTMAX:
         _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
     elif kind == K_TICK:

@@ -34,6 +34,7 @@ from .graph import LEAF_OPS, MAX_NDIM, Node, as_value, get_graph
 # instruction, which kernel runs it); they are named once, in the instruction set.
 from .isa import (
     BINARY,
+    CONV,
     INTERNAL_KIND,
     LAYOUT,
     LEAF,
@@ -1399,12 +1400,508 @@ def size(x: Node, name: str | None = None) -> Node:
     return x.graph.add_node("const", shape=(), name=name, value=value, dtype="int32")
 
 
+# ---------------------------------------------------------------------------
+# Convolutional networks: conv2d and its two VJPs, max_pool / avg_pool and theirs
+# (NHWC images, HWIO filters, TF1's strides and SAME / VALID padding), and flatten
+# ---------------------------------------------------------------------------
+# Each VJP is an op of its own (as TF1's conv2d_backprop_input / _filter, MaxPoolGrad,
+# AvgPoolGrad), so the drawn backward graph names them, and their VJPs are the ops
+# again: conv2d, its input VJP and its filter VJP are one trilinear form
+# T(x, w, g) = Σ x·w·g read three ways, so gradients of gradients stay in this family.
+
+_PADDINGS = ("SAME", "VALID")
+
+
+def _hw(what: str, value: Any, label: str) -> tuple[int, int]:
+    """An int, a pair ``(h, w)`` or TF1's four-element form ``[1, h, w, 1]`` → ``(h, w)``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu" or arr.ndim > 1 or arr.size not in (1, 2, 4):
+        raise BuildError(f"{what}: {label} must be an int, a pair (h, w) or TF1's "
+                         f"[1, h, w, 1]; got {value!r}")
+    v = [int(t) for t in arr.ravel()]
+    if len(v) == 4:
+        if v[0] != 1 or v[3] != 1:
+            raise BuildError(f"{what}: {label} {v} moves along the batch or channel axis; "
+                             "only [1, h, w, 1] is supported (as TF1's CPU kernels)")
+        v = v[1:3]
+    h, w = (v[0], v[0]) if len(v) == 1 else v
+    if h < 1 or w < 1:
+        raise BuildError(f"{what}: {label} must be ≥ 1, got {value!r}")
+    return h, w
+
+
+def _padding(what: str, padding: Any) -> str:
+    p = str(padding).upper() if isinstance(padding, str) else padding
+    if p not in _PADDINGS:
+        raise BuildError(f"{what}: padding must be 'SAME' or 'VALID', got {padding!r}")
+    return p
+
+
+def _out_size(n: int, k: int, s: int, d: int, padding: str) -> tuple[int, int]:
+    """Output size and padding before, along one axis, as TF1 computes them."""
+    keff = (k - 1) * d + 1
+    if padding == "VALID":
+        return (n - keff) // s + 1 if n >= keff else 0, 0
+    out = -(-n // s)
+    return out, builtins.max((out - 1) * s + keff - n, 0) // 2
+
+
+def conv_geometry(xshape, kshape, cout: int, strides, dilation, padding) -> tuple[int, ...]:
+    """The ``isa.CONV_GEOM`` ints of a conv or pool on input ``xshape`` (NHWC) with a
+    ``kshape`` (h, w) window: N, H, W, C, OH, OW, CO, KH, KW, sh, sw, dh, dw, pt, pl."""
+    n, h, w, c = xshape
+    (kh, kw), (sh, sw), (dh, dw) = kshape, strides, dilation
+    oh, pt = _out_size(h, kh, sh, dh, padding)
+    ow, pl = _out_size(w, kw, sw, dw, padding)
+    return (n, h, w, c, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl)
+
+
+def _image(what: str, x: Node, label: str = "input") -> None:
+    if x.ndim != 4:
+        raise ShapeError(f"{what}: {label} {x.shape} must be 4-D (batch, height, width, "
+                         "channels): NHWC, as TF1")
+
+
+def _conv_attrs(what: str, attrs: dict) -> None:
+    attrs["strides"] = _hw(what, attrs.get("strides", 1), "strides")
+    attrs["dilation"] = _hw(what, attrs.get("dilation", 1), "dilation")
+    attrs["padding"] = _padding(what, attrs.get("padding", "SAME"))
+    if attrs["dilation"] != (1, 1) and attrs["strides"] != (1, 1):
+        raise BuildError(f"{what}: strides {attrs['strides']} with dilation "
+                         f"{attrs['dilation']}: TF1 takes one or the other, not both")
+
+
+def _check_out(what: str, geom, xshape, window, padding: str) -> None:
+    if geom[4] < 1 or geom[5] < 1:
+        raise ShapeError(f"{what}: the window {window} is larger than the input {xshape} "
+                         f"(height × width {xshape[1]} × {xshape[2]}) with padding "
+                         f"{padding}; use a smaller window or padding='SAME'")
+
+
+def _shape_conv2d(op, inputs, attrs):
+    x, w = inputs
+    what = op.name
+    _image(what, x)
+    if w.ndim != 4:
+        raise ShapeError(f"{what}: filter {w.shape} must be 4-D (height, width, in channels, "
+                         "out channels): HWIO, as TF1")
+    if x.shape[3] != w.shape[2]:
+        s = "" if x.shape[3] == 1 else "s"
+        raise ShapeError(f"{what}: input {x.shape} has {x.shape[3]} channel{s}, filter "
+                         f"{w.shape} expects {w.shape[2]}")
+    _conv_attrs(what, attrs)
+    g = conv_geometry(x.shape, w.shape[:2], w.shape[3], attrs["strides"], attrs["dilation"],
+                      attrs["padding"])
+    _check_out(what, g, x.shape, w.shape[:2], attrs["padding"])
+    return (g[0], g[4], g[5], g[6])
+
+
+def _shape_conv2d_bpi(op, inputs, attrs):
+    dy, w = inputs
+    what = op.name
+    _image(what, dy, "gradient")
+    _conv_attrs(what, attrs)
+    h, wd = _hw(what, attrs.get("input_sizes"), "input_sizes")
+    attrs["input_sizes"] = (h, wd)
+    xshape = (dy.shape[0], h, wd, w.shape[2] if w.ndim == 4 else 0)
+    g = conv_geometry(xshape, w.shape[:2], w.shape[3] if w.ndim == 4 else 0,
+                      attrs["strides"], attrs["dilation"], attrs["padding"])
+    if w.ndim != 4 or dy.shape != (g[0], g[4], g[5], g[6]):
+        raise ShapeError(f"{what}: gradient {dy.shape} is not the output of conv2d on an "
+                         f"input {xshape[:3]} with filter {w.shape}")
+    return xshape
+
+
+def _shape_conv2d_bpf(op, inputs, attrs):
+    x, dy = inputs
+    what = op.name
+    _image(what, x)
+    _image(what, dy, "gradient")
+    _conv_attrs(what, attrs)
+    kh, kw = attrs["filter_sizes"] = _hw(what, attrs.get("filter_sizes"), "filter_sizes")
+    g = conv_geometry(x.shape, (kh, kw), dy.shape[3], attrs["strides"], attrs["dilation"],
+                      attrs["padding"])
+    if dy.shape != (g[0], g[4], g[5], g[6]):
+        raise ShapeError(f"{what}: gradient {dy.shape} is not the output of conv2d on "
+                         f"input {x.shape} with a {kh}×{kw} filter")
+    return (kh, kw, x.shape[3], dy.shape[3])
+
+
+def _pool_attrs(what: str, attrs: dict) -> None:
+    attrs["ksize"] = _hw(what, attrs.get("ksize"), "ksize")
+    attrs["strides"] = _hw(what, attrs.get("strides", attrs["ksize"]), "strides")
+    attrs["padding"] = _padding(what, attrs.get("padding", "VALID"))
+
+
+def _pool_geometry(xshape, attrs):
+    return conv_geometry(xshape, attrs["ksize"], xshape[3], attrs["strides"], (1, 1),
+                         attrs["padding"])
+
+
+def _shape_pool(op, inputs, attrs):
+    x = inputs[0]
+    what = op.name
+    _image(what, x)
+    _pool_attrs(what, attrs)
+    g = _pool_geometry(x.shape, attrs)
+    _check_out(what, g, x.shape, attrs["ksize"], attrs["padding"])
+    yshape = (g[0], g[4], g[5], g[6])
+    if op.name in ("max_pool", "avg_pool"):
+        return yshape
+    if op.name == "max_pool_grad":          # (x, g) → x's shape
+        if inputs[1].shape != yshape:
+            raise ShapeError(f"{what}: gradient {inputs[1].shape} is not the output "
+                             f"{yshape} of max_pool on {x.shape}")
+        return x.shape
+    if inputs[1].shape != x.shape:           # max_pool_gradgrad (x, G) → y's shape
+        raise ShapeError(f"{what}: {inputs[1].shape} is not the shape {x.shape} of the input")
+    return yshape
+
+
+def _shape_avg_pool_grad(op, inputs, attrs):
+    (dy,) = inputs
+    what = op.name
+    _image(what, dy, "gradient")
+    _pool_attrs(what, attrs)
+    h, w = attrs["input_sizes"] = _hw(what, attrs.get("input_sizes"), "input_sizes")
+    xshape = (dy.shape[0], h, w, dy.shape[3])
+    g = _pool_geometry(xshape, attrs)
+    if dy.shape != (g[0], g[4], g[5], g[6]):
+        raise ShapeError(f"{what}: gradient {dy.shape} is not the output of avg_pool on "
+                         f"an input {xshape}")
+    return xshape
+
+
+def _shape_conv(op, inputs, attrs):
+    return _CONV_SHAPES[op.name](op, inputs, attrs)
+
+
+_CONV_SHAPES = {"conv2d": _shape_conv2d, "conv2d_backprop_input": _shape_conv2d_bpi,
+                "conv2d_backprop_filter": _shape_conv2d_bpf, "max_pool": _shape_pool,
+                "max_pool_grad": _shape_pool, "max_pool_gradgrad": _shape_pool,
+                "avg_pool": _shape_pool, "avg_pool_grad": _shape_avg_pool_grad}
+_SHAPE_RULES[CONV] = _shape_conv
+
+
+def _shape_flatten(op, inputs, attrs):
+    (x,) = inputs
+    if x.ndim < 1:
+        raise ShapeError(f"flatten({x.name}): {x.name} is a scalar; flatten keeps the batch "
+                         "axis (axis 0) and joins the others")
+    return (x.shape[0], math.prod(x.shape[1:]))
+
+
+_SELECT_SHAPES["flatten"] = _shape_flatten
+
+
+# -- NumPy implementations (vectorised over the window offsets; the loops in the
+# kernels are the compiled versions; the tests check both against plain loops)
+def _windows(xp: np.ndarray, geom, kh: int, kw: int):
+    """The (N, OH, OW, C) slice of the padded input ``xp`` under window offset
+    (kh, kw) for every output position."""
+    _, _, _, _, oh, ow, _, _, _, sh, sw, dh, dw, _, _ = geom
+    return xp[:, kh * dh:kh * dh + (oh - 1) * sh + 1:sh,
+              kw * dw:kw * dw + (ow - 1) * sw + 1:sw, :]
+
+
+def _padded(x: np.ndarray, geom, fill: float = 0.0) -> np.ndarray:
+    _, h, w, _, oh, ow, _, kh, kw, sh, sw, dh, dw, pt, pl = geom
+    pb = builtins.max((oh - 1) * sh + (kh - 1) * dh + 1 - h - pt, 0)
+    pr = builtins.max((ow - 1) * sw + (kw - 1) * dw + 1 - w - pl, 0)
+    return np.pad(np.asarray(x), ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
+
+
+def _crop(xp: np.ndarray, geom) -> np.ndarray:
+    _, h, w, _, _, _, _, _, _, _, _, _, _, pt, pl = geom
+    return xp[:, pt:pt + h, pl:pl + w, :]
+
+
+def _np_conv2d(x, w, strides, padding, dilation):
+    x, w = np.asarray(x), np.asarray(w)
+    geom = conv_geometry(x.shape, w.shape[:2], w.shape[3], strides, dilation, padding)
+    xp = _padded(x, geom)
+    out = np.zeros((geom[0], geom[4], geom[5], geom[6]), dtype=np.result_type(x, w))
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            out += _windows(xp, geom, i, j) @ w[i, j]
+    return out
+
+
+def _np_conv2d_bpi(dy, w, strides, padding, dilation, input_sizes):
+    dy, w = np.asarray(dy), np.asarray(w)
+    xshape = (dy.shape[0], *input_sizes, w.shape[2])
+    geom = conv_geometry(xshape, w.shape[:2], w.shape[3], strides, dilation, padding)
+    dxp = _padded(np.zeros(xshape, dtype=np.result_type(dy, w)), geom)
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            _windows(dxp, geom, i, j)[...] += dy @ w[i, j].T
+    return _crop(dxp, geom).copy()
+
+
+def _np_conv2d_bpf(x, dy, strides, padding, dilation, filter_sizes):
+    x, dy = np.asarray(x), np.asarray(dy)
+    geom = conv_geometry(x.shape, filter_sizes, dy.shape[3], strides, dilation, padding)
+    xp = _padded(x, geom)
+    out = np.zeros((*filter_sizes, x.shape[3], dy.shape[3]), dtype=np.result_type(x, dy))
+    for i in range(filter_sizes[0]):
+        for j in range(filter_sizes[1]):
+            out[i, j] = np.tensordot(_windows(xp, geom, i, j), dy, axes=([0, 1, 2], [0, 1, 2]))
+    return out
+
+
+def _pool_stack(x, ksize, strides, padding, fill):
+    x = np.asarray(x)
+    geom = conv_geometry(x.shape, ksize, x.shape[3], strides, (1, 1), padding)
+    xp = _padded(x, geom, fill)
+    return geom, np.stack([_windows(xp, geom, i, j) for i in range(ksize[0])
+                           for j in range(ksize[1])])
+
+
+def _argmax(x, ksize, strides, padding):
+    """For every output element, which window offset holds the first maximum (TF1's
+    MaxPoolGrad: the first in row-major window order; padding never wins)."""
+    geom, stack = _pool_stack(x, ksize, strides, padding, -np.inf)
+    return geom, np.argmax(stack, axis=0)
+
+
+def _np_max_pool(x, ksize, strides, padding):
+    return _pool_stack(x, ksize, strides, padding, -np.inf)[1].max(axis=0)
+
+
+def _np_max_pool_grad(x, g, ksize, strides, padding):
+    x, g = np.asarray(x), np.asarray(g)
+    geom, arg = _argmax(x, ksize, strides, padding)
+    dxp = _padded(np.zeros(x.shape, dtype=np.result_type(x, g)), geom)
+    for t in range(ksize[0] * ksize[1]):
+        _windows(dxp, geom, t // ksize[1], t % ksize[1])[...] += np.where(arg == t, g, 0)
+    return _crop(dxp, geom).copy()
+
+
+def _np_max_pool_gradgrad(x, gg, ksize, strides, padding):
+    geom, arg = _argmax(x, ksize, strides, padding)
+    stack = _pool_stack(gg, ksize, strides, padding, 0.0)[1]
+    return np.take_along_axis(stack, arg[None], axis=0)[0]
+
+
+def _pool_counts(shape, ksize, strides, padding):
+    return _pool_stack(np.ones((1, *shape[1:3], 1)), ksize, strides, padding, 0.0)[1].sum(0)
+
+
+def _np_avg_pool(x, ksize, strides, padding):
+    x = np.asarray(x)
+    total = _pool_stack(x, ksize, strides, padding, 0.0)[1].sum(axis=0)
+    return total / _pool_counts(x.shape, ksize, strides, padding)
+
+
+def _np_avg_pool_grad(dy, ksize, strides, padding, input_sizes):
+    dy = np.asarray(dy)
+    xshape = (dy.shape[0], *input_sizes, dy.shape[3])
+    geom = conv_geometry(xshape, ksize, xshape[3], strides, (1, 1), padding)
+    share = dy / _pool_counts(xshape, ksize, strides, padding)
+    dxp = _padded(np.zeros(xshape, dtype=dy.dtype), geom)
+    for i in range(ksize[0]):
+        for j in range(ksize[1]):
+            _windows(dxp, geom, i, j)[...] += share
+    return _crop(dxp, geom).copy()
+
+
+# -- VJP rules: each the next op of the family --------------------------------------
+def _conv_kw(y: Node) -> dict:
+    return {k: y.attrs[k] for k in ("strides", "padding", "dilation")}
+
+
+def _conv2d_vjp(g: Node, y: Node):
+    x, w = y.inputs
+    return (conv2d_backprop_input(g, w, x.shape[1:3], **_conv_kw(y)),
+            conv2d_backprop_filter(x, g, w.shape[:2], **_conv_kw(y)))
+
+
+def _conv2d_bpi_vjp(gg: Node, y: Node):
+    dy, w = y.inputs                        # y = T(·, w, dy) read as a function of x
+    return (conv2d(gg, w, **_conv_kw(y)),
+            conv2d_backprop_filter(gg, dy, w.shape[:2], **_conv_kw(y)))
+
+
+def _conv2d_bpf_vjp(gg: Node, y: Node):
+    x, dy = y.inputs
+    return (conv2d_backprop_input(dy, gg, x.shape[1:3], **_conv_kw(y)),
+            conv2d(x, gg, **_conv_kw(y)))
+
+
+def _pool_kw(y: Node) -> dict:
+    return {k: y.attrs[k] for k in ("ksize", "strides", "padding")}
+
+
+defop("conv2d", 130, 2, CONV, _np_conv2d, _conv2d_vjp, "conv2d(x, w)",
+      ("conv2d_backprop_input(g, w): g correlated with the flipped filter",
+       "conv2d_backprop_filter(x, g): the input correlated with g"), (_U, _U),
+      attrs=("strides", "padding", "dilation"), args="xw",
+      doc="2-D convolution (TF1's tf.nn.conv2d): NHWC input, HWIO filter, strides, "
+          "SAME or VALID padding, dilation")
+defop("conv2d_backprop_input", 131, 2, CONV, _np_conv2d_bpi, _conv2d_bpi_vjp,
+      "conv2d_backprop_input(g, w)",
+      ("conv2d(G, w)", "conv2d_backprop_filter(G, g)"), (_U, _U),
+      attrs=("strides", "padding", "dilation", "input_sizes"), args="gw",
+      doc="conv2d's VJP for its input: g spread back through the filter")
+defop("conv2d_backprop_filter", 132, 2, CONV, _np_conv2d_bpf, _conv2d_bpf_vjp,
+      "conv2d_backprop_filter(x, g)",
+      ("conv2d_backprop_input(g, G)", "conv2d(x, G)"), (_U, _U),
+      attrs=("strides", "padding", "dilation", "filter_sizes"), args="xg",
+      doc="conv2d's VJP for its filter: the input correlated with g")
+defop("max_pool", 133, 1, CONV, _np_max_pool,
+      lambda g, y: (max_pool_grad(y.inputs[0], g, **_pool_kw(y)),), "max_pool(x)",
+      ("max_pool_grad(x, g): g to the first maximum of each window (TF1), 0 elsewhere",),
+      (_U,), attrs=("ksize", "strides", "padding"), args="x",
+      doc="the largest value of each window (TF1's tf.nn.max_pool; padding never wins)")
+defop("max_pool_grad", 134, 2, CONV, _np_max_pool_grad,
+      lambda gg, y: (None, max_pool_gradgrad(y.inputs[0], gg, **_pool_kw(y))),
+      "max_pool_grad(x, g)", (None, "max_pool_gradgrad(x, G): G at each window's maximum"),
+      (_U, _U), attrs=("ksize", "strides", "padding"), args="xg",
+      doc="max_pool's VJP: g added at the first maximum of each window")
+defop("max_pool_gradgrad", 135, 2, CONV, _np_max_pool_gradgrad,
+      lambda g, y: (None, max_pool_grad(y.inputs[0], g, **_pool_kw(y))),
+      "max_pool_gradgrad(x, G)", (None, "max_pool_grad(x, g)"), (_U, _U),
+      attrs=("ksize", "strides", "padding"), args="xG",
+      doc="max_pool_grad's VJP: G read at the first maximum of each window")
+defop("avg_pool", 136, 1, CONV, _np_avg_pool,
+      lambda g, y: (avg_pool_grad(g, y.inputs[0].shape[1:3], **_pool_kw(y)),), "avg_pool(x)",
+      ("avg_pool_grad(g): g / count to every element of each window",), (_U,),
+      attrs=("ksize", "strides", "padding"), args="x",
+      doc="the mean of each window (TF1's tf.nn.avg_pool: over SAME padding, divides by "
+          "the number of input elements in the window)")
+defop("avg_pool_grad", 137, 1, CONV, _np_avg_pool_grad,
+      lambda gg, y: (avg_pool(gg, **_pool_kw(y)),), "avg_pool_grad(g)",
+      ("avg_pool(G)",), (_U,), attrs=("ksize", "strides", "padding", "input_sizes"),
+      args="g", doc="avg_pool's VJP: g / count spread over each window")
+defop("flatten", 138, 1, SELECT, lambda a: np.reshape(a, (np.shape(a)[0], -1)),
+      lambda g, y: (reshape(g, y.inputs[0].shape),), "flatten(a)", ("g reshaped back",),
+      (_U,), doc="keeps the batch axis (axis 0) and joins the others: (N, H, W, C) → "
+      "(N, H·W·C)", dtypes=_SEL)
+
+
+# -- builder functions -------------------------------------------------------------
+def conv2d(x: Any, w: Any, strides: Any = 1, padding: str = "SAME", dilation: Any = 1,
+           name: str | None = None) -> Node:
+    """2-D convolution as TF1's ``tf.nn.conv2d``: ``x`` (batch, height, width,
+    channels), filter ``w`` (height, width, in channels, out channels); ``strides``
+    and ``dilation`` an int, ``(h, w)`` or ``[1, h, w, 1]``; ``padding`` "SAME"
+    (output size ⌈n / stride⌉, the padding split with the smaller part before) or
+    "VALID". Like TF1 it is a correlation: the filter is not flipped.
+
+    >>> import nbbp, numpy as np
+    >>> with nbbp.Graph():
+    ...     x = nbbp.input(np.ones((1, 3, 3, 1))); w = nbbp.param(np.ones((2, 2, 1, 1)))
+    ...     y = nbbp.conv2d(x, w, padding="VALID")
+    >>> nbbp.Model(nbbp.sum(y)).value
+    16.0
+    """
+    return apply("conv2d", x, w, name_=name, strides=strides, padding=padding,
+                 dilation=dilation)
+
+
+def conv2d_backprop_input(g: Any, w: Any, input_sizes: Any, strides: Any = 1,
+                          padding: str = "SAME", dilation: Any = 1,
+                          name: str | None = None) -> Node:
+    """conv2d's gradient for its input (TF1's ``conv2d_backprop_input``): ``g`` is the
+    gradient of conv2d's output, ``input_sizes`` the input's (height, width)."""
+    return apply("conv2d_backprop_input", g, w, name_=name, strides=strides,
+                 padding=padding, dilation=dilation, input_sizes=input_sizes)
+
+
+def conv2d_backprop_filter(x: Any, g: Any, filter_sizes: Any, strides: Any = 1,
+                           padding: str = "SAME", dilation: Any = 1,
+                           name: str | None = None) -> Node:
+    """conv2d's gradient for its filter (TF1's ``conv2d_backprop_filter``): the input
+    ``x`` correlated with the output gradient ``g``; ``filter_sizes`` is (height, width)."""
+    return apply("conv2d_backprop_filter", x, g, name_=name, strides=strides,
+                 padding=padding, dilation=dilation, filter_sizes=filter_sizes)
+
+
+def max_pool(x: Any, ksize: Any = 2, strides: Any = None, padding: str = "VALID",
+             name: str | None = None) -> Node:
+    """The maximum of each ``ksize`` window (TF1's ``tf.nn.max_pool``, NHWC); strides
+    default to the window. The gradient goes to the first maximum of each window, in
+    row-major window order, as TF1's MaxPoolGrad (PyTorch does the same).
+
+    >>> import nbbp, numpy as np
+    >>> with nbbp.Graph():
+    ...     y = nbbp.max_pool(nbbp.input(np.arange(16.0).reshape(1, 4, 4, 1)), 2)
+    >>> nbbp.Model(y).value.ravel().tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
+    return apply("max_pool", x, name_=name, ksize=ksize, strides=strides or ksize,
+                 padding=padding)
+
+
+def max_pool_grad(x: Any, g: Any, ksize: Any, strides: Any, padding: str,
+                  name: str | None = None) -> Node:
+    """max_pool's gradient: ``g`` added at the first maximum of each window of ``x``."""
+    return apply("max_pool_grad", x, g, name_=name, ksize=ksize, strides=strides,
+                 padding=padding)
+
+
+def max_pool_gradgrad(x: Any, gg: Any, ksize: Any, strides: Any, padding: str,
+                      name: str | None = None) -> Node:
+    """max_pool_grad's gradient: ``gg`` read at the first maximum of each window of ``x``."""
+    return apply("max_pool_gradgrad", x, gg, name_=name, ksize=ksize, strides=strides,
+                 padding=padding)
+
+
+def avg_pool(x: Any, ksize: Any = 2, strides: Any = None, padding: str = "VALID",
+             name: str | None = None) -> Node:
+    """The mean of each ``ksize`` window (TF1's ``tf.nn.avg_pool``, NHWC); over SAME
+    padding each window is divided by the number of input elements it covers."""
+    return apply("avg_pool", x, name_=name, ksize=ksize, strides=strides or ksize,
+                 padding=padding)
+
+
+def avg_pool_grad(g: Any, input_sizes: Any, ksize: Any, strides: Any, padding: str,
+                  name: str | None = None) -> Node:
+    """avg_pool's gradient: each element of ``g`` shared out over its window."""
+    return apply("avg_pool_grad", g, name_=name, ksize=ksize, strides=strides,
+                 padding=padding, input_sizes=input_sizes)
+
+
+def flatten(x: Any, name: str | None = None) -> Node:
+    """``x`` as (batch, features): axis 0 kept, the others joined (``tf.layers.flatten``)."""
+    return apply("flatten", x, name_=name)
+
+
+def layer_norm(x: Node, axis: int = -1, eps: float = 1e-5, gamma: Any = None,
+               beta: Any = None) -> Node:
+    """``(x − mean) / sqrt(var + eps)`` along ``axis`` (the features of each example;
+    ``tf.contrib.layers.layer_norm``), times ``gamma`` plus ``beta`` if given. Built from
+    mean, sub, mul, sqrt and div in a ``layer_norm`` scope, so the picture shows how.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     y = nbbp.layer_norm(nbbp.param([[1.0, 3.0]]))
+    >>> nbbp.Model(nbbp.sum(y * y)).value_of(y).round(4).tolist()
+    [[-1.0, 1.0]]
+    """
+    graph = x.graph if isinstance(x, Node) else get_graph()
+    with graph.name_scope("layer_norm"):
+        mu = mean(x, axis=axis, keepdims=True)
+        d = x - mu
+        y = d / sqrt(mean(d * d, axis=axis, keepdims=True) + eps)
+        if gamma is not None:
+            y = y * gamma
+        if beta is not None:
+            y = y + beta
+    return y
+
+
+_CNN_BUILDERS = {f.__name__: f for f in (conv2d, conv2d_backprop_input,
+                                         conv2d_backprop_filter, max_pool, max_pool_grad,
+                                         max_pool_gradgrad, avg_pool, avg_pool_grad, flatten)}
+
+
 # Builder functions of the tensor ops, and those that build several nodes (not ops).
 _TENSOR_BUILDERS = {f.__name__: f for f in (getitem, concat, stack, tile, pad, squeeze,
                                             expand_dims, gather, scatter, clip, cast)}
 COMPOSITES: dict[str, Callable[..., Any]] = {
     "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup,
-    "one_hot": one_hot}
+    "one_hot": one_hot, "layer_norm": layer_norm}
 # Value builders: in FUNCTIONS (the cell namespace and nbbp). TF1's ``range`` is
 # ``arange`` here (NumPy's name), so cells keep Python's ``for k in range(10)``.
 VALUES: dict[str, Callable[..., Any]] = {"arange": arange, "shape": shape, "size": size}
@@ -1414,6 +1911,7 @@ _MAKERS = {UNARY: _unary, BINARY: _binary, REDUCE: _reduce, SOFTMAX: _softmax,
            LAYOUT: _layout, MATMUL: _binary}
 _SPECIAL = {"where": where, "leaky_relu": leaky_relu}
 _SPECIAL.update(_TENSOR_BUILDERS)
+_SPECIAL.update(_CNN_BUILDERS)
 
 # The builder functions, generated from the table: tanh, matmul, sum, …
 FUNCTIONS: dict[str, Callable[..., Node]] = {}
@@ -1441,6 +1939,9 @@ matmul = FUNCTIONS["matmul"]; transpose = FUNCTIONS["transpose"]                
 reshape = FUNCTIONS["reshape"]; broadcast_to = FUNCTIONS["broadcast_to"]          # noqa: E702
 sum_to = FUNCTIONS["sum_to"]; prod = FUNCTIONS["prod"]                           # noqa: E702
 equal = FUNCTIONS["equal"]; expand_dims = FUNCTIONS["expand_dims"]                # noqa: E702
+
+
+mean = FUNCTIONS["mean"]; sqrt = FUNCTIONS["sqrt"]                                # noqa: E702
 
 
 # Arithmetic on nodes builds nodes with the functions above. The graph module knows
@@ -1473,7 +1974,8 @@ def table_markdown() -> str:
     kinds = {UNARY: "elementwise", BINARY: "elementwise, broadcasting",
              WHERE: "elementwise, broadcasting", REDUCE: "reduction (axis=None|int, keepdims)",
              MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)",
-             SELECT: "selection (moves elements)"}
+             SELECT: "selection (moves elements)",
+             CONV: "convolution / pooling (NHWC)"}
     lines = ["# The op table", "",
              "Generated from `nbbp.core.ops.OPS` by `nbbp.core.ops.table_markdown()`; "
              "`tests/test_docs.py` keeps this file in sync. Every op is a function in a "

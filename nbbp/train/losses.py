@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..core import ops
 from ..core.graph import Node, get_graph
+from ..errors import BuildError, ShapeError
 
 
 def _scoped(name: str, build, *args: Any) -> Node:
@@ -51,10 +54,56 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: int = -1) -> Node:
     return _scoped("cross_entropy", build, logits, labels)
 
 
+def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> Node:
+    """Cross-entropy of integer class labels given logits (batch, classes), as TF1's
+    ``tf.losses.sparse_softmax_cross_entropy``: ``mean(−log_softmax(logits)[i, labels[i]])``.
+
+    ``labels`` is an integer NumPy array, or a node (an ``input``, so minibatches slice
+    it) holding class indices 0..C−1 as floats: the engine's storage is floating point
+    (integer dtypes are not in this build yet); its values are checked when the graph is
+    built. The picked log-probabilities are selected with a one-hot mask
+    ``labels == [0, 1, …, C−1]`` built in the graph.
+
+    >>> import nbbp, numpy as np
+    >>> with nbbp.Graph():
+    ...     L = nbbp.sparse_softmax_cross_entropy(nbbp.param(np.zeros((2, 4))), np.array([1, 3]))
+    >>> round(nbbp.Model(L).value, 6)    # log 4
+    1.386294
+    """
+    what = "sparse_softmax_cross_entropy"
+    z = logits if isinstance(logits, Node) else ops._lift(logits, get_graph())
+    if z.ndim != 2:
+        raise ShapeError(f"{what}: logits {z.shape} must be (batch, classes)")
+    n, classes = z.shape
+    value = labels.value if isinstance(labels, Node) else np.asarray(labels)
+    if value is None or np.shape(value) != (n,):
+        shape = labels.shape if isinstance(labels, Node) else np.shape(value)
+        raise ShapeError(f"{what}: labels {shape} must be one class index per row of "
+                         f"logits {z.shape}, shape ({n},)")
+    value = np.asarray(value)
+    if value.dtype.kind not in "iub":
+        bad = value[(value != np.round(value)) | ~np.isfinite(value)]
+        if bad.size:
+            raise BuildError(f"{what}: label {bad[0].item()!r} is not an integer class index; "
+                             f"labels are 0..{classes - 1} for logits {z.shape}")
+    out = value[(value < 0) | (value >= classes)]
+    if out.size:
+        raise ShapeError(f"{what}: label {out[0].item()!r} is out of range; labels are "
+                         f"0..{classes - 1} for logits {z.shape}")
+
+    def build(z, y):
+        if not isinstance(y, Node):
+            y = ops._lift(np.asarray(y, dtype=z.dtype), z.graph, z.dtype)
+        hot = ops.eq(ops.expand_dims(y, 1), np.arange(classes, dtype=z.dtype))
+        return -ops.mean(ops.sum(hot * ops.log_softmax(z, axis=1), axis=1))
+    return _scoped("sparse_cross_entropy", build, z, labels)
+
+
 def hinge(scores: Any, labels: Any) -> Node:
     """Hinge loss of labels in {−1, +1}: ``mean(relu(1 − y·s))``."""
     return _scoped("hinge", lambda s, y: ops.mean(ops.relu(1.0 - y * s)), scores, labels)
 
 
 LOSSES = {"mse": mse, "mae": mae, "bce_with_logits": bce_with_logits,
-          "softmax_cross_entropy": softmax_cross_entropy, "hinge": hinge}
+          "softmax_cross_entropy": softmax_cross_entropy, "hinge": hinge,
+          "sparse_softmax_cross_entropy": sparse_softmax_cross_entropy}
