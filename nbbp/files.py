@@ -117,13 +117,20 @@ def write(path: str | os.PathLike, output: Node, value_of: Callable[[Node], Any]
            "output": index[output.id], "source": source, "nodes": nodes}
     buf = _io.BytesIO()
     np.savez(buf, **values)
+    write_members(path, {GRAPH_MEMBER: json.dumps(doc, indent=1, allow_nan=False),
+                         VALUES_MEMBER: buf.getvalue()})
+
+
+def write_members(path: str | os.PathLike, members: dict[str, str | bytes]) -> None:
+    """Write a zip of ``members`` (name → text or bytes) to ``path`` atomically: into a
+    temporary file in the same folder, then renamed, so no reader sees half a file."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".nbbp-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(GRAPH_MEMBER, json.dumps(doc, indent=1, allow_nan=False))
-            z.writestr(VALUES_MEMBER, buf.getvalue())
+            for name, data in members.items():
+                z.writestr(name, data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -158,17 +157,8 @@ def _write(path: str, values: dict[str, np.ndarray]) -> None:
                          for n, v in values.items()]}
     buf = io.BytesIO()
     np.savez(buf, **{keys[n]: np.asarray(v, dtype=np.float64) for n, v in values.items()})
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nbbp-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(INDEX_MEMBER, json.dumps(doc, indent=1, allow_nan=True))
-            z.writestr(VALUES_MEMBER, buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    files.write_members(path, {INDEX_MEMBER: json.dumps(doc, indent=1, allow_nan=True),
+                               VALUES_MEMBER: buf.getvalue()})
 
 
 def _read(path: str) -> dict[str, np.ndarray]:
