@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.engine import ALIGN, Arena, Layout, kernel
+from ..core.engine import Arena, Layout, kernel
 from ..core.engine import lower as lower_program
 from ..core.graph import Node
-from ..core.isa import CAST, S_F64, STORAGE, STORAGE_OF, STORAGES
+from ..core.isa import STORAGE_OF
 from ..train import optim
 from ._core import Operation
 from ._types import carrier
@@ -46,36 +46,16 @@ class Update:
         self.rule = None if hyper else self.opt._rule(a["hyper"])
         self.h = None if self.rule is None else self._block(self.rule)
         self.run = kernel("run") if engine == "numba" else None
-        pos = list(ends)
-
-        def place(c: int, size: int) -> int:
-            step = ALIGN // np.dtype(STORAGES[c]).itemsize
-            pos[c] = -(-pos[c] // step) * step
-            pos[c] += size
-            return pos[c] - size
-
-        self.h_at = place(S_F64, optim.N_HYPER)
-        code = self.opt._rule_class.code
-        n_state = max(self.opt._rule_class.n_state, 2)
-        rows = [[optim.TICK, self.h_at] + [0] * (STORAGE - 2) + [S_F64]]
-        self.at: list[tuple[int, int, int, int]] = []       # (storage, var, state, size)
         for var, g in zip(self.vars, grads):
             if g.shape != var._shape:
                 raise InvalidArgumentError(
                     f"apply_gradients: the gradient {g.name} has shape {g.shape} but "
                     f"variable {var.op.name} has {var._shape}; give each variable a "
                     "gradient of its own shape")
-            c, n = STORAGE_OF[carrier(var.dtype)], g.size
-            p = place(c, n)                      # the variable's value, updated in place
-            g_at = int(layout.offsets[g.id])
-            if layout.cls[g.id] != c:            # a gradient of another storage: cast it
-                g_at = place(c, n)
-                rows.append([CAST, g_at, int(layout.offsets[g.id]), int(layout.cls[g.id]),
-                             0, 0, 0, n, 0, c])
-            st = place(c, n_state * n)
-            rows.append([code, p, g_at, st, self.h_at, 0, 0, n, 0, c])
-            self.at.append((c, p, st, n))
-        self.ends = pos
+        params = [(STORAGE_OF[carrier(var.dtype)], None, int(layout.offsets[g.id]),
+                   int(layout.cls[g.id]), g.size) for var, g in zip(self.vars, grads)]
+        rows, self.h_at, self.at, self.ends = optim.update_rows(self.opt._rule_class, params,
+                                                                list(ends))
         self.code, _ = lower_program(layout, [], extra=rows)
         self.n = len(rows)
 

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..core.compiled import Backprop, Compiled, as_array
-from ..core.engine import ALIGN, Arena, kernel, lower
+from ..core.engine import Arena, kernel, lower
 from ..core.graph import Node, leaves
-from ..core.isa import CAST, S_F64, STORAGE, STORAGES
+from ..core.isa import S_F64, STORAGES
 from ..errors import FeedError, NbbpError, NumericError
 from . import optim
 from .predict import metric_functions
@@ -129,26 +129,10 @@ class TrainLoop:
         # each storage: the model's, then (float64) the hyperparameters, and in each
         # parameter's class its optimizer state (and its gradient, if that is of
         # another class: a float32 param whose gradient came out float64)
-        pos = list(lay.sizes)
-
-        def place(c: int, size: int) -> int:
-            step = ALIGN // np.dtype(STORAGES[c]).itemsize
-            pos[c] = -(-pos[c] // step) * step
-            pos[c] += size
-            return pos[c] - size
-
-        self.h_at = place(S_F64, optim.N_HYPER)
-        updates: list[list[int]] = [[optim.TICK, self.h_at] + [0] * (STORAGE - 2) + [S_F64]]
-        self.state_at: list[tuple[int, int]] = []
-        for _, t in self.params:
-            c, g = int(cls[t.id]), tb.grad_node(t)
-            g_at = int(off[g.id])
-            if cls[g.id] != c:
-                g_at = place(c, t.size)
-                updates.append([CAST, g_at, int(off[g.id]), int(cls[g.id]), 0, 0, 0, t.size, 0, c])
-            at = place(c, max(opt.n_state, 2) * t.size)
-            self.state_at.append((c, at))
-            updates.append([opt.code, int(off[t.id]), g_at, at, self.h_at, 0, 0, t.size, 0, c])
+        params = [(int(cls[t.id]), int(off[t.id]), int(off[g.id]), int(cls[g.id]), t.size)
+                  for t, g in zip((t for _, t in self.params), grads)]
+        updates, self.h_at, placed, pos = optim.update_rows(opt, params, list(lay.sizes))
+        self.state_at = [(c, st) for c, _, st, _ in placed]
         self.arena = lay.new_arena([p - size for p, size in zip(pos, lay.sizes)])
         for mine, model in zip(self.arena.stores, tb.arena.stores):
             mine[:model.size] = model

@@ -35,6 +35,7 @@ import numpy as np
 # the engine's instruction set, defined once in nbbp.core.isa.
 from ..core.engine import ALIGN
 from ..core.isa import (  # noqa: F401
+    CAST,
     H_B1,
     H_B2,
     H_DA,
@@ -51,6 +52,9 @@ from ..core.isa import (  # noqa: F401
     H_T,
     H_WD,
     N_HYPER,
+    S_F64,
+    STORAGE,
+    STORAGES,
     TICK,
 )
 from ..core.isa import UPD_ADAGRAD as ADAGRAD_CODE
@@ -337,25 +341,42 @@ def _form_repr(opt: Optimizer) -> str:
     return f", form={opt.form!r}" if opt.form != "torch" else ""
 
 
-def update_rows(optimizer: Optimizer, params: list[tuple[int, int, int]], at: int
-                ) -> tuple[list[list[int]], list[int], int]:
-    """The compiled update of one step: instructions for :func:`nbbp.core.engine.lower`'s
-    ``extra`` (a ``TICK`` then one update per parameter) and where their memory goes.
+def update_rows(optimizer: Optimizer | type[Optimizer],
+                params: list[tuple[int, int | None, int, int, int]], ends: list[int]
+                ) -> tuple[list[list[int]], int, list[tuple[int, int, int, int]], list[int]]:
+    """The compiled update of one step, in the memory after ``ends`` (one end per storage
+    class): instructions for :func:`nbbp.core.engine.lower`'s ``extra`` — a ``TICK``,
+    then per parameter a ``CAST`` of its gradient when that is of another storage, and
+    its update — and where their memory goes.
 
-    ``params`` holds ``(parameter offset, gradient offset, size)`` in the arena; the
-    hyperparameter block goes at ``at`` (write :meth:`Optimizer.hyper` there), each
-    parameter's state (two slots of its size) after it. Returns the instructions,
-    the state offsets and the end of the memory they use.
+    ``params`` holds ``(storage, parameter offset, gradient offset, gradient storage,
+    size)``; a parameter offset of None places the parameter too (a TF 1 session copies
+    its variables in). Returns the instructions, the hyperparameter block's offset in the
+    float64 storage (write :meth:`Optimizer.hyper` there), ``(storage, parameter offset,
+    state offset, size)`` per parameter, and the new ends.
     """
-    rows = [[TICK, at, 0, 0, 0, 0, 0, 0]]
-    states = []
-    pos = at + N_HYPER
-    for p, g, n in params:
-        pos = -(-pos // ALIGN) * ALIGN
-        states.append(pos)
-        rows.append([optimizer.code, p, g, pos, at, 0, 0, n])
-        pos += max(optimizer.n_state, 2) * n
-    return rows, states, pos
+    pos = list(ends)
+
+    def place(c: int, size: int) -> int:
+        step = ALIGN // np.dtype(STORAGES[c]).itemsize
+        pos[c] = -(-pos[c] // step) * step
+        pos[c] += size
+        return pos[c] - size
+
+    h_at = place(S_F64, N_HYPER)
+    rows = [[TICK, h_at] + [0] * (STORAGE - 2) + [S_F64]]
+    placed = []
+    n_state = max(optimizer.n_state, 2)
+    for c, p, g_at, g_c, n in params:
+        p = place(c, n) if p is None else p
+        if g_c != c:                  # e.g. a float32 param whose gradient came out float64
+            cast_at = place(c, n)
+            rows.append([CAST, cast_at, g_at, g_c, 0, 0, 0, n, 0, c])
+            g_at = cast_at
+        st = place(c, n_state * n)
+        rows.append([optimizer.code, p, g_at, st, h_at, 0, 0, n, 0, c])
+        placed.append((c, p, st, n))
+    return rows, h_at, placed, pos
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": SGD, "adagrad": Adagrad, "rmsprop": RMSProp,
