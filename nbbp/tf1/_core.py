@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from ..core import ops as core_ops
 from ..errors import suggest
 from ._opdefs import NAME_PART, OPDEFS, infer_shape
 from ._types import (
@@ -35,11 +34,10 @@ from ._types import (
     float32,
     fully_known,
     infer_dtype,
-    native,
     np_value,
     shape_str,
 )
-from .errors import DTypeError, GraphMismatchError, NotSupportedError, UsageError
+from .errors import DTypeError, GraphMismatchError, UsageError
 
 # ---------------------------------------------------------------------------
 # operations and tensors
@@ -585,16 +583,6 @@ def make_op(type: str, args: list[Any], attrs: dict[str, Any] | None = None,
                 pos = next(i for i in same)
                 raise DTypeError(f"Value passed to parameter '{names[pos]}' has DataType "
                                  f"{T.name} not in list of allowed values: {allowed}")
-            missing = [n for n in opdef.needs if n not in core_ops.FUNCTIONS]
-            if missing:
-                raise NotSupportedError(
-                    f"{type} is not supported by nbbp.tf1 yet: nbbp's core has no "
-                    f"{', '.join(missing)} op (it comes with the core's integer dtypes)")
-            if T is not None and not opdef.exact and not native(T) and not T.is_floating:
-                raise DTypeError(
-                    f"{type} on {T.name}: nbbp.tf1 needs integer storage in nbbp's core for "
-                    f"{type} on integers (TF 1 computes it in {T.name}; computing it in "
-                    "float64 would give other numbers); cast to tf.float32 first")
             out = opdef.out(T, attrs) if callable(opdef.out) else (opdef.out or T or float32)
         shape = infer_shape(opdef, full, inputs, attrs)
     except BaseException:

@@ -38,10 +38,6 @@ class OpDef:
     share one dtype ``T``, which must be of a kind in ``allowed`` (``f`` floating,
     ``i`` integer, ``b`` bool); ``other`` gives the dtype required of each other
     input (None: any); the output's dtype is ``out(T, attrs)`` (None: ``T``).
-    ``exact`` says whether the lowering is exact on integer values held in a
-    float64 carrier (see :func:`._types.carrier`); where it is not (integer
-    division, the mean), the op needs the core's integer storage. ``needs`` names
-    the nbbp ops the lowering calls that the core may not have yet (``floordiv``).
     """
 
     type: str
@@ -51,8 +47,6 @@ class OpDef:
     allowed: str = "fib"
     other: tuple[Any, ...] = ()
     out: Any = None
-    exact: bool = True
-    needs: tuple[str, ...] = ()
 
 
 OPDEFS: dict[str, OpDef] = {}
@@ -60,10 +54,10 @@ OPDEFS: dict[str, OpDef] = {}
 
 def defop(type: str, lower: Callable[..., Any] | None, grad_args: tuple[int, ...] | None = None,
           same: tuple[int, ...] | None = None, allowed: str = "fib", other: tuple = (),
-          out: Any = None, exact: bool = True, needs: tuple[str, ...] = ()) -> OpDef:
+          out: Any = None) -> OpDef:
     if type in OPDEFS:
         raise ValueError(f"op type {type!r} defined twice")
-    OPDEFS[type] = d = OpDef(type, lower, grad_args, same, allowed, other, out, exact, needs)
+    OPDEFS[type] = d = OpDef(type, lower, grad_args, same, allowed, other, out)
     return d
 
 

@@ -256,8 +256,8 @@ for _type, _fn in [("Add", O.add), ("Sub", O.sub), ("Mul", O.mul), ("Pow", O.pow
                    ("Maximum", _maximum), ("Minimum", _minimum)]:
     defop(_type, _fn, allowed=_FI)
 defop("RealDiv", O.div, allowed=_F)
-defop("FloorDiv", _floor_op("floordiv"), allowed=_FI, needs=("floordiv",), grad_args=())
-defop("FloorMod", _floor_op("mod"), allowed=_FI, needs=("mod",), grad_args=())
+defop("FloorDiv", _floor_op("floordiv"), allowed=_FI, grad_args=())
+defop("FloorMod", _floor_op("mod"), allowed=_FI, grad_args=())
 for _type, _fn in [("Greater", O.gt), ("GreaterEqual", O.ge), ("Less", O.lt),
                    ("LessEqual", O.le)]:
     defop(_type, _fn, grad_args=(), allowed=_FI, out=_BOOL)
@@ -290,7 +290,7 @@ defop("Cast", _cast, out=lambda T, attrs: attrs["DstT"],
 defop("MatMul", _matmul, allowed=_FI)
 defop("Sum", _reducer(O.sum), allowed=_FI)
 defop("Prod", _reducer(O.prod), allowed=_FI)
-defop("Mean", _reducer(O.mean), allowed=_FI, exact=False)
+defop("Mean", _reducer(O.mean), allowed=_FI)
 defop("Max", _reducer(O.max), allowed=_FI)
 defop("Min", _reducer(O.min), allowed=_FI)
 defop("Any", _reducer(O.any), allowed=_B, grad_args=())

@@ -90,16 +90,13 @@ def as_dtype(dtype: Any, what: str = "dtype") -> DType:
 
 
 def carrier(dtype: DType) -> str:
-    """The nbbp dtype a TF dtype is computed in: itself where nbbp's core stores it
-    (float32, float64; integers and booleans once the core has integer storage),
-    else float64, which holds every int32 and bool exactly — only the ops that are
-    exact on such values are then allowed (``OpDef.exact`` in :mod:`._opdefs`)."""
-    return dtype.name if dtype.name in STORAGE_OF else "float64"
-
-
-def native(dtype: DType) -> bool:
-    """Whether nbbp's core computes ``dtype`` in that dtype (not in a float64 carrier)."""
-    return dtype.name in STORAGE_OF
+    """The nbbp dtype a TF dtype is computed in: itself — nbbp's core stores every dtype
+    nbbp.tf1 has (float32, float64, the integers, bool), so no value is computed in
+    another dtype than TF 1 would."""
+    if dtype.name not in STORAGE_OF:
+        raise UsageError(f"{dtype.name} is not supported; nbbp.tf1 computes in "
+                         f"{', '.join(sorted(STORAGE_OF))}")
+    return dtype.name
 
 
 def infer_dtype(value: Any) -> DType:
