@@ -1145,6 +1145,13 @@ def _exec_body(code, q, v, hv, check):
             _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         else:
             _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
+        x = code[q + 4]
+        m, k, flags, count = code[x], code[x + 1], code[x + 2], code[x + 3]
+        size = n // count
+        for t in range(count):
+            _matmul(v, o + t * size, a + code[x + 4 + 2 * t], code[q + 3] + code[x + 5 + 2 * t],
+                    m, k, size // m, flags)
     elif kind == K_MATMUL:
         m = code[q + 4]
         _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])

@@ -346,15 +346,26 @@ def _shape_softmax(op, inputs, attrs):
 
 def _shape_matmul(op, inputs, attrs):
     a, b = inputs
-    if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
-        raise ShapeError(f"{a.name} @ {b.name}: {a.shape} @ {b.shape} — matmul takes vectors "
-                         "and matrices; use * to multiply by a scalar")
-    k1, k2 = a.shape[-1], b.shape[0]
+    what = f"{a.name} @ {b.name}: {a.shape} @ {b.shape}"
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"{what} — matmul takes vectors, matrices and stacks of matrices; "
+                         "use * to multiply by a scalar")
+    if builtins.max(a.ndim, b.ndim) > 2 and builtins.min(a.ndim, b.ndim) < 2:
+        raise ShapeError(f"{what} — a stack of matrices multiplies matrices, not a vector; "
+                         "make the vector a matrix with expand_dims (a row or a column)")
+    k1, k2 = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k1 != k2:
         raise ShapeError(
-            f"{a.name} @ {b.name}: {a.shape} @ {b.shape} — the inner dimensions {k1} and "
-            f"{k2} differ; {b.name} needs {k1} rows (or transpose one of them)")
-    return a.shape[:-1] + b.shape[1:]
+            f"{what} — the inner dimensions {k1} and {k2} differ; {b.name} needs {k1} rows "
+            "(or transpose one of them)")
+    if builtins.max(a.ndim, b.ndim) <= 2:
+        return a.shape[:-1] + b.shape[1:]
+    try:        # the leading (batch) axes broadcast as NumPy's matmul does
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"{what} — the batch axes {a.shape[:-2]} and {b.shape[:-2]} do not "
+                         "broadcast (each pair must be equal or 1)") from None
+    return tuple(batch) + (a.shape[-2], b.shape[-1])
 
 
 def _shape_layout(op, inputs, attrs):
@@ -472,6 +483,10 @@ def _expand(g: Node, x: Node, axis: int | None, keepdims: bool) -> Node:
 
 def _matmul_vjp(g: Node, y: Node):
     a, b = y.inputs
+    if y.ndim > 2:                  # a stack: each matrix's rule, summed over broadcasting
+        ga, gb = matmul(g, _swap_last(b)), matmul(_swap_last(a), g)
+        return (ga if ga.shape == a.shape else sum_to(ga, a.shape),
+                gb if gb.shape == b.shape else sum_to(gb, b.shape))
     a2 = a if a.ndim == 2 else reshape(a, (1, a.shape[0]))
     b2 = b if b.ndim == 2 else reshape(b, (b.shape[0], 1))
     g2 = g if g.shape == (a2.shape[0], b2.shape[1]) else reshape(g, (a2.shape[0], b2.shape[1]))
@@ -479,6 +494,11 @@ def _matmul_vjp(g: Node, y: Node):
     gb = matmul(transpose(a2), g2)
     return (ga if ga.shape == a.shape else reshape(ga, a.shape),
             gb if gb.shape == b.shape else reshape(gb, b.shape))
+
+
+def _swap_last(x: Node) -> Node:
+    """``x`` with its last two axes swapped (each matrix of a stack transposed)."""
+    return transpose(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
 
 
 def _int_mean_ref(a, axis, keepdims):
@@ -619,7 +639,9 @@ defop("min", 53, 1, REDUCE, lambda a, axis, keepdims: np.min(a, axis, keepdims=k
       attrs=("axis", "keepdims"), dtypes="numeric")
 
 defop("matmul", 60, 2, MATMUL, np.matmul, _matmul_vjp, "a @ b", ("g @ bᵀ", "aᵀ @ g"),
-      (_U, _U), symbol="@")
+      (_U, _U), symbol="@",
+      doc="matrix product; on stacks of matrices (3-D, 4-D) one product per matrix, the "
+          "leading axes broadcasting as NumPy's matmul")
 
 defop("transpose", 70, 1, LAYOUT, lambda a, perm: np.transpose(a, perm),
       lambda g, y: (transpose(g, tuple(np.argsort(y.attrs["perm"]))),), "transpose(a)",
