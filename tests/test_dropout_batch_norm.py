@@ -217,3 +217,23 @@ def test_mistakes_are_one_line_errors_with_the_cell_line(src, message):
         nbbp.build(src)
     first = str(err.value).splitlines()[0]        # then the cell line and a caret
     assert first.startswith("line 2, col ") and message in first, first
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_check_grads_passes_through_dropout_and_batch_norm(mode):
+    """Finite differences (order 1 and 2) of a model with both layers, in each mode; the
+    flag and the counter are not perturbed."""
+    m = nbbp.build("x = param(randn(5, 4))\nW = param(randn(4, 3))\n"
+                   "h = batch_norm(dropout(x @ W, 0.4, seed=2))\nloss = sum(tanh(h) * h)",
+                   seed=1)
+    assert set(nbbp.check_grads(m.set_mode(mode))) == {"order 1", "order 2"}
+
+
+def test_the_train_mode_picture_shows_the_mask_and_is_deterministic():
+    def picture(mode):
+        m = nbbp.build("x = param(np.ones((2, 3)))\ny = dropout(x, 0.5, seed=4)\n"
+                       "loss = sum(y * y)")
+        return m.set_mode(mode).to_dot()
+    train, evald = picture("train"), picture("eval")
+    assert train == picture("train") and evald == picture("eval")
+    assert train != evald                      # the mask's zeros reach y and the loss
