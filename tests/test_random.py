@@ -159,7 +159,8 @@ def test_set_mode_and_predict_in_eval_mode():
      "random_uniform: seed -1 must be a whole number in 0..2**63 − 1"),
     (lambda x: nbbp.random_uniform((2,), dtype="int32"),
      "random_uniform: dtype int32 is not floating"),
-    (lambda x: nbbp.assign_state(x * 2, x), "assign_state: mul is not a param or input"),
+    (lambda x: nbbp.assign_state(x * 2, x), "assign_state: mul is not a param; the state written after each step is "
+                                   "a param"),
     (lambda x: nbbp.assign_state(x, nbbp.sum(x)),
      "assign_state(x, sum): the value is float64 (), the state float64 (3,); they must "
      "match"),
@@ -181,3 +182,15 @@ def test_a_node_named_training_is_not_taken_for_the_flag():
     assert str(err.value) == ("the training flag is the node named 'training', but "
                               "'training' is already a float64 param node; give that node "
                               "another name")
+
+
+def test_a_flag_made_after_the_model_does_not_touch_it():
+    with nbbp.Graph() as g:
+        w = nbbp.param(np.ones(3), name="w")
+        loss = nbbp.sum(w * w)
+    m = nbbp.Model(loss)
+    with g:
+        nbbp.dropout(w, 0.5)
+    m.fit(steps=2, optimizer="sgd", lr=0.25, progress=False)
+    np.testing.assert_allclose(m.value_of("w"), 0.25)          # (1 − 2·0.25)² · 1
+    assert m.set_mode("train").value == pytest.approx(3 * 0.25**2)

@@ -2054,10 +2054,10 @@ def assign_state(ref: Node, value: Any, name: str | None = None) -> Node:
     """A state update: ``value``, which ``fit`` writes into the leaf ``ref`` after every
     training step (as TF's ``assign`` in ``UPDATE_OPS``); running averages and the
     random counter are kept this way. The node itself is a copy of ``value``."""
-    if not isinstance(ref, Node) or ref.op not in ("param", "input"):
+    if not isinstance(ref, Node) or ref.op != "param":
         shown = ref.name if isinstance(ref, Node) else repr(ref)
-        raise BuildError(f"assign_state: {shown} is not a param or input; the state "
-                         "written after each step must be a leaf")
+        raise BuildError(f"assign_state: {shown} is not a param; the state written after "
+                         "each step is a param, e.g. param(0.0, trainable=False)")
     value = _lift(value, ref.graph, ref.dtype)
     if value.shape != ref.shape or value.dtype != ref.dtype:
         raise ShapeError(f"assign_state({ref.name}, {value.name}): the value is "

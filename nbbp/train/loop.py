@@ -81,7 +81,8 @@ class TrainLoop:
                 tb.set(t, bp.value_of(n))
         self.data = {mapping[n.id]: v for n, v in data.items()}
         self.updates = [mapping[u.id] for u in updates]
-        self.flag = mode_flag(tb.graph)
+        flag = mode_flag(tb.graph)        # (a flag made after the model is not its)
+        self.flag = flag if flag is not None and flag.id < tb.layout.n_nodes else None
         self.params = [(n, mapping[n.id]) for n in bp.forward
                        if n.op == "param" and n.trainable and bp.grad_node(n) is not None]
         if not self.params:
