@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nbbp
 from nbbp.core.compiled import Compiled
+from nbbp.core.ops import MAX_SEED, random_bits
 from nbbp.errors import NbbpError
 
 MASK = 2**64 - 1
@@ -24,11 +27,20 @@ def mix(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def splitmix_uniform(seed: int, counter: int, n: int, bits: int = 53) -> list[float]:
+def splitmix_bits(seed: int, counter: int, n: int) -> list[int]:
     """Element i: splitmix64's i-th output from the state mixed from seed and counter."""
     key = mix((mix((seed + GOLDEN) & MASK) + counter * GOLDEN) & MASK)
-    return [(mix((key + (i + 1) * GOLDEN) & MASK) >> (64 - bits)) / 2.0**bits
-            for i in range(n)]
+    return [mix((key + (i + 1) * GOLDEN) & MASK) for i in range(n)]
+
+
+def splitmix_uniform(seed: int, counter: int, n: int, bits: int = 53) -> list[float]:
+    """The top ``bits`` bits of each hash, scaled into [0, 1)."""
+    return [(r >> (64 - bits)) / 2.0**bits for r in splitmix_bits(seed, counter, n)]
+
+
+@given(st.integers(0, MAX_SEED), st.integers(0, 2**62), st.integers(1, 40))
+def test_the_numpy_reference_is_splitmix64_for_any_seed_and_counter(seed, counter, n):
+    assert random_bits(seed, counter, n).tolist() == splitmix_bits(seed, counter, n)
 
 
 def _uniform_model(shape, seed, dtype="float64", engine="numba"):
