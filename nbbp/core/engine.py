@@ -35,6 +35,7 @@ from .isa import (
     LAYOUT,
     MASK,
     MATMUL,
+    RANDOM,
     REDUCE,
     S_F32,
     S_F64,
@@ -128,7 +129,7 @@ class Layout:
                 self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
                                              _promoted(n.inputs)]
         self.scalar = all(n.size == 1 for n in nodes) and not any(
-            OPS[n.op].kind == SOFTMAX for n in nodes) and not self.cls.any()
+            OPS[n.op].kind in (SOFTMAX, RANDOM) for n in nodes) and not self.cls.any()
         offsets = np.zeros(self.n_nodes, dtype=np.int64)
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
@@ -154,7 +155,7 @@ class Layout:
             c = int(self.work[n.id])
             if c != self.cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
-            if n.op == "cast":                 # a CAST reads its input where it is
+            if n.op == "cast" or OPS[n.op].kind == RANDOM:   # read where they are
                 continue
             for x in n.inputs:
                 for y in (x, *x.inputs):
@@ -389,8 +390,14 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             rows.append(row)
             computed.append(n)
             continue
+        if op.kind == RANDOM:                # reads its counter in the counter's class
+            x = ins[0]
+            row[2], row[3], row[5] = off[x.id], n.attrs["seed"], cls[x.id]
+            rows.append(row)
+            computed.append(n)
+            continue
         row[2] = src(ins[0], c)
-        if name == "copy" or name == "stop_gradient" or (
+        if name in ("copy", "stop_gradient", "assign_state") or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)
                 and op.dtypes != "index"):
             row[0], row[KIND] = COPY, K_COPY
