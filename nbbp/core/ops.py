@@ -2329,7 +2329,8 @@ def table_markdown() -> str:
         if op.kind == LEAF:
             continue
         derivs = "<br>".join(op.formula(i) for i in range(op.arity))
-        what = (op.doc or pretty(op.expr)) + (" (any number of inputs)" if op.variadic else "")
+        many = op.variadic and op.kind != RANDOM      # random_uniform: one or two inputs
+        what = (op.doc or pretty(op.expr)) + (" (any number of inputs)" if many else "")
         cells = [f"`{op.name}`", kinds[op.kind], what, derivs]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "Built from the ops above (they return several nodes, or are another "
