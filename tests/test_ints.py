@@ -105,6 +105,53 @@ def test_arithmetic_floordiv_mod_and_reductions_against_numpy(dtype, eng):
         np.testing.assert_array_equal(got, want, err_msg=k)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_float_mod_gradient_matches_finite_differences_away_from_the_jumps(dtype, eng):
+    """∂(a % b)/∂a = 1, ∂(a % b)/∂b = −⌊a / b⌋ (TF1's FloorMod gradient), against central
+    differences of NumPy's mod at points where a / b is at least 0.05 from a whole
+    number, with both signs of a and b and b broadcast along a row."""
+    rng = np.random.default_rng(12)
+    A = rng.uniform(-6, 6, (3, 4))
+    B = rng.choice([-1, 1], (1, 4)) * rng.uniform(0.7, 2.5, (1, 4))
+    q = A / B
+    A = np.where(np.abs(q - np.round(q)) < 0.05, A + 0.3 * B, A)   # step off the jumps
+    R = rng.uniform(0.5, 1.5, (3, 4))
+    with nbbp.Graph():
+        a = nbbp.param(A, name="a", dtype=dtype)
+        b = nbbp.param(B, name="b", dtype=dtype)
+        f = nbbp.sum((a % b) * R, name="f")
+    m = nbbp.Model(f, engine=eng)
+    eps = 1e-6
+
+    def fd(i, X):
+        out = np.zeros_like(X)
+        for idx in np.ndindex(X.shape):
+            args = [[A, B], [A, B]]
+            for s, sign in ((0, 1), (1, -1)):
+                Y = X.copy()
+                Y[idx] += sign * eps
+                args[s][i] = Y
+            plus, minus = (float(np.sum(np.mod(*x) * R)) for x in args)
+            out[idx] = (plus - minus) / (2 * eps)
+        return out
+
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == "float64" else dict(rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(m.grads["a"], dtype=float), fd(0, A), **tol)
+    np.testing.assert_allclose(np.asarray(m.grads["b"], dtype=float), fd(1, B), **tol)
+    assert np.asarray(m.grads["b"]).dtype == np.dtype(dtype)
+    np.testing.assert_allclose(np.asarray(m.grads["b"], dtype=float),
+                               np.sum(-np.floor(A / B) * R, axis=0, keepdims=True), rtol=1e-5)
+
+
+def test_integer_mod_passes_no_gradient(eng):
+    with nbbp.Graph():
+        p = nbbp.param([1.5, 2.5], name="p")
+        k = nbbp.cast(p, "int32") % 2
+        f = nbbp.sum(p * nbbp.cast(k, "float64"), name="f")
+    m = nbbp.Model(f, engine=eng)
+    np.testing.assert_array_equal(m.grads["p"], [1.0, 0.0])     # only the direct path
+
+
 def test_integer_semantics_of_tf1(eng):
     # tf.div / tf.floordiv on int32: floor division; tf.mod: floor modulo (TF 1.15 docs)
     with nbbp.Graph():

@@ -1182,8 +1182,13 @@ defop("logical_not", 15, 1, UNARY, np.logical_not, NOGRAD, "not a", (None,), ((0
 defop("floordiv", 43, 2, BINARY, _np_floordiv, NOGRAD, "a // b", (None, None), (_U, _B),
       symbol="//", doc="⌊a / b⌋ (floor, as NumPy and TF1's floordiv: −7 // 2 = −4); no "
       "gradient", dtypes="numeric")
-defop("mod", 44, 2, BINARY, _np_mod, NOGRAD, "a % b", (None, None), (_U, _B), symbol="%",
-      doc="a − b·⌊a / b⌋ (the sign of b, as NumPy and TF1: −7 % 2 = 1); no gradient",
+# mod's derivative jumps where a / b is a whole number; its tests sample a and b where
+# ⌊a / b⌋ = 2 throughout, so the finite differences never straddle a jump
+defop("mod", 44, 2, BINARY, _np_mod,
+      lambda g, y: (g, -g * FUNCTIONS["floordiv"](*y.inputs)), "a % b",
+      ("1", "-floor(a/b)"), ((5.2, 5.8), (2.1, 2.3)), symbol="%",
+      doc="a − b·⌊a / b⌋ (the sign of b, as NumPy and TF1: −7 % 2 = 1); of floats, "
+      "∂/∂a = 1 and ∂/∂b = −⌊a / b⌋ (as TF1's FloorMod gradient), away from the jumps",
       dtypes="numeric")
 defop("cast", 16, 1, UNARY, _np_cast, _cast_vjp, "cast(a)", ("1",), (_U,), attrs=("dtype",),
       doc="a in another dtype: float→int truncates toward zero, anything→bool is ≠ 0; "
