@@ -327,3 +327,78 @@ def test_the_picture_says_why_an_integer_edge_has_no_gradient():
     dot = m.to_dot()
     assert 'label="no gradient through argmax"' in dot
     assert 'label="no gradient through bool"' in dot      # equal → cast(…, float64)
+
+
+# -- integer matmul ------------------------------------------------------------------
+# Oracle: NumPy's matmul in the same dtype (TF1's tf.matmul on int32 gives the same
+# integers; narrow dtypes wrap as NumPy's do).
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)),
+                                    ((5,), (5,)), ((1, 1), (1, 1)), ((2, 70), (70, 65))])
+def test_integer_matmul_against_numpy(dtype, shapes, eng):
+    rng = np.random.default_rng(21)
+    lo = 0 if dtype == "uint8" else -50
+    A, B = (rng.integers(lo, 50, s).astype(dtype) for s in shapes)
+    with nbbp.Graph():
+        a, b = nbbp.input(A, name="a", dtype=dtype), nbbp.input(B, name="b", dtype=dtype)
+        y = a @ b
+    assert y.dtype == dtype
+    got = np.asarray(value(y, eng))
+    want = np.asarray(np.matmul(A, B))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_integer_matmul_with_transposed_operands_and_int32_wraparound(eng):
+    rng = np.random.default_rng(22)
+    A = rng.integers(-9, 9, (70, 80)).astype("int32")      # big: BLAS-style flags path
+    B = rng.integers(-9, 9, (90, 80)).astype("int32")
+    big = np.full((2, 2), 60000, dtype="int32")             # 2·60000² overflows int32
+    with nbbp.Graph():
+        a, b = nbbp.input(A, dtype="int32"), nbbp.input(B, dtype="int32")
+        c = nbbp.input(big, dtype="int32")
+        y1, y2, y3 = a @ b.T, b @ a.T, a.T @ a
+        w = c @ c
+    for y, want in ((y1, A @ B.T), (y2, B @ A.T), (y3, A.T @ A), (w, big @ big)):
+        np.testing.assert_array_equal(value(y, eng), want)
+    assert value(w, eng)[0, 0] == np.int32(-1389934592)      # as NumPy's int32 matmul
+
+
+def test_integer_matmul_feeds_a_float_model_and_passes_no_gradient(eng):
+    with nbbp.Graph():
+        k = nbbp.input([[1, 2], [3, 4]], name="k", dtype="int64")
+        p = nbbp.param([[0.5], [1.5]], name="p")
+        counts = nbbp.cast(k @ nbbp.const([[1], [1]], dtype="int64"), "float64")
+        f = nbbp.sum(counts * p, name="f")
+    m = nbbp.Model(f, engine=eng)
+    assert m.value == 3 * 0.5 + 7 * 1.5
+    np.testing.assert_array_equal(m.grads["p"], [[3.0], [7.0]])
+
+
+@pytest.mark.parametrize("src,part", [
+    ("a = input([[True]], dtype='bool')\nb = input([[1]], dtype='int32')\ny = a @ b",
+     'a @ b: a is bool; matmul multiplies numbers: cast(a, "float64") (or "int32") first'),
+    ("a = input([[True]], dtype='bool')\nb = param([[1.0]])\ny = a @ b",
+     'a @ b: a is bool; matmul multiplies numbers: cast(a, "float64") (or "int32") first'),
+    ("a = input([[1, 2]], dtype='int32')\nb = param([[1.0], [2.0]])\ny = a @ b",
+     'matmul(a, b): a is int32 and b is float64; nbbp does not mix integers and floats '
+     'silently: write cast(a, "float64")'),
+])
+def test_matmul_bad_dtypes_are_one_line_errors(src, part):
+    with pytest.raises(BuildError) as info:
+        nbbp.build(src)
+    first = str(info.value).splitlines()[0]
+    assert part in first, first
+    assert first.startswith("line 3")
+
+
+def test_tf1_matmul_on_int32_runs_in_integers():
+    import nbbp.tf1 as tf
+    with tf.Graph().as_default():
+        a = tf.constant([[1, 2], [3, 4]])
+        b = tf.constant([[5], [-6]])
+        y = tf.matmul(a, b)
+        with tf.Session() as sess:
+            got = sess.run(y)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, [[-7], [-9]])

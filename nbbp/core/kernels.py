@@ -1025,6 +1025,27 @@ def _argreduce(op, out, x, outer, n, inner):
 
 
 @njit(**_JIT)
+def _imatmul(v, o, a, b, m, k, n, flags):
+    """C = op(A) @ op(B) on the int64 storage (no BLAS for integers; the caller wraps a
+    narrower dtype); ``flags`` as :func:`_matmul`'s. Row by row, so B is read along its
+    rows."""
+    for i in range(m):
+        row = v[o + i * n:o + (i + 1) * n]
+        row[:] = 0
+        for t in range(k):
+            x = v[a + t * m + i] if flags & 1 else v[a + i * k + t]
+            if x == 0:
+                continue
+            if flags & 2:
+                for j in range(n):
+                    row[j] += x * v[b + j * k + t]
+            else:
+                bt = v[b + t * n:b + (t + 1) * n]
+                for j in range(n):
+                    row[j] += x * bt[j]
+
+
+@njit(**_JIT)
 def _exec_int(code, q, v):
     """Run the instruction at ``q`` on the int64 storage (integers and booleans), then
     wrap a narrower integer output to its width."""
@@ -1048,6 +1069,9 @@ def _exec_int(code, q, v):
             _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         else:
             _ireduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_MATMUL:
+        m = code[q + 4]
+        _imatmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
     elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
         _gather(v[o:o + n], v[a:], code, code[q + 3])
     elif kind == K_SELECT:

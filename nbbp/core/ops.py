@@ -346,6 +346,10 @@ def _shape_softmax(op, inputs, attrs):
 
 def _shape_matmul(op, inputs, attrs):
     a, b = inputs
+    for x in inputs:
+        if x.dtype == "bool":
+            raise BuildError(f"{a.name} @ {b.name}: {x.name} is bool; matmul multiplies "
+                             f"numbers: cast({x.name}, \"float64\") (or \"int32\") first")
     if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
         raise ShapeError(f"{a.name} @ {b.name}: {a.shape} @ {b.shape} — matmul takes vectors "
                          "and matrices; use * to multiply by a scalar")
@@ -619,7 +623,9 @@ defop("min", 53, 1, REDUCE, lambda a, axis, keepdims: np.min(a, axis, keepdims=k
       attrs=("axis", "keepdims"), dtypes="numeric")
 
 defop("matmul", 60, 2, MATMUL, np.matmul, _matmul_vjp, "a @ b", ("g @ bᵀ", "aᵀ @ g"),
-      (_U, _U), symbol="@")
+      (_U, _U), symbol="@", dtypes="numeric",
+      doc="matrix product; of integers in integers (TF1's matmul on int32, wrapping as "
+      "NumPy's), no gradient there")
 
 defop("transpose", 70, 1, LAYOUT, lambda a, perm: np.transpose(a, perm),
       lambda g, y: (transpose(g, tuple(np.argsort(y.attrs["perm"]))),), "transpose(a)",
