@@ -402,3 +402,62 @@ def test_tf1_matmul_on_int32_runs_in_integers():
             got = sess.run(y)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, [[-7], [-9]])
+
+
+# -- the live picture keeps the "no gradient through …" labels --------------------------
+# Oracle: a full re-render (DOT laid out again, every label from the scene) of the same
+# model at the same values; the live picture patches numbers into a layout made once.
+LIVE_SRC = {
+    "argmax": ("p = param([[0.1, 0.9], [0.8, 0.2]])\ny = input([1, 1], dtype='int64')\n"
+               "E = param([[1.0, 2.0], [3.0, 4.0]])\nk = argmax(p, 1)\nr = gather(E, k)\n"
+               "acc = mean(cast(equal(k, y), 'float64'))\nf = sum(p * p) + acc + sum(r)"),
+    "fanout": ("x = param(2.0)\nk = input(3, dtype='int32')\nz = cast(k, 'float64')\n"
+               "f = x*z + x*z*2 + x*z*3 + x*z*4 + x*z*5 + x*z*6 + x*z*7 + "
+               "cast(k*k, 'float64')"),
+    "scope": ("x = input([1.0, -2.0, 3.0])\nk = input([1, 0, 1], dtype='int32')\n"
+              "with scope('s'):\n    m = greater(x, 0.0)\n    w = param([0.5, 0.5, 0.5])\n"
+              "    h = where(m, x * w, 0.0) * cast(k, 'float64')\nf = sum(h)"),
+}
+LIVE_CASES = [("argmax", {"p": [[0.9, 0.1], [0.8, 0.2]]}, {}),
+              ("argmax", {"y": [0, 0]}, {}),
+              ("fanout", {"x": 1.5}, {}), ("fanout", {"k": 5}, {}),
+              ("scope", {"x": [-1.0, 2.0, 3.0]}, {}),
+              ("scope", {"x": [-1.0, 2.0, 3.0]}, {"collapse": ("s",)})]
+
+
+@pytest.mark.parametrize("name,change,opts", LIVE_CASES)
+def test_live_picture_edges_equal_a_full_re_render(name, change, opts):
+    from nbbp.view.dot import svg as draw_svg
+    from nbbp.view.live import LivePicture
+    from nbbp.view.options import as_dict
+    m = nbbp.build(LIVE_SRC[name])
+    pic = LivePicture(m, **opts)
+    assert pic.mode == "live", pic.note
+    m.set(**change)
+    live = pic.numbers(pic.svg())
+    full = pic.numbers(draw_svg(m, **as_dict(pic.opts)))
+    labelled = [k for k, v in full.items() if any(t.startswith("no gradient through")
+                                                  for t in v)]
+    assert labelled, "the case has no edge stopped by a dtype"
+    for gid in full:
+        if gid != "caption":          # the template's legend keeps every line ready
+            assert live.get(gid) == full[gid], gid
+    assert set(live) == set(full)
+
+
+def test_step_through_keeps_the_no_gradient_labels_in_every_frame():
+    from nbbp.view.explain import StepThrough
+    from nbbp.view.live import LivePicture
+    m = nbbp.build(LIVE_SRC["argmax"])
+    pic = LivePicture(m)
+    st = StepThrough(m, pic.scene)
+    stopped = {e.id: e.label for e in pic.scene.edges() if e.grad is None and e.label}
+    assert stopped == {"e3_0": "no gradient through argmax",
+                       "e4_1": "no gradient through int64",
+                       "e5_0": "no gradient through equal",
+                       "e5_1": "no gradient through equal",
+                       "e6_0": "no gradient through bool"}
+    for k in range(len(st)):
+        frame = pic.numbers(pic.svg(st.overlay(k)))
+        for eid, label in stopped.items():
+            assert frame[eid] == [label], (k, eid)
