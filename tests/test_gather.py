@@ -283,3 +283,14 @@ def test_tf1_embedding_lookup_with_an_int_placeholder_and_its_gradient():
             np.testing.assert_array_equal(np.asarray(grad), want)
             with pytest.raises(nbbp.NbbpError, match=r"index 4 at position 1 of ids"):
                 sess.run(e, feed_dict={ids: [0, 4]})
+
+
+def test_a_saved_model_with_run_time_indices_loads_back(tmp_path, engine):
+    m = nbbp.build(SRC, namespace={"np": np}, engine=engine)
+    m.set(ids=[4, 0, 4])
+    path = tmp_path / "g.nbbp"
+    m.save(path)
+    back = nbbp.load(path)
+    assert back.graph["y"].op == "take" and back.graph["ids"].dtype == "int32"
+    assert back.value == m.value
+    np.testing.assert_array_equal(back.grads["E"], m.grads["E"])

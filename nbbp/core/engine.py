@@ -61,6 +61,7 @@ from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public her
 from .ops import OPS, conv_geometry, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
+TENSOR_ONLY = ("erf",)   # ops run_scalar leaves out (kernels.unary_t): their graphs run on run_all
 ALIGN = 64     # bytes: every tensor slot starts on a cache line
 ENGINES = ("numba", "python")
 
@@ -131,7 +132,8 @@ class Layout:
                 self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
                                              _promoted(n.inputs)]
         self.scalar = all(n.size == 1 for n in nodes) and not any(
-            OPS[n.op].kind == SOFTMAX for n in nodes) and not self.cls.any()
+            OPS[n.op].kind == SOFTMAX or n.op in TENSOR_ONLY for n in nodes
+        ) and not self.cls.any()
         offsets = np.zeros(self.n_nodes, dtype=np.int64)
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
