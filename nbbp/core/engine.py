@@ -18,10 +18,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import NbbpError
+from ..errors import NbbpError, NumericError
+from .autodiff import origin
 from .graph import Graph, Node
 from .isa import (
     ADDRELU,
+    BAD_INDEX,
     BINARY,
     CAST,
     CONV,
@@ -48,6 +50,7 @@ from .isa import (
     STORAGE,
     STORAGE_OF,
     STORAGES,
+    TAKE,
     UNARY,
     WHERE,
     WRAP,
@@ -59,6 +62,7 @@ from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public her
 from .ops import OPS, conv_geometry, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
+TENSOR_ONLY = ("erf",)   # ops run_scalar leaves out (kernels.unary_t): their graphs run on run_all
 ALIGN = 64     # bytes: every tensor slot starts on a cache line
 ENGINES = ("numba", "python")
 
@@ -129,7 +133,8 @@ class Layout:
                 self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
                                              _promoted(n.inputs)]
         self.scalar = all(n.size == 1 for n in nodes) and not any(
-            OPS[n.op].kind in (SOFTMAX, RANDOM) for n in nodes) and not self.cls.any()
+            OPS[n.op].kind in (SOFTMAX, RANDOM) or n.op in TENSOR_ONLY for n in nodes
+        ) and not self.cls.any()
         offsets = np.zeros(self.n_nodes, dtype=np.int64)
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
@@ -155,7 +160,7 @@ class Layout:
             c = int(self.work[n.id])
             if c != self.cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
-            if n.op == "cast" or OPS[n.op].kind == RANDOM:   # read where they are
+            if n.op == "cast" or OPS[n.op].kind in (RANDOM, TAKE):   # read where they are
                 continue
             for x in n.inputs:
                 for y in (x, *x.inputs):
@@ -468,6 +473,10 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             _lower_select(row, n, ins, [src(x, c) for x in ins], put)
             if row[KIND] == K_SELECT:                 # its map is in aux at row[3]
                 aux_fields.append((len(rows), 3))
+        elif op.kind == TAKE:                # the indices: read where they are (int64)
+            row[3] = off[ins[1].id]
+            row[4] = put(_take_geometry(n))
+            aux_fields.append((len(rows), 4))
         elif op.kind == CONV:
             row[3] = src(ins[1], c) if len(ins) > 1 else row[2]
             row[4] = put(_conv_geometry(n, ins))
@@ -549,6 +558,43 @@ def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], at: Sequence[in
         row[3], row[4], row[5] = put(src.tolist()), SEL_ELEMENTS, len(src)
 
 
+def _take_axis(n: Node) -> tuple[tuple[int, ...], int]:
+    """The shape of the values a take / take_grad node indexes, and the axis."""
+    return (n.inputs[0].shape if n.op == "take" else n.shape), n.attrs["axis"]
+
+
+def _take_geometry(n: Node) -> list[int]:
+    """The ``isa.TAKE_GEOM`` ints of a take / take_grad instruction: the sizes before
+    the axis, of the axis, after it, and the number of indices."""
+    shape, axis = _take_axis(n)
+    outer, m, inner = _axis_split(shape, axis)
+    return [outer, m, inner, n.inputs[1].size]
+
+
+def check_indices(n: Node, indices: np.ndarray) -> None:
+    """Raise the one-line error of a take / take_grad node whose ``indices`` (their
+    values in this run) hold one outside ``0..n-1`` of the axis; the compiled run stops
+    at that instruction, the reference run checks before it."""
+    shape, axis = _take_axis(n)
+    size = shape[axis]
+    idx = np.asarray(indices)
+    bad = np.flatnonzero((idx.ravel() < 0) | (idx.ravel() >= size))
+    if not bad.size:
+        return
+    fwd = origin(n) if n.role == "grad" else None
+    fwd = n if fwd is None else fwd
+    x, ids = fwd.inputs
+    at = np.unravel_index(bad[0], idx.shape) if idx.ndim else ()
+    where = ("" if not idx.ndim else
+             f" at position {at[0] if idx.ndim == 1 else tuple(int(i) for i in at)}")
+    head = (f"node {fwd.name!r} = gather({x.name}, {ids.name}, axis={axis})" if not
+            fwd.auto_named else f"gather({x.name}, {ids.name}, axis={axis})")
+    raise NumericError(
+        f"{head}: index {int(idx.ravel()[bad[0]])}{where} of {ids.name} is out of range for "
+        f"axis {axis} of {x.name} (shape {shape}): valid 0..{size - 1}; give indices in that "
+        f"range, or clip({ids.name}, 0, {size - 1})", node=fwd.name, line=fwd.line or None)
+
+
 def _conv_geometry(n: Node, ins: Sequence[Node]) -> list[int]:
     """The geometry ints (``isa.CONV_GEOM``) of a conv or pool instruction."""
     a = n.attrs
@@ -581,6 +627,9 @@ class Program:
         self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
         self._fn = kernel("run_scalar" if layout.scalar else "run_all")
+        # programs with run-time indices: the kernel stops at an index out of range
+        # (returning BAD_INDEX - p) and the call raises the error naming it
+        self.takes = any(OPS[n.op].kind == TAKE for n in self.nodes if not n.is_leaf)
         from .kernels import SUPPORTED
         for n in self.nodes:          # (a CAST's node may be a leaf: no kernel needed)
             if n.op not in SUPPORTED and not n.is_leaf:
@@ -592,7 +641,18 @@ class Program:
         """Run on ``arena``. Returns -1 if every watched value is finite; otherwise,
         with ``check``, the index of the first instruction whose output is not finite,
         and without, ``self.n``."""
-        return self._fn(self.code, *self._stores(arena), 0, self.n, int(check))
+        return self._checked(functools.partial(self._fn, self.code, *self._stores(arena), 0,
+                                               self.n, int(check)), arena)
+
+    def _checked(self, call: Callable[[], int], arena: Arena) -> int:
+        """Run ``call``; an index out of range stopped it at instruction ``p``: raise."""
+        r = call()
+        if r <= BAD_INDEX:
+            n = self.nodes[BAD_INDEX - r]
+            check_indices(n, self.layout.view(arena, n.inputs[1]))
+            raise NbbpError(f"internal: node {n.name!r} stopped on an index its check "
+                            "finds in range")
+        return r
 
     def _stores(self, arena: Arena) -> list[np.ndarray]:
         """The kernel's storage arguments: the float64 array alone for an all-float64
@@ -601,7 +661,8 @@ class Program:
 
     def bind(self, arena: Arena) -> Callable[[], int]:
         """A no-argument callable running the program on ``arena`` (the hot path)."""
-        return functools.partial(self._fn, self.code, *self._stores(arena), 0, self.n, 0)
+        call = functools.partial(self._fn, self.code, *self._stores(arena), 0, self.n, 0)
+        return functools.partial(self._checked, call, arena) if self.takes else call
 
 
 class PythonProgram:
@@ -623,6 +684,8 @@ class PythonProgram:
             for p, n in enumerate(self.nodes):
                 op = OPS[n.op]
                 args = [lay.view(arena, x) for x in n.inputs]
+                if op.kind == TAKE:
+                    check_indices(n, args[1])
                 kw = {k: n.attrs[k] for k in op.attrs}
                 out = np.asarray(op.impl(*args, **kw), dtype=n.dtype)   # the node's dtype
                 lay.write(arena, n, out)
