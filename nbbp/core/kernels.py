@@ -700,6 +700,18 @@ def _matmul(v, o, a, b, m, k, n, flags):
 
 
 @njit(inline="always", **_JIT)
+def _stacked(code, q, t, o, a, n):
+    """The ``t``-th product of the stacked matmul instruction at ``q`` (output ``o``,
+    operand ``a``, ``n`` outputs): ``_matmul``'s arguments after ``v``, read from its
+    map in the auxiliary ints (``m, k, flags, count``, then the operands' matrix
+    offsets)."""
+    x = code[q + 4]
+    m, size = code[x], n // code[x + 3]
+    return (o + t * size, a + code[x + 4 + 2 * t], code[q + 3] + code[x + 5 + 2 * t], m,
+            code[x + 1], size // m, code[x + 2])
+
+
+@njit(inline="always", **_JIT)
 def _unary_loop(op, out, x):
     """The common activations get loops of their own, so they vectorise."""
     n = out.size
@@ -1087,6 +1099,9 @@ def _exec_int(code, q, v):
             _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         else:
             _ireduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
+        for t in range(code[code[q + 4] + 3]):
+            _imatmul(v, *_stacked(code, q, t, o, a, n))
     elif kind == K_MATMUL:
         m = code[q + 4]
         _imatmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
@@ -1225,12 +1240,8 @@ def _exec_body(code, q, v, hv, check):
         else:
             _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
     elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
-        x = code[q + 4]
-        m, k, flags, count = code[x], code[x + 1], code[x + 2], code[x + 3]
-        size = n // count
-        for t in range(count):
-            _matmul(v, o + t * size, a + code[x + 4 + 2 * t], code[q + 3] + code[x + 5 + 2 * t],
-                    m, k, size // m, flags)
+        for t in range(code[code[q + 4] + 3]):
+            _matmul(v, *_stacked(code, q, t, o, a, n))
     elif kind == K_MATMUL:
         m = code[q + 4]
         _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
