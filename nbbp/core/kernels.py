@@ -89,6 +89,7 @@ SIN, COS, TANH, SIGMOID, RELU = (_code("sin"), _code("cos"), _code("tanh"), _cod
                                  _code("relu"))
 SOFTPLUS, SIGN, STEP, STOPGRAD = (_code("softplus"), _code("sign"), _code("step"),
                                   _code("stop_gradient"))
+ERF = _code("erf")
 ADD, SUB, MUL, DIV, POW = _code("add"), _code("sub"), _code("mul"), _code("div"), _code("pow")
 MAXIMUM, MINIMUM, LEAKY = _code("maximum"), _code("minimum"), _code("leaky_relu")
 GT, GE, LT, LE, EQ = _code("gt"), _code("ge"), _code("lt"), _code("le"), _code("eq")
@@ -176,6 +177,8 @@ def unary(op, x):
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
     if op == STEP:
         return 1.0 if x > 0.0 else 0.0
+    if op == ERF:
+        return math.erf(x)
     return x  # STOPGRAD, COPY
 
 

@@ -125,11 +125,22 @@ def _step(x):
     return (np.asarray(x) > 0).astype(float)
 
 
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _np_erf(x):
+    """The error function elementwise (NumPy has none; ``math.erf`` per element), in the
+    input's floating dtype."""
+    x = np.asarray(x)
+    return np.asarray(_erf(x), dtype=x.dtype if x.dtype.kind == "f" else float)
+
+
 # Names the derivative expressions in ``Op.d`` may use (tests evaluate them).
 FORMULA_NS: dict[str, Any] = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "sigmoid": _sigmoid, "sign": np.sign, "step": _step,
     "where": np.where, "minimum": np.minimum, "maximum": np.maximum,
+    "pi": np.pi, "floor": np.floor,
 }
 
 OPS: dict[str, Op] = {}
@@ -545,6 +556,10 @@ defop("step", 13, 1, UNARY, _step, NOGRAD, "step(a)", (None,), (_U,),
       doc="1 where x > 0, else 0; no gradient")
 defop("stop_gradient", 14, 1, UNARY, lambda a: np.array(a, dtype=float), NOGRAD,
       "stop_gradient(a)", (None,), (_U,), doc="passes the value, blocks the gradient", dtypes="any")
+defop("erf", 17, 1, UNARY, _np_erf,
+      lambda g, y: (g * (2.0 / math.sqrt(math.pi) * exp(-(y.inputs[0] * y.inputs[0]))),),
+      "erf(a)", ("2/sqrt(pi)*exp(-a**2)",), (_U,),
+      doc="the error function (2/√π) ∫₀ˣ e^(−t²) dt; exact GELU is x·(1 + erf(x/√2))/2")
 
 defop("add", 20, 2, BINARY, np.add, lambda g, y: (g, g), "a + b", ("1", "1"), (_U, _U),
       symbol="+", dtypes="numeric")
