@@ -110,6 +110,17 @@ def test_unrolled_rnn():
     check(rnn, p, rng.normal(size=(3, 2, 3)))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exact_gelu_and_erf(dtype):
+    """jax.nn.gelu(approximate=False) is written with erfc: 1 − erf in nbbp."""
+    def f(p, x):
+        h = jax.nn.gelu(x @ p["W"], approximate=False)
+        return (jax.scipy.special.erf(h) * h).sum()
+    r = np.random.default_rng(5)
+    m = check(f, {"W": r.normal(size=(3, 4)).astype(dtype)}, r.normal(size=(5, 3)).astype(dtype))
+    assert [n.op for n in m.forward].count("erf") == 2
+
+
 def cnn(p, x, y, layout="NHWC"):
     """conv → relu → max pool → batch norm (jnp mean/var) → flatten → linear →
     softmax cross-entropy, in plain JAX (no flax): ``lax.conv_general_dilated`` and

@@ -339,6 +339,18 @@ def test_pooling_matches_torch(pool):
     check(f, torch.randn(2, 3, 6, 7, dtype=D), torch.randn(7, dtype=D), params=["w"])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_exact_gelu_and_erf(dtype):
+    """GELU's default (exact) form is x·(1 + erf(x/√2))/2, drawn with the core's erf."""
+    block = nn.Sequential(nn.Linear(3, 5), nn.GELU(), nn.Linear(5, 2)).to(dtype)
+
+    def f(x):
+        h = block(x)
+        return (torch.erf(h) * torch.special.erfc(x[:, :2])).sum()
+    m, _ = check(f, torch.randn(4, 3, dtype=dtype) * 2)
+    assert [n.op for n in m.forward].count("erf") == 3
+
+
 def test_float32_model_imports_as_float32():
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))       # float32
@@ -379,7 +391,7 @@ def _image(op):
 
 RUNNING = torch.tensor([0.3, -0.2, 0.1], dtype=D), torch.tensor([1.5, 0.5, 2.0], dtype=D)
 UNARY = [torch.tanh, torch.sigmoid, torch.relu, torch.sin, lambda a: torch.exp(torch.tanh(a)),
-         lambda a: F.gelu(a, approximate="tanh"), F.silu, lambda a: torch.softmax(a, dim=-1),
+         lambda a: F.gelu(a, approximate="tanh"), F.gelu, F.silu, lambda a: torch.softmax(a, dim=-1),
          lambda a: torch.log_softmax(a, dim=0), lambda a: a.mean(dim=0, keepdim=True).expand(3, 4),
          lambda a: F.layer_norm(a, (4,)), lambda a: torch.sqrt(a * a + 1.0),
          lambda a: a.t().reshape(3, 4), lambda a: torch.cat([a[:, 2:], a[:, :2]], dim=1),

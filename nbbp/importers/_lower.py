@@ -176,6 +176,16 @@ def gelu_tanh(x: Node) -> Node:
     return 0.5 * x * (1.0 + ops.tanh(inner))
 
 
+def gelu_erf(x: Node) -> Node:
+    """Exact GELU: 0.5·x·(1 + erf(x/√2))."""
+    return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def erfc(x: Node) -> Node:
+    """1 − erf(x) (JAX's exact GELU is written with it)."""
+    return 1.0 - ops.erf(x)
+
+
 def onehot(labels: np.ndarray, classes: int, axis: int = 1) -> np.ndarray:
     eye = np.eye(classes)[np.asarray(labels, dtype=np.int64)]
     return np.moveaxis(eye, -1, axis)

@@ -34,7 +34,7 @@ CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr",
 
 
 for _n in ("tanh", "exp", "log", "sqrt", "abs", "sin", "cos", "neg", "sign",
-           "stop_gradient"):
+           "stop_gradient", "erf"):
     HANDLERS[_n] = lambda x, _f=ops.FUNCTIONS[_n], **p: _f(x)
 for _n, _f in (("add", ops.add), ("sub", ops.sub), ("mul", ops.mul), ("div", ops.div),
                ("max", ops.maximum), ("min", ops.minimum), ("pow", ops.pow),
@@ -43,6 +43,7 @@ for _n, _f in (("add", ops.add), ("sub", ops.sub), ("mul", ops.mul), ("div", ops
     HANDLERS[_n] = lambda a, b, _f=_f, **p: _f(a, b)
 HANDLERS.update(
     logistic=lambda x, **p: ops.sigmoid(x),
+    erfc=lambda x, **p: L.erfc(x),
     rsqrt=lambda x, **p: 1.0 / ops.sqrt(x),
     square=lambda x, **p: x * x,
     ne=lambda a, b, **p: 1.0 - ops.eq(a, b),

@@ -45,12 +45,13 @@ def handles(*names: str) -> Callable:
 
 # -- elementwise ---------------------------------------------------------------------
 for _n in ("tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs", "sin", "cos", "neg",
-           "sign"):
+           "sign", "erf"):
     HANDLERS[_n] = ops.FUNCTIONS[_n]
 for _n in ("maximum", "minimum", "gt", "ge", "lt", "le", "eq"):
     HANDLERS[_n] = ops.FUNCTIONS[_n]
 HANDLERS.update(mul=operator.mul, pow=ops.pow)
-HANDLERS.update(rsqrt=lambda x: 1.0 / ops.sqrt(x), reciprocal=lambda x: 1.0 / x,
+HANDLERS.update(erfc=L.erfc, special_erfc=L.erfc, special_erf=ops.erf,
+                rsqrt=lambda x: 1.0 / ops.sqrt(x), reciprocal=lambda x: 1.0 / x,
                 square=lambda x: x * x, silu=lambda x: x * ops.sigmoid(x),
                 ne=lambda a, b: 1.0 - ops.eq(a, b), where=ops.where,
                 leaky_relu=lambda x, slope=0.01: ops.leaky_relu(x, slope))
@@ -93,9 +94,7 @@ def _softplus(x, beta=1, threshold=20):
 
 @handles("gelu")
 def _gelu(x, approximate="none"):
-    if approximate != "tanh":
-        raise Variant("gelu (the exact form needs erf; use approximate='tanh')")
-    return L.gelu_tanh(x)
+    return L.gelu_tanh(x) if approximate == "tanh" else L.gelu_erf(x)
 
 
 @handles("dropout", "native_dropout", "feature_dropout", "alpha_dropout")
