@@ -250,6 +250,9 @@ def from_jax(fn: Callable, *example_args: Any, params: Any = 0, loss: Any = None
     name : str, optional
         The model's name (default: the function's name).
 
+    Float32 arguments give a float32 model, traced as JAX runs it by default; a
+    float64 argument turns on JAX's 64-bit mode for the trace.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp, nbbp
