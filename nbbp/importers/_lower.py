@@ -116,30 +116,16 @@ def model_dtype(dtypes: Sequence[str]) -> str:
 
 # -- composites written with nbbp's builders --------------------------------------------
 def matmul(a: Node, b: Node) -> Node:
-    """NumPy/torch ``matmul`` semantics (vectors, batches) from 2-D ``matmul`` nodes:
-    batched products become one matmul per batch element, stacked."""
+    """NumPy/torch ``matmul`` semantics: nbbp's matmul takes matrices and stacks of
+    them (batch axes broadcast); a vector beside a stack becomes a one-row or
+    one-column matrix and its axis is dropped after."""
     if a.ndim <= 2 and b.ndim <= 2:
         return ops.matmul(a, b)
     va, vb = a.ndim == 1, b.ndim == 1
-    if va:
-        a = ops.reshape(a, (1,) + a.shape)
-    if vb:
-        b = ops.reshape(b, b.shape + (1,))
-    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-    if a.shape[:-2] != batch:
-        a = ops.broadcast_to(a, batch + a.shape[-2:])
-    if b.shape[:-2] != batch:
-        b = ops.broadcast_to(b, batch + b.shape[-2:])
-    n = math.prod(batch)
-    a3 = ops.reshape(a, (n,) + a.shape[-2:]) if len(batch) != 1 else a
-    b3 = ops.reshape(b, (n,) + b.shape[-2:]) if len(batch) != 1 else b
-    y = ops.stack([ops.matmul(a3[i], b3[i]) for i in range(n)], axis=0)
-    shape = batch + (a.shape[-2], b.shape[-1])
-    if len(batch) != 1:
-        y = ops.reshape(y, shape)
+    y = ops.matmul(ops.reshape(a, (1,) + a.shape) if va else a,
+                   ops.reshape(b, b.shape + (1,)) if vb else b)
     if va or vb:
-        shape = batch + ((a.shape[-2],) if not va else ()) + ((b.shape[-1],) if not vb else ())
-        y = ops.reshape(y, shape)
+        y = ops.reshape(y, y.shape[:-2] + y.shape[-2:][int(va):2 - int(vb)])
     return y
 
 

@@ -94,7 +94,8 @@ def _broadcast_in_dim(x, shape, broadcast_dimensions, **p):
 
 
 def _dot_general(a, b, dimension_numbers, **p):
-    """Any ``dot_general`` as transposes, reshapes and (batched) 2-D matmuls."""
+    """Any ``dot_general`` as transposes, reshapes and one matmul (of matrices or of
+    stacks of them)."""
     (ca, cb), (ba, bb) = dimension_numbers
     a, b = L.node_in(a), L.node_in(b)
     fa = [i for i in range(a.ndim) if i not in ca and i not in ba]
