@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(args.threads)
 
     # Heavy imports only after the thread pools are pinned.
-    from bench import nbbp_side, peers
+    from bench import calls, nbbp_side, peers
     from bench import workloads as wl
     from bench.timing import (
         NOT_APPLICABLE,
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = args.samples or (7 if args.quick else 9)
 
     def prepare(column: str, case: Case) -> Prepared:
+        if case.call:
+            return calls.prepare(column, case)
         if column != BASELINE:
             return peers.prepare(column, case)
         hooks = {
