@@ -260,13 +260,12 @@ class Model:
     def _run(self, saved: list) -> None:
         """Compute on the values just written; on nan or inf, restore ``saved``,
         recompute, and raise the NumericError that names the node."""
-        if self._call() >= 0:
-            try:
-                self.compiled.raise_numeric(self.arena)
-            except NumericError:
-                self._restore(saved)
-                self._call()
-                raise
+        try:
+            self.compute()
+        except NumericError:
+            self._restore(saved)
+            self._call()
+            raise
 
     def run(self, fetches: Any, feed: Mapping[Any, Any] | None = None) -> Any:
         """Evaluate ``fetches`` (a node or name, or a list/tuple/dict of them) with the
