@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -92,6 +93,7 @@ def _micrograd(workload: str) -> Prepared:
 
     from bench.peers import _mg_unary
 
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))   # its recursive sort, W5
     nxt = pool(workload)
 
     def build(leaves: list[Any]) -> Any:
