@@ -291,7 +291,7 @@ class Graph:
         full = exact_name or self.unique_name(name if name is not None else op)
         scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
         node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
-                    scope, tuple(int(d) for d in shape), role or self._role, value,
+                    scope, tuple(map(int, shape)) if shape else (), role or self._role, value,
                     trainable,
                     name is None, self._line, dtype)
         self.nodes.append(node)
