@@ -477,6 +477,10 @@ class Function:
         self._entries = entries
         self._n = len(entries)
         offs = [e[1] for e in entries]
+        # the model's hot-path attributes, one attribute away (they never change)
+        self._mv, self._kernel, self._out = model._mv, model._call, model._out
+        self._pick = (itemgetter(*self.names) if len(self.names) > 1
+                      else lambda d: (d[self.names[0]],))
         # every argument a float64 scalar: the old values come back as one tuple
         self._offs = offs if offs and min(offs) >= 0 else None
         self._old = (itemgetter(*offs) if len(offs) > 1 else lambda mv: (mv[offs[0]],)) \
@@ -496,28 +500,35 @@ class Function:
                       and (self.single or len(slots) > 1) else None)
 
     def __call__(self, *args: Any, **named: Any) -> tuple[Any, Any]:
-        m = self.model
-        if named or len(args) != self._n:
+        if named:                        # by name: every name once, nothing positional
+            try:
+                if args or len(named) != self._n:
+                    raise KeyError
+                args = self._pick(named)
+            except KeyError:
+                args = self._bind(args, named)
+        elif len(args) != self._n:
             args = self._bind(args, named)
-        mv, offs = m._mv, self._offs
+        mv, offs = self._mv, self._offs
         if offs is not None:             # Python floats into float64 scalar slots
             old = self._old(mv)
             for o, v in zip(offs, args):
                 if type(v) is not float:  # undo, then the general path checks them all
                     for o2, v2 in zip(offs, old):
                         mv[o2] = v2
-                    m._run(m._write(zip(self._entries, args)))
+                    self.model._run(self.model._write(zip(self._entries, args)))
                     break
                 mv[o] = v
             else:
-                if m._call() >= 0:       # nan or inf: run again to report, and restore
-                    m._run(list(zip(self._entries, old)))
+                if self._kernel() >= 0:  # nan or inf: run again to report, and restore
+                    self.model._run(list(zip(self._entries, old)))
         else:
-            m._run(m._write(zip(self._entries, args)))
-        value = mv[m._out] if m._out >= 0 else m.compiled.read(m.output)
+            self.model._run(self.model._write(zip(self._entries, args)))
+        out = self._out
+        value = mv[out] if out >= 0 else self.model.value
         if self._read is not None:
-            return value, self._read(m._mv)
-        grads = tuple(m.grad_of(n) for n in self._wrt_nodes)
+            return value, self._read(mv)
+        grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
         return value, grads[0] if self.single else grads
 
     def _bind(self, args: tuple, named: dict) -> tuple:
