@@ -248,6 +248,9 @@ def legend(baseline: str, interpreter: float | None) -> str:
     lines = [
         f"(×r) = time relative to {baseline} (r > 1: slower than {baseline}); "
         "missing = not installed / hook not filled in; n/a = not implemented for that peer.",
+        "Call rows: every system gets new input values each call and returns its value and "
+        "gradients as Python floats (bench/calls.py); kernel-only rows: nbbp's compute() on "
+        "the values already in its arena, nothing read, beside the peers as before.",
         "W3/W4 SGD step: steady state of a Python-level training loop (one call = one step; "
         "for JAX the step itself is one jitted function; for nbbp one call of its compiled "
         "loop). 'In a compiled loop of 100': one call runs 100 steps, the time is per step "
