@@ -205,6 +205,13 @@ class Model:
         """
         return Function(self, names, wrt)
 
+    def __getstate__(self) -> dict:     # copies: the memoryview comes from the copy's arena
+        return {k: v for k, v in self.__dict__.items() if k != "_mv"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._mv = self.compiled.f64
+
     # the call path: precomputed slots, Python floats in and out through a memoryview
     @cached_property
     def _leaf_slots(self) -> list[tuple[Node, int, int]]:
@@ -530,6 +537,13 @@ class Function:
             return value, self._read(mv)
         grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
         return value, grads[0] if self.single else grads
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_mv"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._mv = self.model._mv
 
     def _bind(self, args: tuple, named: dict) -> tuple:
         """The values in ``names`` order from positions and keywords, or a FeedError

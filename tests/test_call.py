@@ -5,6 +5,7 @@ with the text ``set`` gives for the same value."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -151,3 +152,12 @@ def test_float32_model_goes_through_the_converting_path():
     m = nbbp.build("x = param(3.0)\nf = x * x", dtype="float32")
     value, (g,) = m.function()(2.0)
     assert (value, g) == (4.0, 4.0) and type(value) is np.float32
+
+
+def test_a_deep_copy_has_its_own_memory():
+    m = nbbp.build(W1)
+    f = m.function("x", "y")
+    m2, f2 = copy.deepcopy((m, f))
+    assert f2(1.0, 2.0) == (5.0, (4.0, 2.0)) and m2.value == 5.0
+    assert (m.value, m.grads) == (21.0, {"x": 12.0, "y": 10.0})    # the original untouched
+    assert f(2.0, 1.0) == (6.0, (4.0, 5.0)) and m2.set(x=3.0).value == 21.0

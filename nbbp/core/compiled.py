@@ -121,6 +121,14 @@ class Compiled:
         # written ~2x faster than through NumPy's scalar indexing (see `slot`)
         self.f64 = memoryview(self.arena.stores[S_F64])
 
+    def __getstate__(self) -> dict:
+        """A copy (``copy.deepcopy``) carries the arena, not the memoryview onto it."""
+        return {k: v for k, v in self.__dict__.items() if k != "f64"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.f64 = memoryview(self.arena.stores[S_F64])
+
     @classmethod
     def fetching(cls, fetches: Sequence[Node], fed: Iterable[Node] = (), *,
                  engine: str = "numba", layout: Layout | None = None,
