@@ -123,19 +123,21 @@ class Layout:
         self.graph = graph
         nodes = graph.nodes
         self.n_nodes = len(nodes)
-        self.cls = np.array([STORAGE_OF[n.dtype] for n in nodes], dtype=np.int64)
+        cls = [STORAGE_OF[n.dtype] for n in nodes]   # Python lists while placing: fast
         # the class an op computes in: its output's, except comparisons and argmax
         # of floats, which compute in their inputs' class into a scratch slot that a
         # CAST then copies into the integer output
-        self.work = self.cls.copy()
+        work = list(cls)
         for n in nodes:
             if n.inputs and OPS[n.op].dtypes in ("compare", "index"):
-                self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
-                                             _promoted(n.inputs)]
+                work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
+                                        _promoted(n.inputs)]
+        self.cls = np.array(cls, dtype=np.int64)
+        self.work = np.array(work, dtype=np.int64)
         self.scalar = all(n.size == 1 for n in nodes) and not any(
             OPS[n.op].kind in (SOFTMAX, RANDOM) or n.op in TENSOR_ONLY for n in nodes
-        ) and not self.cls.any()
-        offsets = np.zeros(self.n_nodes, dtype=np.int64)
+        ) and not any(cls)
+        offsets = [0] * self.n_nodes
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
 
@@ -148,25 +150,25 @@ class Layout:
 
         for n in nodes:                # scalars first, packed
             if n.size == 1:
-                offsets[n.id] = place(self.cls[n.id], 1)
+                offsets[n.id] = place(cls[n.id], 1)
         for n in nodes:                # then tensors, aligned
             if n.size != 1:
-                offsets[n.id] = place(self.cls[n.id], n.size)
+                offsets[n.id] = place(cls[n.id], n.size)
         # operands read in another class (also through the lowering's rewrites, which
         # read an input's inputs): one shadow slot each, in the reader's class
         self.shadow: dict[tuple[int, int], int] = {}
         self.scratch: dict[int, int] = {}
         for n in nodes:
-            c = int(self.work[n.id])
-            if c != self.cls[n.id]:
+            c = work[n.id]
+            if c != cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
             if n.op == "cast" or OPS[n.op].kind in (RANDOM, TAKE):   # read where they are
                 continue
             for x in n.inputs:
                 for y in (x, *x.inputs):
-                    if self.cls[y.id] != c and (y.id, c) not in self.shadow:
+                    if cls[y.id] != c and (y.id, c) not in self.shadow:
                         self.shadow[(y.id, c)] = place(c, y.size)
-        self.offsets = offsets
+        self.offsets = np.array(offsets, dtype=np.int64)
         self.sizes = [max(p, 1) for p in pos]
 
     def new_arena(self, extra: Sequence[int] = ()) -> Arena:
@@ -175,9 +177,20 @@ class Layout:
         extra = list(extra) + [0] * (len(STORAGES) - len(extra))
         arena = Arena([_aligned(size + more, d)
                        for size, more, d in zip(self.sizes, extra, STORAGES)])
+        scalars: list[tuple[list[int], list]] = [([], []) for _ in STORAGES]
+        offsets, cls = self.offsets.tolist(), self.cls.tolist()
         for n in self.graph.nodes[:self.n_nodes]:
-            if n.value is not None:
+            if n.value is None:
+                continue
+            if n.size == 1:            # scalars: one vectorised write per class below
+                at, values = scalars[cls[n.id]]
+                at.append(offsets[n.id])
+                values.append(n.value.item())
+            else:
                 self.write(arena, n, n.value)
+        for store, (at, values) in zip(arena.stores, scalars):
+            if at:
+                store[at] = np.array(values, dtype=store.dtype)
         return arena
 
     def store(self, arena: Arena, node: Node) -> np.ndarray:
@@ -327,7 +340,7 @@ def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: boo
     return out[::-1]
 
 
-def _retarget(row: np.ndarray, name: str) -> None:
+def _retarget(row: list[int], name: str) -> None:
     """Make the instruction ``row`` run the op ``name`` instead (its code and kind)."""
     op = OPS[name]
     row[0], row[KIND] = op.code, KIND_ID[op.kind]
@@ -349,9 +362,9 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     every node in ``watch``, then its start and length, which the kernels check for
     nan and inf.
     """
-    off, cls = layout.offsets, layout.cls
+    off, cls = layout.offsets.tolist(), layout.cls.tolist()   # lists: fast to index
     steps = plan(nodes, keep)
-    rows: list[np.ndarray] = []
+    rows: list[list[int]] = []
     computed: list[Node] = []
     aux: list[int] = []
 
@@ -371,7 +384,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         if (x.id, c) in cast_done:          # cast once, after x is computed
             return at
         cast_done.add((x.id, c))
-        cast = np.zeros(W, dtype=np.int64)
+        cast = [0] * W
         cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, at, off[x.id], cls[x.id], x.size
         cast[KIND], cast[STORAGE] = K_CAST, c
         rows.append(cast)
@@ -381,7 +394,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     for n, name, ins, info in steps:
         op = OPS[_FUSED.get(name, name)]
         c = int(layout.work[n.id])
-        row = np.zeros(W, dtype=np.int64)
+        row = [0] * W
         out_at = layout.scratch.get(n.id, off[n.id])
         row[0], row[1], row[SIZE] = _CODES.get(name, op.code), out_at, n.size
         row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
@@ -486,21 +499,20 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         rows.append(row)
         computed.append(n)
         if n.id in layout.scratch:           # computed in its inputs' class: copy over
-            cast = np.zeros(W, dtype=np.int64)
+            cast = [0] * W
             cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, off[n.id], out_at, c, n.size
             cast[KIND], cast[STORAGE], cast[WRAP] = K_CAST, cls[n.id], _wrap(n.dtype)
             rows.append(cast)
             computed.append(n)
     for r in extra:
-        row = np.zeros(W, dtype=np.int64)
-        row[:len(r)] = r
+        row = [*r, *[0] * (W - len(r))]
         if r[0] not in INTERNAL_KIND:
             raise NbbpError(f"internal: extra instruction with opcode {r[0]}, which "
                             "nbbp.core.isa does not define")
         row[KIND] = INTERNAL_KIND[r[0]]
         rows.append(row)
     base = len(rows) * W
-    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)
+    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)   # rows: lists of W ints
     for i, f in aux_fields:
         instr[i, f] += base
     watch_list = [int(v) for w in watch for v in (cls[w.id], off[w.id], w.size)]
@@ -518,7 +530,7 @@ def _runs(out_pos: np.ndarray, src: np.ndarray) -> np.ndarray:
     return np.stack([out_pos[starts], src[starts], lengths], axis=1)
 
 
-def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], at: Sequence[int],
+def _lower_select(row: list[int], n: Node, ins: Sequence[Node], at: Sequence[int],
                   put: Callable[[list[int]], int]) -> None:
     """A selection as offsets (``at``: where each input is read, in the instruction's
     storage class): for every output element the offset it is copied
