@@ -298,7 +298,8 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     ``a ** 2`` becomes ``a * a``, ``a ** 1`` a copy; a matmul with a transposed
     matrix operand reads that matrix directly (BLAS transposes for free), so the
     transpose node need not be computed at all; ``g * step(y)`` (relu's backward)
-    becomes one ``mask`` pass and ``relu(a + b)`` one ``addrelu`` pass.
+    becomes one ``mask`` pass and ``relu(a + b)`` one ``addrelu`` pass; a scalar
+    broadcast to the shape of a binary op's other operand is read as the scalar.
     """
     op = OPS[n.op]
     if op.name == "pow" and _const_value(n.inputs[1]) in (1.0, 2.0):
@@ -321,6 +322,13 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
                 return "mask", (g, s.inputs[0]), {}
     if op.name == "relu" and n.inputs[0].op == "add" and n.inputs[0].shape == n.shape:
         return "addrelu", n.inputs[0].inputs, {}
+    if op.kind == BINARY and len(n.inputs) == 2:
+        # a scalar broadcast to the other operand's shape (the backward pass of sum and
+        # mean makes these) is read as the scalar: the binary kernel broadcasts it
+        ins = tuple(x.inputs[0] if x.op == "broadcast_to" and x.inputs[0].size == 1
+                    and o.shape == n.shape else x
+                    for x, o in zip(n.inputs, n.inputs[::-1]))
+        return op.name, ins, {}
     return op.name, n.inputs, {}
 
 
