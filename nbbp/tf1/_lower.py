@@ -37,6 +37,7 @@ class Lowered:
         self.var_leaves: list[tuple[object, Node]] = []      # (Variable, param node)
         self.feed_leaves: list[tuple[object, Node]] = []     # (Tensor, input node)
         self.random_leaves: list[tuple[Operation, Node]] = []
+        self.checks: list[tuple[Operation, list[Node]]] = []   # (op, its input nodes)
         self._grad_memo: dict[int, list] = {}
 
 
@@ -88,13 +89,15 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
             node = _hessian(low, op)
         else:
             args = [low.node_of[t.op] for t in op.inputs]
-            lower_fn = OPDEFS[op.type].lower
+            opdef = OPDEFS[op.type]
             try:
-                node = _named(g, op, lambda: _convert(lower_fn(*args, **op.attrs), dt))
+                node = _named(g, op, lambda: _convert(opdef.lower(*args, **op.attrs), dt))
             except NbbpError as exc:
                 shapes = ", ".join(shape_list_str(a.shape) for a in args)
                 raise ShapeError(f"{op.type} {op.name!r} with the fed shapes (input shapes: "
                                  f"{shapes}): {exc.message}") from None
+            if opdef.check is not None:
+                low.checks.append((op, args))
         low.node_of[op] = node
     return low
 

@@ -181,6 +181,53 @@ def _sigmoid_xent(labels, logits):
     return relu_logits - logits * labels + O.softplus(neg_abs_logits)
 
 
+def _bias_add(x, b):
+    """TF's BiasAdd: ``b`` (a vector) added along the last axis of ``x`` (rank ≥ 2)."""
+    if x.ndim < 2:
+        raise BuildError(f"Shape must be at least rank 2 but is rank {x.ndim} (value "
+                         f"{list(x.shape)}); tf.nn.bias_add adds a bias to each row of a "
+                         "matrix or each pixel of an image")
+    if b.ndim != 1:
+        raise BuildError(f"Shape must be rank 1 but is rank {b.ndim} (bias {list(b.shape)}); "
+                         "the bias is a vector, one value per channel")
+    if b.shape[0] != x.shape[-1]:
+        raise BuildError(f"Dimensions must be equal, but are {x.shape[-1]} and {b.shape[0]} "
+                         f"(input shapes: {list(x.shape)}, {list(b.shape)}); the bias needs "
+                         "one value per entry of the last axis")
+    return x + b
+
+
+def _sparse_xent(labels, logits):
+    """−log_softmax(logits)[…, labels]: the log-probability each row gives its integer
+    label, picked with the mask ``labels == [0, 1, …, C−1]``."""
+    lead, classes = logits.shape[:-1], logits.shape[-1] if logits.ndim else 0
+    if labels.ndim != logits.ndim - 1:
+        raise BuildError(f"Rank mismatch: Rank of labels (received {labels.ndim}) should "
+                         f"equal rank of logits minus 1 (received {logits.ndim}); labels are "
+                         "class indices, one per row of logits (not one-hot rows)")
+    if labels.shape != lead:
+        raise BuildError(f"Shape mismatch: The shape of labels (received {labels.shape}) "
+                         "should equal the shape of logits except for the last dimension "
+                         f"(received {logits.shape}).")
+    ref = labels.graph.add_node("const", shape=(classes,),
+                                value=np.arange(classes, dtype=labels.dtype), dtype=labels.dtype)
+    hot = O.eq(O.reshape(labels, lead + (1,)), ref)
+    picked = O.where(hot, O.log_softmax(logits, axis=-1), _scalar(logits, 0.0))
+    return -O.sum(picked, axis=-1)
+
+
+def _check_labels(op, labels, logits) -> None:
+    """TF 1's CPU kernel refuses a label outside ``[0, classes)`` (a GPU gives NaN)."""
+    classes = logits.shape[-1]
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if bad.size:
+        shown = " ".join(str(int(v)) for v in labels.ravel()[:10])
+        raise InvalidArgumentError(
+            f"Received a label value of {int(bad[0])} which is outside the valid range of "
+            f"[0, {classes}).  Label values: {shown} (in {op.name!r}); labels are class "
+            f"indices 0..{classes - 1}")
+
+
 def _scalar(like, value: float):
     """A scalar const of the dtype of node ``like``, in its graph."""
     return like.graph.add_node("const", shape=(), value=np.array(value, dtype=like.dtype),
@@ -317,7 +364,7 @@ defop("GatherV2", _gather, same=(0,), other=(_I,), grad_args=(0,))
 defop("Select", _select, grad_args=(1, 2), same=(1, 2), other=(bool_,))
 defop("AddN", _add_n, allowed=_FI)
 defop("L2Loss", lambda x: O.sum(x * x) * 0.5, allowed=_F)
-defop("BiasAdd", lambda x, b: x + b, allowed=_FI)
+defop("BiasAdd", lambda x, b: _bias_add(x, b), allowed=_FI)
 defop("Softmax", lambda x, axis=-1: O.softmax(x, axis=axis), allowed=_F)
 defop("LogSoftmax", lambda x, axis=-1: O.log_softmax(x, axis=axis), allowed=_F)
 # v1 lets no gradient into the labels (TF 1's documented behaviour); v2 does
@@ -326,6 +373,15 @@ defop("SoftmaxCrossEntropyWithLogits",
       grad_args=(1,), allowed=_F)
 defop("SoftmaxCrossEntropyWithLogitsV2", _softmax_xent, allowed=_F)
 defop("SigmoidCrossEntropyWithLogits", _sigmoid_xent, allowed=_F)
+defop("SparseSoftmaxCrossEntropyWithLogits", lambda labels, logits: _sparse_xent(labels, logits),
+      grad_args=(1,), same=(1,), other=(_I,), allowed=_F,
+      check=lambda op, labels, logits: _check_labels(op, labels, logits))
+defop("Conv2D", lambda x, w, strides, padding, dilations: O.conv2d(
+    x, w, strides=strides, padding=padding, dilation=dilations), allowed=_F)
+defop("MaxPool", lambda x, ksize, strides, padding: O.max_pool(
+    x, ksize=ksize, strides=strides, padding=padding), allowed=_F)
+defop("AvgPool", lambda x, ksize, strides, padding: O.avg_pool(
+    x, ksize=ksize, strides=strides, padding=padding), allowed=_F)
 
 
 # ---------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from ._core import (
 )
 from ._fetchers import FETCHERS
 from ._lower import lower
-from ._opdefs import ASSIGN_TYPES
+from ._opdefs import ASSIGN_TYPES, OPDEFS
 from ._types import compatible, shape_list_str, shape_str
 from .errors import (
     ClosedSessionError,
@@ -184,6 +184,8 @@ class Session:
         for op, node in plan.low.random_leaves:
             c.set(node, self._sample(op))
         c.run()
+        for op, nodes in plan.low.checks:      # values TF 1's kernels refuse
+            OPDEFS[op.type].check(op, *(c.read(n) for n in nodes))
         values = [None if n is None else _as_tf(c.read(n), t.dtype)
                   for n, t in zip(plan.outputs, targets)]
         for op, act in plan.actions:
@@ -219,6 +221,7 @@ class Session:
         low = lower(roots, fed, f"tf1-graph{self.graph.number}")
         outputs = [low.node_of[t.op] if isinstance(t, Tensor) else None for t in targets]
         read = [n for n in outputs if n is not None]
+        read += [n for _, nodes in low.checks for n in nodes]
         for op in actions:
             read += [low.node_of[op]] if op.type in ASSIGN_TYPES else [
                 low.node_of[t.op] for t in op.inputs]

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._core import Tensor, make_op
 from ._names import module_getattr
 from ._ops import gather, sigmoid, tanh
 from .errors import UsageError
 
-__all__ = ["bias_add", "elu", "embedding_lookup", "l2_loss", "leaky_relu", "log_softmax",
-           "relu", "relu6", "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
-           "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
-           "softplus", "tanh"]
+__all__ = ["avg_pool", "bias_add", "conv2d", "elu", "embedding_lookup", "l2_loss",
+           "leaky_relu", "log_softmax", "max_pool", "relu", "relu6", "sigmoid",
+           "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
+           "softmax_cross_entropy_with_logits_v2", "softplus",
+           "sparse_softmax_cross_entropy_with_logits", "tanh"]
 
 
 def relu(features: Any, name: str | None = None) -> Tensor:
@@ -62,6 +65,98 @@ def log_softmax(logits: Any, axis: int = -1, name: str | None = None, dim: int |
 def bias_add(value: Any, bias: Any, name: str | None = None) -> Tensor:
     """value + bias, the bias along the last axis."""
     return make_op("BiasAdd", [value, bias], name=name or "BiasAdd")
+
+
+def _seq(value: Any, what: str, fn: str) -> tuple[int, int]:
+    """TF's ``_get_sequence``: an int, ``[k]``, ``[h, w]`` or ``[1, h, w, 1]`` → (h, w)."""
+    if isinstance(value, Tensor):
+        raise UsageError(f"tf.nn.{fn}: {what} must be a list of ints, not a tensor")
+    try:
+        v = [int(value)] if np.ndim(value) == 0 else [int(t) for t in np.ravel(value)]
+    except (TypeError, ValueError):
+        raise UsageError(f"tf.nn.{fn}: {what} must be an int or a list of ints, got "
+                         f"{value!r}") from None
+    if len(v) == 4:
+        if v[0] != 1 or v[3] != 1:
+            raise UsageError(f"tf.nn.{fn}: Current implementation does not yet support "
+                             f"{what} in the batch and depth dimensions ({what}={v}); write "
+                             f"[1, h, w, 1]")
+        v = v[1:3]
+    if len(v) not in (1, 2):
+        raise UsageError(f"tf.nn.{fn}: {what} should be of length 1, 2 or 4 but was "
+                         f"{len(v)} ({what}={value!r})")
+    if min(v) < 1:
+        raise UsageError(f"tf.nn.{fn}: {what} must be positive, got {value!r}")
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _image_args(fn: str, padding: Any, data_format: str) -> str:
+    if data_format not in ("NHWC", "channels_last"):
+        raise UsageError(f"tf.nn.{fn}(data_format={data_format!r}): The {fn} op currently "
+                         "only supports the NHWC tensor format on the CPU (nbbp.tf1 too); "
+                         "transpose the input to (batch, height, width, channels)")
+    if padding not in ("SAME", "VALID"):
+        hint = (f"; TF 1 spells it {padding.upper()!r}" if isinstance(padding, str)
+                and padding.upper() in ("SAME", "VALID") else "")
+        raise UsageError(f"tf.nn.{fn}: padding must be 'SAME' or 'VALID', got {padding!r}"
+                         f"{hint} (explicit paddings are not supported by nbbp.tf1)")
+    return padding
+
+
+def conv2d(input: Any, filter: Any = None, strides: Any = None, padding: Any = None,
+           use_cudnn_on_gpu: bool = True, data_format: str = "NHWC",
+           dilations: Any = (1, 1, 1, 1), name: str | None = None,
+           filters: Any = None) -> Tensor:
+    """2-D cross-correlation of an NHWC ``input`` (batch, height, width, channels) with
+    an HWIO ``filter`` (height, width, in channels, out channels), as TF 1's
+    ``tf.nn.conv2d``: ``strides`` ``[1, s, s, 1]`` (or ``s``, ``[sh, sw]``),
+    ``padding`` ``'SAME'`` (output ⌈n / s⌉) or ``'VALID'``, ``dilations`` likewise.
+
+    >>> import nbbp.tf1 as tf, numpy as np
+    >>> with tf.Graph().as_default():
+    ...     x = tf.constant(np.ones((1, 3, 3, 1), np.float32))
+    ...     y = tf.nn.conv2d(x, tf.ones([2, 2, 1, 1]), strides=[1, 1, 1, 1], padding="VALID")
+    ...     print(y.shape, tf.Session().run(y)[0, :, :, 0].tolist())
+    (1, 2, 2, 1) [[4.0, 4.0], [4.0, 4.0]]
+    """
+    if filters is not None:
+        filter = filters
+    if filter is None or strides is None or padding is None:
+        raise UsageError("tf.nn.conv2d needs input, filter, strides and padding, e.g. "
+                         "tf.nn.conv2d(x, W, strides=[1, 1, 1, 1], padding='SAME')")
+    attrs = dict(strides=_seq(strides, "strides", "conv2d"),
+                 padding=_image_args("conv2d", padding, data_format),
+                 dilations=_seq(dilations, "dilations", "conv2d"))
+    return make_op("Conv2D", [input, filter], attrs, name=name or "Conv2D",
+                   arg_names=("input", "filter"))
+
+
+def _pool(type: str, fn: str, value: Any, ksize: Any, strides: Any, padding: Any,
+          data_format: str, name: str | None) -> Tensor:
+    if ksize is None or strides is None or padding is None:
+        raise UsageError(f"tf.nn.{fn} needs value, ksize, strides and padding, e.g. "
+                         f"tf.nn.{fn}(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], "
+                         "padding='SAME')")
+    attrs = dict(ksize=_seq(ksize, "ksize", fn), strides=_seq(strides, "strides", fn),
+                 padding=_image_args(fn, padding, data_format))
+    return make_op(type, [value], attrs, name=name or type, arg_names=("input",))
+
+
+def max_pool(value: Any, ksize: Any = None, strides: Any = None, padding: Any = None,
+             data_format: str = "NHWC", name: str | None = None, input: Any = None) -> Tensor:
+    """The largest value of each ``ksize`` window of an NHWC image (TF 1's
+    ``tf.nn.max_pool``); the gradient goes to the first maximum of each window, as
+    TF 1's CPU kernel sends it."""
+    return _pool("MaxPool", "max_pool", value if input is None else input, ksize, strides,
+                 padding, data_format, name)
+
+
+def avg_pool(value: Any, ksize: Any = None, strides: Any = None, padding: Any = None,
+             data_format: str = "NHWC", name: str | None = None, input: Any = None) -> Tensor:
+    """The mean of each ``ksize`` window (TF 1's ``tf.nn.avg_pool``); with ``'SAME'``
+    padding a window is divided by the number of input values it covers."""
+    return _pool("AvgPool", "avg_pool", value if input is None else input, ksize, strides,
+                 padding, data_format, name)
 
 
 def l2_loss(t: Any, name: str | None = None) -> Tensor:
@@ -111,6 +206,28 @@ def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, labels: Any = None,
     _named_only("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
     return make_op("SigmoidCrossEntropyWithLogits", [labels, logits],
                    name=name or "logistic_loss", arg_names=("labels", "logits"))
+
+
+def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, labels: Any = None,
+                                             logits: Any = None, name: str | None = None
+                                             ) -> Tensor:
+    """−log softmax(logits)[label] per row: ``labels`` are integer class indices (int32 or
+    int64, shape ``logits.shape[:-1]``), ``logits`` floats; keyword arguments only, as in
+    TF 1. No gradient flows into the labels. A label outside ``[0, classes)`` raises
+    TF 1's ``InvalidArgumentError`` when the op runs.
+
+    >>> import nbbp.tf1 as tf
+    >>> with tf.Graph().as_default():
+    ...     xent = tf.nn.sparse_softmax_cross_entropy_with_logits(
+    ...         labels=[0, 1], logits=[[0.0, 0.0], [0.0, 0.0]])
+    ...     print(tf.Session().run(xent))        # log 2 each
+    [0.6931472 0.6931472]
+    """
+    fn = "sparse_softmax_cross_entropy_with_logits"
+    _named_only(fn, _sentinel, labels, logits)
+    return make_op("SparseSoftmaxCrossEntropyWithLogits", [labels, logits],
+                   name=name or "SparseSoftmaxCrossEntropyWithLogits",
+                   arg_names=("labels", "logits"))
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None, **unused: Any) -> Tensor:

@@ -1,0 +1,206 @@
+"""tf.nn.conv2d / max_pool / avg_pool / bias_add / sparse_softmax_cross_entropy_with_logits
+and tf.layers against PyTorch (values and autograd gradients, TF 1's SAME padding
+written out as an explicit pad) and TF 1.15's documented names, defaults and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nbbp.tf1 as tf
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+@pytest.fixture(autouse=True)
+def fresh_default_graph():
+    tf.reset_default_graph()
+    yield
+    tf.reset_default_graph()
+
+
+def _same_pad(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """TF 1's SAME padding along one axis: (before, after), the smaller part before."""
+    keff = (k - 1) * d + 1
+    out = -(-n // s)
+    total = max((out - 1) * s + keff - n, 0)
+    return total // 2, total - total // 2
+
+
+def _nchw(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(np.ascontiguousarray(a.transpose(0, 3, 1, 2)), dtype=torch.float64,
+                        requires_grad=True)
+
+
+def _pad(x: torch.Tensor, ks, ss, ds, padding: str, fill: float = 0.0) -> torch.Tensor:
+    if padding == "VALID":
+        return x
+    (t, b), (left, r) = (_same_pad(x.shape[2], ks[0], ss[0], ds[0]),
+                         _same_pad(x.shape[3], ks[1], ss[1], ds[1]))
+    return F.pad(x, (left, r, t, b), value=fill)
+
+
+def _tf_value_and_grads(build, arrays, dtype=tf.float64):
+    """Value of ``build(*tensors)`` and the gradients of sum(out · R) (R fixed random)."""
+    ts = [tf.constant(a, dtype=dtype) for a in arrays]
+    out = build(*ts)
+    r = np.random.default_rng(5).standard_normal(tuple(out.shape)).astype(dtype.name)
+    grads = tf.gradients(tf.reduce_sum(out * r), ts)
+    with tf.Session() as sess:
+        value, *gs = sess.run([out] + grads)
+    return value, gs, r
+
+
+def _torch_value_and_grads(fn, arrays, r):
+    xs = [_nchw(a) if a.ndim == 4 and i == 0 else torch.tensor(a, requires_grad=True)
+          for i, a in enumerate(arrays)]
+    out = fn(*xs)
+    (out * torch.tensor(r.transpose(0, 3, 1, 2))).sum().backward()
+    gx = xs[0].grad.numpy().transpose(0, 2, 3, 1)
+    return out.detach().numpy().transpose(0, 2, 3, 1), [gx] + [x.grad.numpy() for x in xs[1:]]
+
+
+CONVS = [((2, 7, 6, 3), (3, 3, 3, 4), (1, 1), (1, 1), "SAME"),
+         ((2, 7, 6, 3), (3, 2, 3, 2), (2, 2), (1, 1), "SAME"),
+         ((1, 8, 8, 2), (2, 2, 2, 3), (2, 3), (1, 1), "VALID"),
+         ((1, 9, 9, 1), (3, 3, 1, 2), (1, 1), (2, 2), "SAME"),
+         ((3, 5, 5, 2), (5, 5, 2, 1), (1, 1), (1, 1), "VALID")]
+
+
+@pytest.mark.parametrize("xs,ws,strides,dil,padding", CONVS)
+def test_conv2d_and_its_gradients_match_pytorch(xs, ws, strides, dil, padding):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    value, (gx, gw), r = _tf_value_and_grads(
+        lambda a, b: tf.nn.conv2d(a, b, strides=[1, *strides, 1], padding=padding,
+                                  dilations=[1, *dil, 1]), [x, w])
+
+    def conv(a, b):
+        return F.conv2d(_pad(a, ws[:2], strides, dil, padding), b.permute(3, 2, 0, 1),
+                        stride=strides, dilation=dil)
+    ref, (rx, rw) = _torch_value_and_grads(conv, [x, w], r)
+    np.testing.assert_allclose(value, ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gx, rx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, rw, rtol=1e-10, atol=1e-10)
+
+
+POOLS = [((2, 6, 6, 3), (2, 2), (2, 2), "VALID"),
+         ((2, 7, 5, 2), (2, 2), (2, 2), "SAME"),
+         ((1, 7, 7, 1), (3, 3), (2, 2), "SAME"),
+         ((1, 6, 5, 2), (3, 2), (1, 1), "SAME")]
+
+
+@pytest.mark.parametrize("xs,ks,ss,padding", POOLS)
+def test_max_pool_and_avg_pool_match_pytorch(xs, ks, ss, padding):
+    x = np.random.default_rng(1).standard_normal(xs)
+    for kind in ("max", "avg"):
+        fn = tf.nn.max_pool if kind == "max" else tf.nn.avg_pool
+        value, (gx,), r = _tf_value_and_grads(
+            lambda a, fn=fn: fn(a, ksize=[1, *ks, 1], strides=[1, *ss, 1], padding=padding), [x])
+
+        def pool(a, kind=kind):
+            if kind == "max":
+                return F.max_pool2d(_pad(a, ks, ss, (1, 1), padding, -np.inf), ks, ss)
+            # TF 1 divides by the number of input values in the window (not the padding)
+            total = F.avg_pool2d(_pad(a, ks, ss, (1, 1), padding), ks, ss) * (ks[0] * ks[1])
+            ones = torch.ones((1, 1) + tuple(a.shape[2:]), dtype=a.dtype)
+            count = F.avg_pool2d(_pad(ones, ks, ss, (1, 1), padding), ks, ss) * (ks[0] * ks[1])
+            return total / count
+        ref, (rx,) = _torch_value_and_grads(pool, [x], r)
+        np.testing.assert_allclose(value, ref, rtol=1e-12, err_msg=kind)
+        np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-12, err_msg=kind)
+
+
+def test_pooling_and_conv_shapes_are_tf_1s_and_batch_may_be_unknown():
+    x = tf.placeholder(tf.float32, [None, 28, 28, 1])
+    c = tf.nn.conv2d(x, tf.ones([5, 5, 1, 32]), strides=[1, 1, 1, 1], padding="SAME")
+    p = tf.nn.max_pool(c, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+    v = tf.nn.avg_pool(p, 3, 2, "VALID")
+    assert (str(c), str(p)) == ('Tensor("Conv2D:0", shape=(?, 28, 28, 32), dtype=float32)',
+                                'Tensor("MaxPool:0", shape=(?, 14, 14, 32), dtype=float32)')
+    assert v.shape.as_list() == [None, 6, 6, 32]
+    assert tf.nn.conv2d(x, tf.ones([3, 3, 1, 2]), 2, "VALID").shape.as_list() == \
+        [None, 13, 13, 2]
+
+
+def test_conv_pool_and_bias_add_errors_say_what_and_how():
+    x = tf.placeholder(tf.float32, [None, 8, 8, 3])
+    w = tf.ones([3, 3, 3, 4])
+    with pytest.raises(tf.errors.UsageError, match="NHWC tensor format on the CPU"):
+        tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME", data_format="NCHW")
+    with pytest.raises(tf.errors.UsageError, match="TF 1 spells it 'SAME'"):
+        tf.nn.conv2d(x, w, [1, 1, 1, 1], "same")
+    with pytest.raises(tf.errors.UsageError, match="batch and depth dimensions"):
+        tf.nn.max_pool(x, [1, 2, 2, 1], [2, 2, 2, 1], "SAME")
+    with pytest.raises(tf.errors.UsageError, match="length 1, 2 or 4 but was 3"):
+        tf.nn.avg_pool(x, [2, 2, 2], [1, 1, 1, 1], "SAME")
+    with pytest.raises(tf.errors.UsageError, match="needs input, filter, strides and padding"):
+        tf.nn.conv2d(x, w)
+    with pytest.raises(ValueError, match="input .* has 3 channels, filter .* expects 2"):
+        tf.nn.conv2d(tf.ones([1, 8, 8, 3]), tf.ones([3, 3, 2, 4]), 1, "SAME")
+    with pytest.raises(TypeError, match="'input' has DataType int32 not in list"):
+        tf.nn.conv2d(tf.ones([1, 4, 4, 1], tf.int32), tf.ones([2, 2, 1, 1], tf.int32), 1,
+                     "SAME")
+    with pytest.raises(ValueError, match="Dimensions must be equal, but are 4 and 3"):
+        tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), tf.zeros([3]))
+    with pytest.raises(ValueError, match="Shape must be rank 1 but is rank 2"):
+        tf.nn.bias_add(x, tf.zeros([1, 3]))
+    with pytest.raises(ValueError, match="at least rank 2 but is rank 1"):
+        tf.nn.bias_add(tf.zeros([3]), tf.zeros([3]))
+
+
+def test_bias_add_on_images_adds_per_channel():
+    x = np.arange(2 * 2 * 2 * 3, dtype=np.float32).reshape(2, 2, 2, 3)
+    y = tf.nn.bias_add(x, np.float32([10, 20, 30]))
+    with tf.Session() as sess:
+        np.testing.assert_array_equal(sess.run(y), x + [10, 20, 30])
+
+
+def test_sparse_softmax_cross_entropy_matches_pytorch_and_its_gradient():
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((6, 5))
+    labels = np.array([0, 4, 2, 2, 1, 3])
+    for ldt in (tf.int32, tf.int64):
+        tf.reset_default_graph()
+        logits = tf.placeholder(tf.float64, [None, 5])
+        y = tf.placeholder(ldt, [None])
+        xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        (g,) = tf.gradients(tf.reduce_mean(xent), [logits])
+        assert str(xent) == ('Tensor("SparseSoftmaxCrossEntropyWithLogits:0", shape=(?,), '
+                             'dtype=float64)')
+        with tf.Session() as sess:
+            got, grad = sess.run([xent, g], {y: labels, logits: z})
+        zt = torch.tensor(z, requires_grad=True)
+        ref = F.cross_entropy(zt, torch.tensor(labels), reduction="none")
+        ref.mean().backward()
+        np.testing.assert_allclose(got, ref.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_sparse_softmax_cross_entropy_errors_are_tf_1s():
+    logits = tf.placeholder(tf.float32, [None, 3])
+    with pytest.raises(tf.errors.UsageError, match="Only call `sparse_softmax_cross_entropy"
+                                                   "_with_logits` with named arguments"):
+        tf.nn.sparse_softmax_cross_entropy_with_logits([0], logits)
+    with pytest.raises(ValueError, match=r"Rank mismatch: Rank of labels \(received 2\) "
+                                         r"should equal rank of logits minus 1"):
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.ones([2, 3], tf.int32),
+                                                       logits=logits)
+    with pytest.raises(TypeError, match="'labels' has DataType float32 not in list of "
+                                        "allowed values: int32, int64"):
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.ones([2]), logits=logits)
+    w = tf.Variable(np.zeros((2, 3), np.float32))
+    y = tf.placeholder(tf.int32, [2])
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=y, logits=tf.matmul(tf.ones([2, 2]), w)))
+    train = tf.train.GradientDescentOptimizer(1.0).minimize(loss)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"Received a label value of 3 which is outside the valid "
+                                 r"range of \[0, 3\)\.  Label values: 1 3"):
+            sess.run(train, {y: [1, 3]})
+        np.testing.assert_array_equal(sess.run(w), 0.0)      # nothing was applied
+        sess.run(train, {y: [1, 2]})
+        assert sess.run(w)[0, 1] > 0
