@@ -204,3 +204,109 @@ def test_sparse_softmax_cross_entropy_errors_are_tf_1s():
         np.testing.assert_array_equal(sess.run(w), 0.0)      # nothing was applied
         sess.run(train, {y: [1, 2]})
         assert sess.run(w)[0, 1] > 0
+
+
+# ---------------------------------------------------------------------------
+# tf.layers
+# ---------------------------------------------------------------------------
+
+
+def test_layers_names_shapes_and_defaults_are_tf_1_15s():
+    x = tf.placeholder(tf.float32, [None, 28, 28, 1])
+    c = tf.layers.conv2d(x, 32, 5, padding="same", activation=tf.nn.relu)
+    p = tf.layers.max_pooling2d(c, pool_size=[2, 2], strides=2)
+    a = tf.layers.average_pooling2d(p, 2, 2, padding="same")
+    f = tf.layers.flatten(a)
+    h = tf.layers.dense(f, 64, activation=tf.nn.relu)
+    out = tf.layers.dense(h, 10, use_bias=False)
+    assert [str(t) for t in (c, p, a, f, h, out)] == [
+        'Tensor("conv2d/Relu:0", shape=(?, 28, 28, 32), dtype=float32)',
+        'Tensor("max_pooling2d/MaxPool:0", shape=(?, 14, 14, 32), dtype=float32)',
+        'Tensor("average_pooling2d/AvgPool:0", shape=(?, 7, 7, 32), dtype=float32)',
+        'Tensor("flatten/Reshape:0", shape=(?, 1568), dtype=float32)',
+        'Tensor("dense/Relu:0", shape=(?, 64), dtype=float32)',
+        'Tensor("dense_1/MatMul:0", shape=(?, 10), dtype=float32)']
+    assert [(v.name, v.shape.as_list()) for v in tf.trainable_variables()] == [
+        ("conv2d/kernel:0", [5, 5, 1, 32]), ("conv2d/bias:0", [32]),
+        ("dense/kernel:0", [1568, 64]), ("dense/bias:0", [64]),
+        ("dense_1/kernel:0", [64, 10])]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        k, b = sess.run(["dense/kernel:0", "dense/bias:0"])
+    # glorot-uniform: U(±sqrt(6 / (fan_in + fan_out))), variance limit² / 3; zero bias
+    limit = np.sqrt(6.0 / (1568 + 64))
+    assert k.dtype == np.float32 and np.abs(k).max() <= limit
+    assert abs(k.var() / (limit ** 2 / 3) - 1) < 0.05 and abs(k.mean()) < 0.01 * limit
+    np.testing.assert_array_equal(b, 0.0)
+
+
+def test_dense_and_conv2d_layers_compute_what_numpy_and_pytorch_do():
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal((2, 5, 5, 3))
+    x = tf.placeholder(tf.float64, [None, 5, 5, 3])
+    c = tf.layers.conv2d(x, 2, (3, 2), strides=(2, 1), padding="valid",
+                         kernel_initializer=tf.constant_initializer(0.5),
+                         bias_initializer=tf.constant_initializer(0.25))
+    d = tf.layers.dense(tf.layers.flatten(c), 3, activation=tf.nn.tanh,
+                        kernel_initializer=tf.ones_initializer())
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        cv, dv = sess.run([c, d], {x: xv})
+    ref = F.conv2d(torch.tensor(xv.transpose(0, 3, 1, 2)), torch.full((2, 3, 3, 2), 0.5, dtype=torch.float64),
+                   stride=(2, 1)).numpy().transpose(0, 2, 3, 1) + 0.25
+    np.testing.assert_allclose(cv, ref, rtol=1e-12)
+    np.testing.assert_allclose(dv, np.tanh(ref.reshape(2, -1) @ np.ones((ref[0].size, 3))),
+                               rtol=1e-12)
+    assert c.dtype == tf.float64 and tf.trainable_variables()[0].dtype == tf.float64
+
+
+def test_layers_share_variables_as_tf_1_does():
+    x = tf.placeholder(tf.float32, [None, 4])
+
+    def net(x):
+        return tf.layers.dense(tf.layers.dense(x, 3, activation=tf.nn.relu), 1)
+
+    with tf.variable_scope("model"):
+        y1 = net(x)
+    with tf.variable_scope("model", reuse=True):
+        y2 = net(x)
+    with tf.variable_scope("auto", reuse=tf.AUTO_REUSE):
+        a1 = tf.layers.dense(x, 2, name="fc")
+        a2 = tf.layers.dense(x, 2, name="fc")
+    shared = tf.layers.dense(x, 2, name="top")
+    again = tf.layers.dense(x, 2, name="top", reuse=True)
+    assert [v.name for v in tf.global_variables()] == [
+        "model/dense/kernel:0", "model/dense/bias:0", "model/dense_1/kernel:0",
+        "model/dense_1/bias:0", "auto/fc/kernel:0", "auto/fc/bias:0", "top/kernel:0",
+        "top/bias:0"]
+    assert (y1.name, y2.name, a2.name, again.name) == (
+        "model/dense_1/BiasAdd:0", "model_1/dense_1/BiasAdd:0", "auto/fc_1/BiasAdd:0",
+        "top_1/BiasAdd:0")
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        xv = np.random.default_rng(0).standard_normal((3, 4))
+        v1, v2, w1, w2, s1, s2 = sess.run([y1, y2, a1, a2, shared, again], {x: xv})
+    np.testing.assert_array_equal(v1, v2)
+    np.testing.assert_array_equal(w1, w2)
+    np.testing.assert_array_equal(s1, s2)
+    with pytest.raises(tf.errors.VariableScopeError, match="Variable fc/kernel already exists"):
+        tf.layers.dense(x, 2, name="fc")
+        tf.layers.dense(x, 2, name="fc")
+
+
+def test_layers_errors_are_one_line_with_the_fix():
+    with pytest.raises(tf.errors.UsageError, match="last dimension of the inputs to `Dense` "
+                                                   "should be defined"):
+        tf.layers.dense(tf.placeholder(tf.float32, [None, None]), 3)
+    with pytest.raises(TypeError, match="Unable to build `Dense` layer with non-floating"):
+        tf.layers.dense(tf.ones([2, 2], tf.int32), 3)
+    img = tf.placeholder(tf.float32, [None, 8, 8, 1])
+    with pytest.raises(tf.errors.UsageError, match="`padding` argument must be one of"):
+        tf.layers.conv2d(img, 2, 3, padding="full")
+    with pytest.raises(tf.errors.UsageError, match="channels_last"):
+        tf.layers.max_pooling2d(img, 2, 2, data_format="channels_first")
+    with pytest.raises(tf.errors.UsageError, match="kernel_regularizer=...\\) is not supported"):
+        tf.layers.dense(tf.ones([2, 2]), 3, kernel_regularizer=tf.nn.l2_loss)
+    with pytest.raises(tf.errors.NotSupportedError, match="tf.layers.batch_normalization is a "
+                                                          "TensorFlow 1.15 name"):
+        tf.layers.batch_normalization  # noqa: B018

@@ -38,7 +38,7 @@ REMOVED: dict[str, dict[str, str]] = {
 TF115: dict[str, set[str]] = {
     "": {"argmax", "argmin", "one_hot", "gather", "gather_nd", "slice", "concat", "stack",
          "unstack", "split", "tile", "pad", "cond", "case", "while_loop", "map_fn", "scan",
-         "control_dependencies", "py_func", "numpy_function", "layers", "keras", "data",
+         "control_dependencies", "py_func", "numpy_function", "keras", "data",
          "estimator", "contrib", "image", "io", "gfile", "logging", "compat", "feature_column",
          "Print", "print", "enable_eager_execution", "executing_eagerly", "shape", "size",
          "rank", "string", "int8", "int16", "uint8", "uint16", "complex64", "floordiv",
@@ -92,8 +92,7 @@ TF115: dict[str, set[str]] = {
     "summary": {"image", "audio", "text", "tensor_summary", "FileWriterCache",
                 "get_summary_description", "SummaryDescription", "Event", "TaggedRunMetadata",
                 "all_v2_summary_ops", "initialize", "summary_scope"},
-    "layers": {"dense", "conv1d", "conv2d", "conv3d", "conv2d_transpose", "max_pooling1d",
-               "max_pooling2d", "average_pooling2d", "flatten", "dropout",
+    "layers": {"conv1d", "conv3d", "conv2d_transpose", "max_pooling1d", "dropout",
                "batch_normalization", "separable_conv2d", "Dense", "Conv2D", "MaxPooling2D",
                "Flatten", "Dropout", "BatchNormalization", "Layer", "InputSpec"},
     "losses": {"absolute_difference", "cosine_distance", "hinge_loss", "huber_loss",

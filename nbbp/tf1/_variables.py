@@ -410,6 +410,8 @@ def variable_scope(name_or_scope: Any = None, default_name: str | None = None,
             new_reuse = own if own else parent.reuse
         else:
             new_reuse = reuse
+        counts = g._var_scope_counts
+        saved = dict(counts) if isinstance(name_or_scope, VariableScope) else None
         with g.name_scope(ns) as scope_str:
             vs = VariableScope(full, new_reuse, initializer or parent.initializer, scope_str)
             g._var_scope_stack.append(vs)
@@ -417,6 +419,15 @@ def variable_scope(name_or_scope: Any = None, default_name: str | None = None,
                 yield vs
             finally:
                 g._var_scope_stack.pop()
+                # TF 1 closes the sub-scopes on the way out, so entering "model" again
+                # numbers its layers dense, dense_1, … again (and reuse finds them)
+                if saved is not None:
+                    counts.clear()
+                    counts.update(saved)
+                else:
+                    for k in counts:
+                        if k.startswith(full + "/"):
+                            counts[k] = 0
 
 
 def get_variable(name: str, shape: Any = None, dtype: Any = None, initializer: Any = None,
