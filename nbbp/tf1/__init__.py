@@ -128,7 +128,20 @@ from ._ops import (
     zeros_like,
 )
 from ._session import InteractiveSession, Session, get_default_session
-from ._types import DType, TensorShape, as_dtype, bool_, float32, float64, int32, int64
+from ._types import (
+    DType,
+    TensorShape,
+    as_dtype,
+    bool_,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    string,
+    uint8,
+)
 from ._variables import (
     AUTO_REUSE,
     GraphKeys,
@@ -236,7 +249,8 @@ __all__ = [
 ]
 
 
-__all__ += ["add_to_collection", "app", "flags", "get_collection", "layers", "summary"]
+__all__ += ["add_to_collection", "app", "flags", "get_collection", "int8", "int16", "layers",
+            "string", "summary", "uint8"]
 
 
 def __getattr__(name: str) -> Any:

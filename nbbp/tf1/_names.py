@@ -41,7 +41,7 @@ TF115: dict[str, set[str]] = {
          "control_dependencies", "py_func", "numpy_function", "keras", "data",
          "estimator", "contrib", "image", "io", "gfile", "logging", "compat", "feature_column",
          "Print", "print", "enable_eager_execution", "executing_eagerly", "shape", "size",
-         "rank", "string", "int8", "int16", "uint8", "uint16", "complex64", "floordiv",
+         "rank", "uint16", "complex64", "floordiv",
          "floormod", "truncatediv", "mod", "round", "floor", "ceil", "logical_and",
          "logical_or", "logical_not", "boolean_mask", "reduce_prod", "reduce_all",
          "reduce_any", "cumsum", "cumprod", "einsum", "tensordot", "random_shuffle",

@@ -447,6 +447,10 @@ def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tenso
     ``shape=None`` accepts any shape; ``[None, 2]`` any number of rows of 2.
     """
     dt = as_dtype(dtype, "tf.placeholder(dtype)")
+    if dt.kind == "s":
+        raise NotSupportedError("tf.placeholder(tf.string) is not supported by nbbp.tf1: it "
+                                "has string constants (tf.constant(b'...')) and "
+                                "tf.identity, no string inputs or ops; feed numbers")
     s = as_shape(shape, "tf.placeholder(shape=...)")
     g = get_default_graph()
     full = g.unique_name(check_name(name or "Placeholder", "placeholder name"))

@@ -94,6 +94,16 @@ def _as_tf(value: Any, dtype: Any) -> Any:
     return arr[()] if arr.ndim == 0 else arr
 
 
+def _string_value(t: Tensor) -> Any:
+    """A tf.string tensor's value as TF 1 fetches it: ``bytes``, or an object array of
+    bytes. nbbp.tf1's string tensors are constants and identities of them."""
+    op = t.op
+    while op.type == "Identity":
+        op = op.inputs[0].op
+    value = op.attrs["value"].copy()
+    return value[()] if value.ndim == 0 else value
+
+
 class _Plan:
     """A lowered, compiled run: the program and arena, which slots to write before
     and read after, and the assignments and updates to apply after it."""
@@ -264,6 +274,9 @@ class Session:
                     return lambda v: type(f)(*(p(v) for p in parts))
                 return lambda v: type(f)(p(v) for p in parts)
             e = self._element(f)
+            if isinstance(e, Tensor) and e.dtype.kind == "s":
+                value = _string_value(e)
+                return lambda v: value
             make = FETCHERS.get(e.op.type) if isinstance(e, Tensor) else None
             if make is not None:        # e.g. a summary: its inputs' values, made into bytes
                 parts = [walk(x) for x in e.op.inputs]

@@ -37,7 +37,7 @@ from ._types import (
     shape_list_str,
     shape_str,
 )
-from .errors import DTypeError, UsageError, VariableScopeError
+from .errors import DTypeError, NotSupportedError, UsageError, VariableScopeError
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
@@ -87,6 +87,11 @@ class Variable(Tensor):
             if dt is not None and not isinstance(value, Tensor):
                 check_convertible(value, dt)
             init = convert_to_tensor(value, dtype=dt, name="initial_value", graph=g)
+        if init.dtype.kind == "s":
+            g._truncate(init.op.id)
+            raise NotSupportedError(f"tf.Variable {full!r} of tf.string is not supported by "
+                                    "nbbp.tf1: it has string constants and tf.identity only; "
+                                    "use tf.constant for fixed strings")
         if not fully_known(init._shape):
             raise UsageError(f"tf.Variable {full!r}: the initial value {init!r} has shape "
                              f"{shape_str(init._shape)}; a variable's shape must be fully "
