@@ -108,10 +108,20 @@ class _Plan:
     """A lowered, compiled run: the program and arena, which slots to write before
     and read after, and the assignments and updates to apply after it."""
 
-    def __init__(self, low, compiled: Compiled, outputs: list, actions: list) -> None:
+    def __init__(self, low, compiled: Compiled, outputs: list, actions: list,
+                 held: dict) -> None:
         self.low, self.compiled = low, compiled
         self.outputs = outputs          # node (or None for an op) per fetch
         self.actions = actions          # (assign op, node) or (ApplyGradients op, Update)
+        # where each run writes the variables and feeds: flat views of their slots
+        # (the feeds' shapes are the plan's, the variables' fixed), so a run writes
+        # them without Compiled.set's broadcasting
+        lay, arena = compiled.layout, compiled.arena
+        self.var_slots = [(v, lay.view(arena, n).reshape(-1)) for v, n in low.var_leaves]
+        self.feed_slots = [(t, lay.view(arena, n).reshape(-1)) for t, n in low.feed_leaves]
+        # the session's value (the array object) each variable's slot holds: a value
+        # unchanged since the last run (the update stores what it wrote) is not rewritten
+        self.held = held
 
 
 def _arena(layout: Layout, ends: list[int]) -> Arena:
@@ -187,10 +197,15 @@ class Session:
         feeds = self._feeds(feed_dict)
         plan = self._plan(targets, feeds)
         c = plan.compiled
-        for var, node in plan.low.var_leaves:
-            c.set(node, self._read(var))
-        for t, node in plan.low.feed_leaves:
-            c.set(node, feeds[t])
+        held, values = plan.held, self._values
+        for var, slot in plan.var_slots:        # each leaf's slot in the arena, flat
+            value = values.get(var)
+            if value is None or held.get(var) is not value:   # the slot holds another
+                value = self._read(var)         # (raises for an uninitialised variable)
+                slot[:] = value.ravel()
+                held[var] = value
+        for t, slot in plan.feed_slots:
+            slot[:] = feeds[t].ravel()
         for op, node in plan.low.random_leaves:
             c.set(node, self._sample(op))
         c.run()
@@ -240,6 +255,7 @@ class Session:
         layout = Layout(g)
         acts: list[tuple[Operation, Any]] = []
         ends = list(layout.sizes)
+        held: dict = {}         # see _Plan.held
         for op in actions:
             if op.type in ASSIGN_TYPES:
                 acts.append((op, low.node_of[op]))
@@ -247,12 +263,13 @@ class Session:
             nodes = [low.node_of[t.op] for t in op.inputs]
             n_vars = len(op.attrs["vars"])
             hyper = dict(zip(op.attrs["hyper_names"], nodes[n_vars:]))
-            update = Update(op, layout, nodes[:n_vars], hyper, ends, self.engine)
+            update = Update(op, layout, nodes[:n_vars], hyper, ends, self.engine,
+                            dict(low.var_leaves), held)
             acts.append((op, update))
             ends = update.ends
         compiled = Compiled(g, todo, keep=read, watch=[], engine=self.engine, layout=layout,
                             arena=_arena(layout, ends))
-        plan = _Plan(low, compiled, outputs, acts)
+        plan = _Plan(low, compiled, outputs, acts, held)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
         self._plans[key] = plan
@@ -317,7 +334,7 @@ class Session:
                                  "Python scalars, lists and numpy ndarrays; to compute a "
                                  "feed, sess.run it first")
             try:
-                arr = np.array(v, dtype=t.dtype.name)     # TF: np.asarray(v, dtype)
+                arr = np.asarray(v, dtype=t.dtype.name)     # as TF converts a feed
             except (TypeError, ValueError, OverflowError):
                 raise FetchError(f"the value fed to {t.name} must be a number or an array of "
                                  f"numbers, got {type(v).__name__} {v!r}") from None

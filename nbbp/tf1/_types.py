@@ -55,6 +55,9 @@ class DType:
     def __repr__(self) -> str:
         return f"tf.{self.name}"
 
+    def __str__(self) -> str:
+        return f"<dtype: '{self.name}'>"      # print(tf.float32), as TF 1 prints it
+
 
 float32 = DType("float32", "float", "f")
 float64 = DType("float64", "double", "f")

@@ -54,7 +54,7 @@ def _layer(inputs: Any, kind: str, name: str | None, reuse: Any) -> Iterator[Ten
 def _float_input(x: Tensor, layer: str) -> None:
     if not x.dtype.is_floating:
         raise DTypeError(f"Unable to build `{layer}` layer with non-floating point dtype "
-                         f"{x.dtype!r} (input {x.name}); cast it first: "
+                         f"{x.dtype} (input {x.name}); cast it first: "
                          "tf.cast(x, tf.float32)")
 
 
