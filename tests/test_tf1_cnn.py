@@ -310,3 +310,13 @@ def test_layers_errors_are_one_line_with_the_fix():
     with pytest.raises(tf.errors.NotSupportedError, match="tf.layers.batch_normalization is a "
                                                           "TensorFlow 1.15 name"):
         tf.layers.batch_normalization  # noqa: B018
+
+
+def test_tf_losses_sparse_softmax_cross_entropy_is_the_mean_over_rows():
+    z = np.random.default_rng(4).standard_normal((4, 3))
+    loss = tf.losses.sparse_softmax_cross_entropy(labels=[2, 0, 1, 1], logits=z)
+    with tf.Session() as sess:
+        got = sess.run(loss)
+    ref = F.cross_entropy(torch.tensor(z), torch.tensor([2, 0, 1, 1]))
+    assert loss.name == "sparse_softmax_cross_entropy_loss/value:0"
+    np.testing.assert_allclose(got, ref.item(), rtol=1e-12)

@@ -96,7 +96,7 @@ TF115: dict[str, set[str]] = {
                "batch_normalization", "separable_conv2d", "Dense", "Conv2D", "MaxPooling2D",
                "Flatten", "Dropout", "BatchNormalization", "Layer", "InputSpec"},
     "losses": {"absolute_difference", "cosine_distance", "hinge_loss", "huber_loss",
-               "log_loss", "mean_pairwise_squared_error", "sparse_softmax_cross_entropy",
+               "log_loss", "mean_pairwise_squared_error",
                "compute_weighted_loss", "get_losses", "get_regularization_loss",
                "get_total_loss", "add_loss", "Reduction"},
     "flags": {"DEFINE_enum", "DEFINE_list", "DEFINE_multi_string", "DEFINE_multi_integer",
