@@ -43,7 +43,6 @@ from .errors import (
     FetchError,
     GraphMismatchError,
     InvalidArgumentError,
-    OpError,
     UsageError,
 )
 
@@ -77,20 +76,8 @@ register_session_finder(_session_for)
 def _as_tf(value: Any, dtype: Any) -> Any:
     """A value read from the arena as TF 1 returns it: a NumPy array or scalar of the
     tensor's dtype (``np.float32(6.9166665)``); float64 scalars as NumPy float64,
-    which is a Python float too."""
-    arr = np.asarray(value)
-    if arr.dtype.name != dtype.name:      # an integer or bool held in a float64 carrier
-        if dtype.is_integer:
-            info = np.iinfo(dtype.name)
-            if arr.size and not (info.min <= arr.min() and arr.max() <= info.max
-                                 and np.abs(arr).max() <= 2.0 ** 53):
-                raise OpError(
-                    f"a {dtype.name} result is outside the {dtype.name} range "
-                    f"[{info.min}, {info.max}] (or beyond 2**53): TF 1 wraps around; "
-                    "nbbp.tf1 holds integers in float64 until nbbp's core stores integers, "
-                    "and refuses rather than give another number. Cast to tf.float64 "
-                    "before the large values")
-        arr = arr.astype(dtype.name)
+    which is a Python float too. (The arena holds every dtype as itself.)"""
+    arr = np.asarray(value, dtype=dtype.name)
     return arr[()] if arr.ndim == 0 else arr
 
 
