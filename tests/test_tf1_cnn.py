@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nbbp.tf1 as tf
 
@@ -70,7 +72,11 @@ CONVS = [((2, 7, 6, 3), (3, 3, 3, 4), (1, 1), (1, 1), "SAME"),
 
 @pytest.mark.parametrize("xs,ws,strides,dil,padding", CONVS)
 def test_conv2d_and_its_gradients_match_pytorch(xs, ws, strides, dil, padding):
-    rng = np.random.default_rng(0)
+    _check_conv(xs, ws, strides, dil, padding, 0)
+
+
+def _check_conv(xs, ws, strides, dil, padding, seed):
+    rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     value, (gx, gw), r = _tf_value_and_grads(
         lambda a, b: tf.nn.conv2d(a, b, strides=[1, *strides, 1], padding=padding,
@@ -83,6 +89,22 @@ def test_conv2d_and_its_gradients_match_pytorch(xs, ws, strides, dil, padding):
     np.testing.assert_allclose(value, ref, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(gx, rx, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(gw, rw, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(3, 9), w=st.integers(3, 9), cin=st.integers(1, 3),
+       cout=st.integers(1, 3), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       step=st.integers(1, 3), dilate=st.booleans(), padding=st.sampled_from(["SAME", "VALID"]),
+       seed=st.integers(0, 2**16))
+def test_conv2d_matches_pytorch_on_random_geometries(h, w, cin, cout, kh, kw, step, dilate,
+                                                     padding, seed):
+    """TF 1 takes strides or dilations above 1, not both; VALID needs the window to fit."""
+    strides, dil = ((1, 1), (step, step)) if dilate else ((step, step), (1, 1))
+    if padding == "VALID" and ((kh - 1) * dil[0] + 1 > h or (kw - 1) * dil[1] + 1 > w):
+        return
+    tf.reset_default_graph()
+    _check_conv((2, h, w, cin), (kh, kw, cin, cout), strides, dil, padding, seed)
 
 
 POOLS = [((2, 6, 6, 3), (2, 2), (2, 2), "VALID"),
