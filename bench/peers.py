@@ -23,6 +23,8 @@ Notes per peer:
   the new parameters, with the old ones donated.  Results are blocked on.
 * hand NumPy: the hand-derived math of :mod:`bench.workloads` (plain Python floats for
   the scalar workloads W1, W2, W5).
+* hand Numba: W3's training step only, written as plain loops in one ``@njit``
+  function (:mod:`bench.hand_numba`) — the limit for nbbp's compiled loop.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 from bench import workloads as wl
 from bench.workloads import Case, Prepared, Result
 
-PEERS: tuple[str, ...] = ("micrograd", "autograd", "torch", "jax", "numpy")
+PEERS: tuple[str, ...] = ("micrograd", "autograd", "torch", "jax", "numpy", "numba")
 TITLES: dict[str, str] = {
     "nbbp": "nbbp",
     "micrograd": "micrograd",
@@ -46,6 +48,7 @@ TITLES: dict[str, str] = {
     "torch": "PyTorch eager",
     "jax": "JAX jit",
     "numpy": "hand NumPy",
+    "numba": "hand Numba",
 }
 DISTRIBUTIONS: dict[str, str] = {
     "micrograd": "micrograd",
@@ -53,6 +56,7 @@ DISTRIBUTIONS: dict[str, str] = {
     "torch": "torch",
     "jax": "jax",
     "numpy": "numpy",
+    "numba": "numba",
 }
 
 _THREADS = 1
@@ -645,7 +649,13 @@ _IMPLS: dict[str, dict[str, Callable[[Case], Prepared]]] = {
     "jax": {"W1": _jax_w1, "W2": _jax_w2, "W3": _jax_w3, "W4": _jax_w4, "W5": _jax_w5,
             "W6": _jax_w6},
     "numpy": {"W1": _np_w1, "W2": _np_w2, "W3": _np_w3, "W4": _np_w4, "W5": _np_w5, "W6": _np_w6},
+    "numba": {"W3": lambda case: _hand_numba().prepare_w3(case)},
 }
+
+
+def _hand_numba() -> Any:
+    from bench import hand_numba
+    return hand_numba
 
 
 def prepare(peer: str, case: Case) -> Prepared:
@@ -657,7 +667,7 @@ def prepare(peer: str, case: Case) -> Prepared:
     impl = _IMPLS[peer].get(case.workload)
     if impl is None:
         raise NotApplicable(f"{peer} has no {case.workload}")
-    if case.steps > 1 and peer not in ("jax", "numpy"):
+    if case.steps > 1 and peer not in ("jax", "numpy", "numba"):
         raise NotApplicable(f"{peer} has no compiled training loop; see its SGD step row")
     return impl(case)
 

@@ -532,9 +532,9 @@ def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
         dtype = dtype_of(e.get("dtype", "float64"))
     except NbbpError as exc:
         raise _bad(path, f"{where}: \"dtype\": {exc.message}") from None
-    if op == "param" and dtype not in FLOATS:
-        raise _bad(path, f"{where}: a param is {dtype}; params are floating "
-                         f"({', '.join(FLOATS)})")
+    if op == "param" and dtype not in FLOATS and e["trainable"] is not False:
+        raise _bad(path, f"{where}: a trainable param is {dtype}; trained params are "
+                         f"floating ({', '.join(FLOATS)})")
     *parents, base = full.split("/")
     g._scopes = parents
     try:

@@ -22,6 +22,7 @@ from .core.compiled import Backprop, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
 from .core.graph import Node, leaves
+from .core.ops import mode_flag as _mode_flag
 from .errors import BuildError, FeedError, NbbpError, NumericError, suggest
 from .train import optim as _optim
 from .train import state as _training
@@ -260,6 +261,18 @@ class Model:
         """A :class:`nbbp.train.TrainLoop` for stepping training by hand:
         ``loop.run(steps)`` trains in compiled code, ``loop.sync()`` updates the model."""
         return TrainLoop(self, _optim.get(optimizer, lr), batch_size, feed, seed)
+
+    def set_mode(self, mode: str) -> Model:
+        """``"train"`` or ``"eval"`` (the default): the mode dropout and batch_norm
+        compute in — the graph's ``training`` flag — for the values, gradients and
+        picture. ``fit`` always trains in train mode and ``predict`` always predicts in
+        eval mode. Returns the model."""
+        if mode not in ("train", "eval"):
+            raise NbbpError(f"set_mode: the mode is 'train' or 'eval', got {mode!r}")
+        flag = _mode_flag(self.graph)
+        if flag is not None and flag.id < self.layout.n_nodes:
+            self.set({flag.name: mode == "train"})
+        return self
 
     def predict(self, x: Any, node: Any = None) -> np.ndarray:
         """The prediction node's value for new data ``x`` (any number of rows); the

@@ -213,6 +213,30 @@ def test_sparse_softmax_cross_entropy_matches_numpy(engine):
     np.testing.assert_allclose(m.grads["z"], expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype,ldtype", [("float64", "int64"), ("float32", "int32"),
+                                          ("float64", "uint8")])
+def test_sparse_softmax_cross_entropy_takes_an_integer_label_node(dtype, ldtype, engine):
+    """Integer labels compared as integers (no float carrier): the same loss and
+    gradient as the NumPy reference, for fed labels too."""
+    rng = np.random.default_rng(3)
+    z, labels = rng.normal(size=(6, 4)), np.array([0, 3, 1, 1, 2, 3])
+    with nbbp.Graph(dtype=dtype):
+        zn = nbbp.param(z, name="z")
+        t = nbbp.input(labels, name="t", dtype=ldtype)
+        loss = nbbp.sparse_softmax_cross_entropy(zn, t)
+    assert not any(n.dtype == dtype for n in loss.graph.nodes
+                   if n.op in ("equal", "expand_dims"))
+    m = nbbp.Model(loss, engine=engine)
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    for lab in (labels, labels[::-1]):
+        m.set(t=lab)
+        logp = z - z.max(1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+        assert float(m.value) == pytest.approx(-logp[np.arange(6), lab].mean(), rel=tol)
+        np.testing.assert_allclose(m.grads["z"], (np.exp(logp) - np.eye(4)[lab]) / 6,
+                                   rtol=max(tol, 1e-10), atol=tol)
+
+
 # -- errors: one line, the op and both shapes, the cell line ------------------------
 @pytest.mark.parametrize("src,line,message", [
     ("x = input(np.zeros((64, 8, 8, 1)))\nw = param(np.zeros((3, 3, 2, 8)))\n"
@@ -224,6 +248,10 @@ def test_sparse_softmax_cross_entropy_matches_numpy(engine):
      "L = sparse_softmax_cross_entropy(z, t)",
      3, "sparse_softmax_cross_entropy: label 1.5 is not an integer class index; "
      "labels are 0..2 for logits (2, 3)"),
+    ("z = param(np.zeros((2, 3)))\nt = input(np.array([True, False]), dtype='bool')\n"
+     "L = sparse_softmax_cross_entropy(z, t)",
+     3, "sparse_softmax_cross_entropy: t is boolean, not integer class indices; labels "
+     "are 0..2 for logits (2, 3): cast(t, \"int64\")"),
 ])
 def test_cnn_mistakes_are_one_line_errors_with_the_cell_line(src, line, message):
     with pytest.raises(nbbp.NbbpError) as err:
@@ -234,7 +262,7 @@ def test_cnn_mistakes_are_one_line_errors_with_the_cell_line(src, line, message)
 
 # -- a trained CNN ------------------------------------------------------------------
 CNN = """
-x = input(X); t = input(Y)
+x = input(X); t = input(Y, dtype="int64")
 with scope("conv"):
     k = param(randn(3, 3, 1, 8) * 0.3); kb = param(zeros(8))
     h = relu(conv2d(x, k) + kb)
@@ -251,7 +279,7 @@ def test_a_cnn_learns_the_digits(dtype):
     """conv 3×3×8 SAME → relu → 2×2 max-pool → flatten → dense 10, Adam, minibatches
     of 64: ≥ 95 % on the held-out digits."""
     X, y, Xt, yt = nbbp.datasets.digits(test=0.2, seed=0, dtype=dtype)
-    m = nbbp.build(CNN, namespace={"X": X, "Y": y.astype(dtype)}, seed=0, dtype=dtype)
+    m = nbbp.build(CNN, namespace={"X": X, "Y": y}, seed=0, dtype=dtype)
     m.fit(steps=600, optimizer=nbbp.optim.Adam(lr=0.01), batch_size=64, progress=False)
     pred = m.predict(Xt, node="dense/logits").argmax(axis=1)
     assert (pred == yt).mean() >= 0.95

@@ -18,6 +18,7 @@ from nbbp.core.ops import (
     LEAF,
     MATMUL,
     OPS,
+    RANDOM,
     REDUCE,
     SELECT,
     SOFTMAX,
@@ -66,6 +67,8 @@ def cases(op) -> list[tuple[tuple[tuple[int, ...], ...], dict]]:
         return SELECT_CASES[op.name]
     if op.kind == CONV:
         return CONV_CASES[op.name]
+    if op.kind == RANDOM:       # the counter, and optionally a tensor giving the shape
+        return [(((),), dict(shape=(3, 2), seed=1)), (((), (2, 3)), dict(shape=None, seed=7))]
     raise AssertionError(f"no test cases for op {op.name!r}: add them here")
 
 

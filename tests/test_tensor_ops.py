@@ -397,3 +397,66 @@ def test_a_saved_concat_of_three_loads_back(tmp_path):
     back = nbbp.load(path)
     assert back.value == m.value == 55.0
     assert np.array_equal(back.grads["c"], [8.0, 10.0])
+
+
+# -- erf ---------------------------------------------------------------------------
+# Oracles: the tabulated erf values (Abramowitz & Stegun 7.1), PyTorch's erf and exact
+# GELU with their autograd, and central finite differences of math.erf.
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_erf_values_against_tabulated_and_pytorch(dtype, engine):
+    torch = pytest.importorskip("torch")
+    x = np.array([-3.0, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
+    with nbbp.Graph():
+        p = nbbp.param(x, name="x", dtype=dtype)
+        y = nbbp.erf(p)
+        f = nbbp.sum(y * np.linspace(0.5, 1.5, 9), name="f")
+    m = model(f, engine)
+    got = m.value_of(y)
+    assert got.dtype == np.dtype(dtype)
+    tol = dict(rtol=1e-15, atol=1e-16) if dtype == "float64" else dict(rtol=1e-6, atol=1e-7)
+    # A&S 7.1: erf(0.5) = 0.5204998778, erf(1) = 0.8427007929, erf(2) = 0.9953222650
+    np.testing.assert_allclose(got[[5, 6, 7]], [0.5204998778130465, 0.8427007929497149,
+                                                0.9953222650189527], **tol)
+    want = torch.special.erf(torch.tensor(x, dtype=getattr(torch, dtype))).numpy()
+    np.testing.assert_allclose(got, want, **tol)
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    (torch.special.erf(t) * torch.tensor(np.linspace(0.5, 1.5, 9))).sum().backward()
+    np.testing.assert_allclose(np.asarray(m.grads["x"], dtype=float), t.grad.numpy(),
+                               rtol=1e-14 if dtype == "float64" else 2e-6, atol=1e-7)
+
+
+def test_erf_gradient_matches_finite_differences_and_second_derivative(engine):
+    import math
+    x = np.random.default_rng(17).uniform(-2, 2, (2, 3))
+    verf = np.vectorize(math.erf)
+    check(lambda p: nbbp.erf(p) ** 2, lambda a: verf(a) ** 2, [x], engine)
+    with nbbp.Graph():
+        p = nbbp.param(x, name="x")
+        (g,) = nbbp.gradients(nbbp.sum(nbbp.erf(p)), [p])
+        (h,) = nbbp.gradients(nbbp.sum(g), [p])
+    # d²erf/dx² = −2x · 2/√π · exp(−x²)
+    np.testing.assert_allclose(nbbp.Model(h, engine=engine).value,
+                               -2 * x * 2 / np.sqrt(np.pi) * np.exp(-x * x), rtol=1e-13)
+
+
+def test_exact_gelu_from_erf_matches_pytorch(engine):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(18).uniform(-3, 3, (4, 5))
+    with nbbp.Graph():
+        p = nbbp.param(x, name="x")
+        y = 0.5 * p * (1.0 + nbbp.erf(p / np.sqrt(2.0)))
+        f = nbbp.sum(y * y, name="f")
+    m = model(f, engine)
+    t = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.gelu(t)           # approximate="none": the erf form
+    (yt * yt).sum().backward()
+    np.testing.assert_allclose(m.value_of(y), yt.detach().numpy(), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(m.grads["x"], t.grad.numpy(), rtol=1e-13, atol=1e-14)
+
+
+def test_erf_of_an_integer_is_a_one_line_error():
+    with pytest.raises(nbbp.BuildError) as info:
+        nbbp.build("k = input([1, 2], dtype='int32')\ny = erf(k)")
+    first = str(info.value).splitlines()[0]
+    assert "erf(k): erf takes floating values, got int32" in first
+    assert 'cast(k, "float64")' in first

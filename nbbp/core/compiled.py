@@ -29,7 +29,7 @@ from ..errors import FeedError, NumericError
 from .autodiff import build_gradients, origin
 from .engine import Arena, Layout, make_program
 from .graph import Graph, Node, leaves
-from .ops import OPS
+from .ops import OPS, RNG_COUNTER
 
 
 def short(v: float | np.ndarray | None) -> str:
@@ -127,6 +127,13 @@ class Compiled:
     def view(self, node: Node, arena: Arena | None = None) -> np.ndarray:
         """The node's value as a view into the arena (writing to it changes the arena)."""
         return self.layout.view(self.arena if arena is None else arena, node)
+
+    def redraw(self, arena: Arena | None = None) -> None:
+        """Advance the graph's random counter (``rng_counter``), so the next run draws
+        new ``random_uniform`` numbers (a TF 1 session does this before every run)."""
+        counter = self.graph.by_name.get(RNG_COUNTER)
+        if counter is not None and counter.id < self.layout.n_nodes:
+            self.view(counter, arena)[...] += 1
 
     # -- running ------------------------------------------------------------
     def run(self, arena: Arena | None = None) -> None:

@@ -35,6 +35,7 @@ from .isa import (
     LAYOUT,
     MASK,
     MATMUL,
+    RANDOM,
     REDUCE,
     S_F32,
     S_F64,
@@ -128,7 +129,7 @@ class Layout:
                 self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
                                              _promoted(n.inputs)]
         self.scalar = all(n.size == 1 for n in nodes) and not any(
-            OPS[n.op].kind == SOFTMAX for n in nodes) and not self.cls.any()
+            OPS[n.op].kind in (SOFTMAX, RANDOM) for n in nodes) and not self.cls.any()
         offsets = np.zeros(self.n_nodes, dtype=np.int64)
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
@@ -154,7 +155,7 @@ class Layout:
             c = int(self.work[n.id])
             if c != self.cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
-            if n.op == "cast":                 # a CAST reads its input where it is
+            if n.op == "cast" or OPS[n.op].kind == RANDOM:   # read where they are
                 continue
             for x in n.inputs:
                 for y in (x, *x.inputs):
@@ -225,6 +226,27 @@ def _strides(shape: Sequence[int], like: Sequence[int]) -> list[int]:
     return strides
 
 
+def _matmul_stack(n: Node, a: Node, b: Node, flags: int) -> list[int]:
+    """A stacked matmul's map for the kernel: ``[m, k, flags, count]`` then, for each
+    matrix of the output in order, where its ``a`` and ``b`` matrices start (relative
+    to the operands; a batch axis of size 1 is broadcast by reading it again)."""
+    m, k = n.shape[-2], a.shape[-1] if not flags & 1 else a.shape[-2]
+    batch = n.shape[:-2]
+    out = [m, k, flags, int(np.prod(batch, dtype=np.int64))]
+    steps = []
+    for x in (a, b):
+        xb = (1,) * (len(batch) - (x.ndim - 2)) + tuple(x.shape[:-2])
+        size, st = x.shape[-1] * x.shape[-2], [0] * len(batch)
+        for j in range(len(batch) - 1, -1, -1):
+            st[j] = size if xb[j] != 1 else 0
+            size *= xb[j]
+        steps.append(st)
+    for idx in np.ndindex(*batch):
+        out += [sum(i * s for i, s in zip(idx, steps[0])),
+                sum(i * s for i, s in zip(idx, steps[1]))]
+    return out
+
+
 def _axis_split(shape: Sequence[int], axis: int | None) -> tuple[int, int, int]:
     if axis is None:
         return 1, int(np.prod(shape, dtype=np.int64)), 1
@@ -268,7 +290,8 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
         flags, ins = 0, list(n.inputs)
         for i, x in enumerate(ins):
             # OpenBLAS is slow on small A @ Bᵀ: copying a small B transposed is cheaper
-            if (x.op == "transpose" and x.ndim == 2 and x.inputs[0].ndim == 2
+            if (x.op == "transpose" and x.ndim >= 2 and x.ndim == n.ndim
+                    and x.attrs["perm"] == tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
                     and (i == 0 or x.size >= BIG)):
                 flags |= 1 << i
                 ins[i] = x.inputs[0]
@@ -367,8 +390,14 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             rows.append(row)
             computed.append(n)
             continue
+        if op.kind == RANDOM:                # reads its counter in the counter's class
+            x = ins[0]
+            row[2], row[3], row[5] = off[x.id], n.attrs["seed"], cls[x.id]
+            rows.append(row)
+            computed.append(n)
+            continue
         row[2] = src(ins[0], c)
-        if name == "copy" or name == "stop_gradient" or (
+        if name in ("copy", "stop_gradient", "assign_state") or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)
                 and op.dtypes != "index"):
             row[0], row[KIND] = COPY, K_COPY
@@ -406,6 +435,9 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             row[3] = src(b, c)
             if n.size == 1 and a.size == 1 and b.size == 1:
                 _retarget(row, "mul")                       # (1,1) @ (1,1)
+            elif n.ndim > 2:                                # a stack: its map in aux
+                row[4], row[5] = put(_matmul_stack(n, a, b, flags)), 0
+                aux_fields.append((len(rows), 4))
             else:
                 # a is (m, k), or (k, m) stored when flag 1; a vector is one row
                 row[4] = (a.shape[1] if flags & 1 else a.shape[0]) if a.ndim == 2 else 1

@@ -51,6 +51,10 @@ SELECT = "select"
 # max_pool / avg_pool and theirs. Each instruction reads its geometry (``CONV_GEOM``
 # ints) from the auxiliary ints and runs a direct loop kernel.
 CONV = "conv"
+# Counter-based random numbers (random_uniform): the output is a hash of (seed, the
+# counter input's value, element index); the instruction reads the counter in its own
+# storage class (field ``x``), so no shadow copy is made.
+RANDOM = "random"
 
 # Kind ids in the instruction's KIND field: one per op kind that has kernels, and
 # the internal families (a plain copy, the optimizer's step count and its updates).
@@ -59,10 +63,12 @@ K_COPY, K_TICK, K_UPDATE = 8, 9, 10
 K_SELECT = 11
 K_CAST = 12
 K_CONV = 13
+K_RANDOM = 14
 
 KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
                            REDUCE: K_REDUCE, MATMUL: K_MATMUL, LAYOUT: K_LAYOUT,
-                           SOFTMAX: K_SOFTMAX, SELECT: K_SELECT, CONV: K_CONV}
+                           SOFTMAX: K_SOFTMAX, SELECT: K_SELECT, CONV: K_CONV,
+                           RANDOM: K_RANDOM}
 
 # Internal opcodes: instructions the lowering makes that are not graph ops. They must
 # not collide with the op table's codes (nbbp.core.engine checks this on import).

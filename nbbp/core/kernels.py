@@ -51,6 +51,7 @@ from .isa import (
     K_CONV,
     K_LAYOUT,
     K_MATMUL,
+    K_RANDOM,
     K_REDUCE,
     K_SELECT,
     K_SOFTMAX,
@@ -89,6 +90,7 @@ SIN, COS, TANH, SIGMOID, RELU = (_code("sin"), _code("cos"), _code("tanh"), _cod
                                  _code("relu"))
 SOFTPLUS, SIGN, STEP, STOPGRAD = (_code("softplus"), _code("sign"), _code("step"),
                                   _code("stop_gradient"))
+ERF = _code("erf")
 ADD, SUB, MUL, DIV, POW = _code("add"), _code("sub"), _code("mul"), _code("div"), _code("pow")
 MAXIMUM, MINIMUM, LEAKY = _code("maximum"), _code("minimum"), _code("leaky_relu")
 GT, GE, LT, LE, EQ = _code("gt"), _code("ge"), _code("lt"), _code("le"), _code("eq")
@@ -119,6 +121,10 @@ MAXPOOL, MAXPOOLGRAD, MAXPOOLGG = (_code("max_pool"), _code("max_pool_grad"),
                                    _code("max_pool_gradgrad"))
 AVGPOOL, AVGPOOLGRAD = _code("avg_pool"), _code("avg_pool_grad")
 _code("flatten")
+# Counter-based random numbers (kind K_RANDOM, see _random); a state update runs as a
+# COPY (the training loop then copies it into its state leaf).
+_code("random_uniform")
+_code("assign_state")
 
 # The names of the ops the interpreters implement (those bound above); a program with
 # any other op is refused (e.g. an op registered at run time: only the Python engine
@@ -176,6 +182,8 @@ def unary(op, x):
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
     if op == STEP:
         return 1.0 if x > 0.0 else 0.0
+    if op == ERF:
+        return math.erf(x)
     return x  # STOPGRAD, COPY
 
 
@@ -1110,6 +1118,43 @@ def _cast_any(code, q, v64, v32, vi):
             v64[o:o + n] = v64[a:a + n]
 
 
+# splitmix64's constants (the hash of nbbp.core.ops.random_bits, bit for bit)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(inline="always", **_JIT)
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(**_JIT)
+def _random(code, q, v64, v32, vi):
+    """random_uniform: element i = splitmix64's i-th output from a state mixed from the
+    seed (field b) and the counter (at a, in the class of field x), as 53 (float64) or
+    24 (float32) random bits scaled into [0, 1)."""
+    o, a, n = code[q + 1], code[q + 2], code[q + SIZE]
+    cc = code[q + 5]
+    if cc == S_I64:
+        ctr = vi[a]
+    elif cc == S_F32:
+        ctr = _to_int(v32[a])
+    else:
+        ctr = _to_int(v64[a])
+    key = _mix(_mix(np.uint64(code[q + 3]) + _GOLDEN) + np.uint64(ctr) * _GOLDEN)
+    if code[q + STORAGE] == S_F32:
+        for i in range(n):
+            r = _mix(key + np.uint64(i + 1) * _GOLDEN)
+            v32[o + i] = np.float64(r >> np.uint64(40)) * 5.9604644775390625e-08
+    else:
+        for i in range(n):
+            r = _mix(key + np.uint64(i + 1) * _GOLDEN)
+            v64[o + i] = np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16
+
+
 def _exec_body(code, q, v, hv, check):
     """Run the instruction at ``q`` on the storage ``v`` (float64 or float32: Numba
     compiles this once per array type, so a float32 op runs on float32 data); ``hv``
@@ -1142,6 +1187,13 @@ def _exec_body(code, q, v, hv, check):
             _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         else:
             _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
+        x = code[q + 4]
+        m, k, flags, count = code[x], code[x + 1], code[x + 2], code[x + 3]
+        size = n // count
+        for t in range(count):
+            _matmul(v, o + t * size, a + code[x + 4 + 2 * t], code[q + 3] + code[x + 5 + 2 * t],
+                    m, k, size // m, flags)
     elif kind == K_MATMUL:
         m = code[q + 4]
         _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
@@ -1198,6 +1250,9 @@ def run_all(code, v64, v32, vi, start, stop, check):
             o, n = code[q + 1], code[q + SIZE]
             bad = check == 1 and (_any_bad(v32, o, n) if c == S_F32 else
                                   (_any_bad(v64, o, n) if c != S_I64 else False))
+        elif kind == K_RANDOM:              # reads the counter in its own class
+            _random(code, q, v64, v32, vi)
+            bad = False
         elif c == S_I64:
             _exec_int(code, q, vi)
             bad = False

@@ -39,6 +39,7 @@ from .isa import (
     LAYOUT,
     LEAF,
     MATMUL,
+    RANDOM,
     REDUCE,
     SELECT,
     SOFTMAX,
@@ -125,11 +126,22 @@ def _step(x):
     return (np.asarray(x) > 0).astype(float)
 
 
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _np_erf(x):
+    """The error function elementwise (NumPy has none; ``math.erf`` per element), in the
+    input's floating dtype."""
+    x = np.asarray(x)
+    return np.asarray(_erf(x), dtype=x.dtype if x.dtype.kind == "f" else float)
+
+
 # Names the derivative expressions in ``Op.d`` may use (tests evaluate them).
 FORMULA_NS: dict[str, Any] = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "sigmoid": _sigmoid, "sign": np.sign, "step": _step,
     "where": np.where, "minimum": np.minimum, "maximum": np.maximum,
+    "pi": np.pi, "floor": np.floor,
 }
 
 OPS: dict[str, Op] = {}
@@ -335,15 +347,26 @@ def _shape_softmax(op, inputs, attrs):
 
 def _shape_matmul(op, inputs, attrs):
     a, b = inputs
-    if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
-        raise ShapeError(f"{a.name} @ {b.name}: {a.shape} @ {b.shape} — matmul takes vectors "
-                         "and matrices; use * to multiply by a scalar")
-    k1, k2 = a.shape[-1], b.shape[0]
+    what = f"{a.name} @ {b.name}: {a.shape} @ {b.shape}"
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"{what} — matmul takes vectors, matrices and stacks of matrices; "
+                         "use * to multiply by a scalar")
+    if builtins.max(a.ndim, b.ndim) > 2 and builtins.min(a.ndim, b.ndim) < 2:
+        raise ShapeError(f"{what} — a stack of matrices multiplies matrices, not a vector; "
+                         "make the vector a matrix with expand_dims (a row or a column)")
+    k1, k2 = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k1 != k2:
         raise ShapeError(
-            f"{a.name} @ {b.name}: {a.shape} @ {b.shape} — the inner dimensions {k1} and "
-            f"{k2} differ; {b.name} needs {k1} rows (or transpose one of them)")
-    return a.shape[:-1] + b.shape[1:]
+            f"{what} — the inner dimensions {k1} and {k2} differ; {b.name} needs {k1} rows "
+            "(or transpose one of them)")
+    if builtins.max(a.ndim, b.ndim) <= 2:
+        return a.shape[:-1] + b.shape[1:]
+    try:        # the leading (batch) axes broadcast as NumPy's matmul does
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"{what} — the batch axes {a.shape[:-2]} and {b.shape[:-2]} do not "
+                         "broadcast (each pair must be equal or 1)") from None
+    return tuple(batch) + (a.shape[-2], b.shape[-1])
 
 
 def _shape_layout(op, inputs, attrs):
@@ -461,6 +484,10 @@ def _expand(g: Node, x: Node, axis: int | None, keepdims: bool) -> Node:
 
 def _matmul_vjp(g: Node, y: Node):
     a, b = y.inputs
+    if y.ndim > 2:                  # a stack: each matrix's rule, summed over broadcasting
+        ga, gb = matmul(g, _swap_last(b)), matmul(_swap_last(a), g)
+        return (ga if ga.shape == a.shape else sum_to(ga, a.shape),
+                gb if gb.shape == b.shape else sum_to(gb, b.shape))
     a2 = a if a.ndim == 2 else reshape(a, (1, a.shape[0]))
     b2 = b if b.ndim == 2 else reshape(b, (b.shape[0], 1))
     g2 = g if g.shape == (a2.shape[0], b2.shape[1]) else reshape(g, (a2.shape[0], b2.shape[1]))
@@ -468,6 +495,11 @@ def _matmul_vjp(g: Node, y: Node):
     gb = matmul(transpose(a2), g2)
     return (ga if ga.shape == a.shape else reshape(ga, a.shape),
             gb if gb.shape == b.shape else reshape(gb, b.shape))
+
+
+def _swap_last(x: Node) -> Node:
+    """``x`` with its last two axes swapped (each matrix of a stack transposed)."""
+    return transpose(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
 
 
 def _int_mean_ref(a, axis, keepdims):
@@ -545,6 +577,10 @@ defop("step", 13, 1, UNARY, _step, NOGRAD, "step(a)", (None,), (_U,),
       doc="1 where x > 0, else 0; no gradient")
 defop("stop_gradient", 14, 1, UNARY, lambda a: np.array(a, dtype=float), NOGRAD,
       "stop_gradient(a)", (None,), (_U,), doc="passes the value, blocks the gradient", dtypes="any")
+defop("erf", 17, 1, UNARY, _np_erf,
+      lambda g, y: (g * (2.0 / math.sqrt(math.pi) * exp(-(y.inputs[0] * y.inputs[0]))),),
+      "erf(a)", ("2/sqrt(pi)*exp(-a**2)",), (_U,),
+      doc="the error function (2/√π) ∫₀ˣ e^(−t²) dt; exact GELU is x·(1 + erf(x/√2))/2")
 
 defop("add", 20, 2, BINARY, np.add, lambda g, y: (g, g), "a + b", ("1", "1"), (_U, _U),
       symbol="+", dtypes="numeric")
@@ -604,7 +640,9 @@ defop("min", 53, 1, REDUCE, lambda a, axis, keepdims: np.min(a, axis, keepdims=k
       attrs=("axis", "keepdims"), dtypes="numeric")
 
 defop("matmul", 60, 2, MATMUL, np.matmul, _matmul_vjp, "a @ b", ("g @ bᵀ", "aᵀ @ g"),
-      (_U, _U), symbol="@")
+      (_U, _U), symbol="@",
+      doc="matrix product; on stacks of matrices (3-D, 4-D) one product per matrix, the "
+          "leading axes broadcasting as NumPy's matmul")
 
 defop("transpose", 70, 1, LAYOUT, lambda a, perm: np.transpose(a, perm),
       lambda g, y: (transpose(g, tuple(np.argsort(y.attrs["perm"]))),), "transpose(a)",
@@ -1779,6 +1817,83 @@ defop("flatten", 138, 1, SELECT, lambda a: np.reshape(a, (np.shape(a)[0], -1)),
       "(N, H·W·C)", dtypes=_SEL)
 
 
+# -- random numbers, training mode and state ------------------------------------------
+# random_uniform is counter-based: element i of a draw is a hash of (seed, the value of
+# its counter input, i) — splitmix64's i-th output from a state mixed from the seed and
+# the counter — so a draw is a pure function of the graph and the counter: the same in
+# the compiled and the NumPy paths, and independent of how a loop is chunked. Training
+# advances the graph's counter (the int64 leaf ``rng_counter``) once a step, through
+# the state update ``assign_state`` (which ``fit`` applies after each step).
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+MAX_SEED = 2**63 - 1
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on an array of uint64 (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def random_bits(seed: int, counter: int, n: int) -> np.ndarray:
+    """The ``n`` uint64 hashes of draw ``counter`` of the stream ``seed`` (the
+    reference that ``kernels._random`` follows bit for bit)."""
+    key = _mix(_mix(np.array([seed], dtype=np.uint64) + _GOLDEN)
+               + np.array([counter], dtype=np.int64).astype(np.uint64) * _GOLDEN)
+    return _mix(key + np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN)
+
+
+def _np_random_uniform(c, *like, shape, seed, dtype):
+    counter = int(np.asarray(c).reshape(-1)[:1].astype(np.int64)[0])   # floats truncate
+    shape = np.shape(like[0]) if like else shape
+    bits = random_bits(seed, counter, math.prod(shape))
+    if dtype == "float32":          # 24 random bits: every value exact in float32
+        u = (bits >> np.uint64(40)).astype(np.float64) * 2.0**-24
+    else:
+        u = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return u.reshape(shape).astype(dtype or "float64")
+
+
+def _shape_random(op, inputs, attrs):
+    c, *like = inputs
+    if c.size != 1 or len(like) > 1:
+        raise ShapeError(f"random_uniform({_names(inputs)}): takes a counter (a single "
+                         "number) and optionally a tensor whose shape it takes")
+    shape = like[0].shape if like else attrs.get("shape")
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if (not isinstance(shape, (tuple, list)) or len(shape) > MAX_NDIM
+            or not builtins.all(isinstance(d, (int, np.integer)) and d >= 1 for d in shape)):
+        raise ShapeError(f"random_uniform: shape {shape!r} must be a tuple of up to "
+                         f"{MAX_NDIM} whole numbers ≥ 1, e.g. (64, 10)")
+    seed = attrs.get("seed")
+    if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed <= MAX_SEED):
+        raise BuildError(f"random_uniform: seed {seed!r} must be a whole number in "
+                         f"0..2**63 − 1")
+    dtype = dtype_of(attrs.get("dtype") or "float64")
+    if dtype not in FLOATS:
+        raise BuildError(f"random_uniform: dtype {dtype} is not floating; uniform numbers "
+                         "in [0, 1) are float32 or float64")
+    attrs.update(shape=tuple(int(d) for d in shape), seed=int(seed), dtype=dtype)
+    return attrs["shape"]
+
+
+_SHAPE_RULES[RANDOM] = _shape_random
+
+defop("random_uniform", 150, 1, RANDOM, _np_random_uniform, NOGRAD, "uniform(c)", (None,),
+      ((0.0, 50.0),), attrs=("shape", "seed", "dtype"), args="c", dtypes="cast",
+      variadic=True,
+      doc="uniform numbers in [0, 1): element i is a hash of (seed, counter c, i); the "
+      "same counter gives the same numbers, training advances it every step; a second "
+      "input only gives its shape (so minibatches resize it)")
+defop("assign_state", 151, 1, UNARY, lambda a: np.array(a), NOGRAD, "assign_state(a)",
+      (None,), (_U,), dtypes="any",
+      doc="a, which `fit` writes into the state leaf `ref` after every step (running "
+      "averages, the random counter)")
+
+
 # -- builder functions -------------------------------------------------------------
 def conv2d(x: Any, w: Any, strides: Any = 1, padding: str = "SAME", dilation: Any = 1,
            name: str | None = None) -> Node:
@@ -1891,9 +2006,234 @@ def layer_norm(x: Node, axis: int = -1, eps: float = 1e-5, gamma: Any = None,
     return y
 
 
+# -- random numbers, the training flag, dropout, batch norm -----------------------------
+RNG_COUNTER, TRAINING = "rng_counter", "training"
+
+
+def _state_leaf(graph, name: str, value: Any, dtype: str, what: str) -> Node:
+    """The graph's state leaf ``name`` (a non-trainable scalar param at the root
+    scope), made on first use."""
+    node = graph.by_name.get(name)
+    if node is None:
+        with graph.at_scope(""), graph.role("forward"):
+            return graph.add_node("param", shape=(), name=name,
+                                  value=np.asarray(value, dtype=dtype), dtype=dtype)
+    if node.op != "param" or node.dtype != dtype or node.trainable or node.shape != ():
+        raise BuildError(f"{what} is the node named {name!r}, but {name!r} is already a "
+                         f"{node.dtype} {node.op} node; give that node another name")
+    return node
+
+
+def rng_counter(graph=None) -> Node:
+    """The graph's random counter: the int64 leaf ``rng_counter`` that every
+    ``random_uniform`` reads by default. ``fit`` adds 1 after every training step (its
+    update ``rng_counter/next`` is an ``assign_state``); set it to replay a draw, or
+    call ``Compiled.redraw()`` before a run for new numbers."""
+    graph = graph or get_graph()
+    fresh = RNG_COUNTER not in graph.by_name
+    counter = _state_leaf(graph, RNG_COUNTER, 0, "int64", "the random counter")
+    if fresh:
+        with graph.at_scope(RNG_COUNTER), graph.role("forward"):
+            assign_state(counter, add(counter, 1), name="next")
+    return counter
+
+
+def training_flag(graph=None) -> Node:
+    """The graph's mode flag: the boolean leaf ``training`` that dropout and
+    batch_norm read — False (eval) in the model, True inside ``fit``'s loop;
+    ``Model.set_mode("train")`` shows the train-mode values."""
+    return _state_leaf(graph or get_graph(), TRAINING, False, "bool", "the training flag")
+
+
+def mode_flag(graph) -> Node | None:
+    """The graph's training flag if it has one (see :func:`training_flag`)."""
+    node = graph.by_name.get(TRAINING)
+    return node if node is not None and node.op == "param" and node.dtype == "bool" \
+        and not node.trainable else None
+
+
+def state_updates(nodes) -> list[Node]:
+    """The ``assign_state`` nodes among ``nodes`` (in order)."""
+    return [n for n in nodes if n.op == "assign_state"]
+
+
+def random_uniform(shape: Any, seed: int | None = None, dtype: Any = None,
+                   counter: Node | None = None, name: str | None = None) -> Node:
+    """Uniform numbers in [0, 1) of ``shape`` (a tuple, or a node whose shape it
+    takes and follows when minibatches resize it), redrawn at every training step.
+
+    Counter-based: element i is a hash of (``seed``, the value of ``counter``, i), so a
+    draw is reproducible (the same in the compiled and NumPy engines, however ``fit``
+    chunks its steps) and the next counter value gives fresh numbers. ``counter``
+    defaults to the graph's :func:`rng_counter`, which ``fit`` advances every step;
+    ``seed`` defaults to the number of ``random_uniform`` nodes already in the graph.
+
+    >>> import nbbp
+    >>> with nbbp.Graph():
+    ...     u = nbbp.random_uniform((2, 3), seed=7)
+    >>> m = nbbp.Model(nbbp.sum(u))
+    >>> v = m.value_of(u); bool(((0 <= v) & (v < 1)).all()), v.shape
+    (True, (2, 3))
+    """
+    like = (shape,) if isinstance(shape, Node) else ()
+    graph = next((n.graph for n in (counter, *like) if isinstance(n, Node)), None) \
+        or get_graph()
+    if counter is None:
+        counter = rng_counter(graph)
+    if seed is None:
+        seed = builtins.sum(1 for n in graph.nodes if n.op == "random_uniform")
+    return apply("random_uniform", counter, *like, name_=name,
+                 shape=None if like else shape, seed=seed,
+                 dtype=dtype_of(dtype) if dtype is not None else graph.dtype)
+
+
+def assign_state(ref: Node, value: Any, name: str | None = None) -> Node:
+    """A state update: ``value``, which ``fit`` writes into the leaf ``ref`` after every
+    training step (as TF's ``assign`` in ``UPDATE_OPS``); running averages and the
+    random counter are kept this way. The node itself is a copy of ``value``."""
+    if not isinstance(ref, Node) or ref.op != "param":
+        shown = ref.name if isinstance(ref, Node) else repr(ref)
+        raise BuildError(f"assign_state: {shown} is not a param; the state written after "
+                         "each step is a param, e.g. param(0.0, trainable=False)")
+    value = _lift(value, ref.graph, ref.dtype)
+    if value.shape != ref.shape or value.dtype != ref.dtype:
+        raise ShapeError(f"assign_state({ref.name}, {value.name}): the value is "
+                         f"{value.dtype} {value.shape}, the state {ref.dtype} {ref.shape}; "
+                         "they must match")
+    return apply("assign_state", value, name_=name, ref=ref.name)
+
+
+def _float_node(what: str, x: Any) -> Node:
+    if not isinstance(x, Node):
+        x = _lift(x, get_graph())
+    if not is_float(x.dtype):
+        raise BuildError(f"{what}({x.name}): {x.name} is {x.dtype}; {what} takes floating "
+                         f"values, cast({x.name}, \"float32\") first")
+    return x
+
+
+def _number(what: str, label: str, value: Any, ok, rule: str) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not ok(float(value))):
+        raise BuildError(f"{what}: {label} {value!r} is outside {rule}")
+    return float(value)
+
+
+def dropout(x: Any, rate: float, seed: int | None = None, name: str | None = None) -> Node:
+    """Inverted dropout: in train mode each unit is kept with probability ``1 − rate``
+    and scaled by ``1 / (1 − rate)`` (kept when its uniform number is ≥ ``rate``, as
+    TF1's ``floor(keep_prob + u)``); in eval mode ``x`` unchanged. Built in a
+    ``dropout`` scope from ``random_uniform``, ``ge``, ``mul`` and ``where`` on the
+    graph's ``training`` flag, so the picture shows the mask; the gradient flows
+    through the kept units only.
+
+    >>> import nbbp, numpy as np
+    >>> with nbbp.Graph():
+    ...     x = nbbp.param(np.ones((2, 4)), name="x")
+    ...     y = nbbp.dropout(x, 0.5, seed=1)
+    >>> m = nbbp.Model(nbbp.sum(y))
+    >>> m.value_of(y).tolist()                       # eval mode: x
+    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    >>> sorted(set(m.set_mode("train").value_of(y).ravel().tolist()))   # 0 or 1/(1−rate)
+    [0.0, 2.0]
+    """
+    x = _float_node("dropout", x)
+    rate = _number(f"dropout({x.name})", "rate", rate, lambda r: 0.0 <= r < 1.0,
+                   "[0, 1): rate is the fraction of units dropped (keep_prob = 1 − rate), "
+                   "e.g. rate=0.5")
+    graph = x.graph
+    flag = training_flag(graph)
+    with graph.name_scope(name or "dropout"):
+        u = random_uniform(x, seed=seed, dtype=x.dtype, name="uniform")
+        mask = mul(ge(u, rate), 1.0 / (1.0 - rate), name="mask")
+        return where(flag, mul(x, mask, name="dropped"), x)
+
+
+def batch_norm(x: Any, axes: Any = None, momentum: float = 0.99, eps: float = 1e-3,
+               name: str | None = None) -> Node:
+    """Batch normalisation (``tf.layers.batch_normalization``) with a learnable
+    ``gamma`` (scale, ones) and ``beta`` (offset, zeros).
+
+    ``axes``: the axes the statistics are taken over (default: all but the last, e.g.
+    batch, height and width of NHWC images); the other axes keep their own mean and
+    variance. In train mode ``x`` is normalised with the batch's mean and (biased)
+    variance, and the gradient flows through them; ``fit`` then updates the running
+    averages ``moving_mean`` and ``moving_variance`` (non-trainable params) every step
+    inside its compiled loop: ``moving = momentum · moving + (1 − momentum) · batch
+    statistic`` (TF's convention; the variance unbiased, n / (n − 1), as PyTorch and
+    TF's fused kernel). In eval mode (the model, ``predict``) the running averages are
+    used. Built from primitives in a ``batch_norm`` scope, so the picture shows how.
+
+    >>> import nbbp, numpy as np
+    >>> with nbbp.Graph():
+    ...     x = nbbp.input(np.array([[1.0], [3.0]]), name="x")
+    ...     y = nbbp.batch_norm(x, eps=1e-6)
+    >>> m = nbbp.Model(nbbp.sum(y * y))
+    >>> m.value_of(y).round(3).tolist(), m.set_mode("train").value_of(y).round(3).tolist()
+    ([[1.0], [3.0]], [[-1.0], [1.0]])
+    """
+    x = _float_node("batch_norm", x)
+    what = f"batch_norm({x.name})"
+    if x.ndim == 0:
+        raise ShapeError(f"{what}: {x.name} is a scalar; batch norm takes the statistics "
+                         "over a batch: give a tensor such as (batch, features) or NHWC "
+                         "images")
+    if axes is None:
+        axes = tuple(range(builtins.max(x.ndim - 1, 1)))
+    listed = (axes,) if isinstance(axes, (int, np.integer)) else axes
+    if (not isinstance(listed, (tuple, list)) or not listed
+            or not builtins.all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                                for a in listed)):
+        raise ShapeError(f"{what}: axes {axes!r} must be an axis or a tuple of axes of "
+                         f"{x.name} {x.shape}, e.g. axes=(0, 1, 2) for NHWC images")
+    bad = [a for a in listed if not -x.ndim <= a < x.ndim]
+    if bad:
+        raise ShapeError(f"{what}: axis {bad[0]} is out of range for {x.name} of shape "
+                         f"{x.shape} (axes 0..{x.ndim - 1}, or −{x.ndim}..−1)")
+    axes = tuple(sorted(int(a) % x.ndim for a in listed))
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{what}: axes {tuple(listed)!r} name an axis twice")
+    momentum = _number(what, "momentum", momentum, lambda m: 0.0 <= m <= 1.0, "[0, 1]")
+    eps = _number(what, "eps", eps, lambda e: e > 0.0, "(0, ∞): eps keeps the variance "
+                  "away from 0")
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    graph = x.graph
+    flag = training_flag(graph)
+
+    def leaf(value: float, label: str, trainable: bool) -> Node:
+        return graph.add_node("param", shape=kept, name=label, trainable=trainable,
+                              value=np.full(kept, value, dtype=x.dtype), dtype=x.dtype)
+
+    def stat(v: Node, label: str, over=None) -> Node:
+        for i, a in enumerate(axes):
+            v = (over or mean)(v, axis=a, keepdims=True,
+                               name=label if i == len(axes) - 1 else None)
+        return v
+
+    with graph.name_scope(name or "batch_norm"):
+        gamma, beta = leaf(1.0, "gamma", True), leaf(0.0, "beta", True)
+        moving_mean = leaf(0.0, "moving_mean", False)
+        moving_var = leaf(1.0, "moving_variance", False)
+        mu = stat(x, "batch_mean")
+        d = sub(x, mu)
+        var = stat(d * d, "batch_variance")
+        m = where(flag, mu, moving_mean, name="mean")
+        v = where(flag, var, moving_var, name="variance")
+        y = (x - m) / sqrt(v + eps) * gamma + beta
+        # n / (n − 1) from the batch's count, so it follows minibatches of any size
+        n = stat(x * 0.0 + 1.0, "count", sum)
+        unbiased = n / maximum(n - 1.0, 1.0)
+        assign_state(moving_mean, moving_mean * momentum + mu * (1.0 - momentum),
+                     name="update_mean")
+        assign_state(moving_var, moving_var * momentum + var * unbiased * (1.0 - momentum),
+                     name="update_variance")
+    return y
+
+
 _CNN_BUILDERS = {f.__name__: f for f in (conv2d, conv2d_backprop_input,
                                          conv2d_backprop_filter, max_pool, max_pool_grad,
-                                         max_pool_gradgrad, avg_pool, avg_pool_grad, flatten)}
+                                         max_pool_gradgrad, avg_pool, avg_pool_grad, flatten,
+                                         random_uniform, assign_state)}
 
 
 # Builder functions of the tensor ops, and those that build several nodes (not ops).
@@ -1901,7 +2241,8 @@ _TENSOR_BUILDERS = {f.__name__: f for f in (getitem, concat, stack, tile, pad, s
                                             expand_dims, gather, scatter, clip, cast)}
 COMPOSITES: dict[str, Callable[..., Any]] = {
     "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup,
-    "one_hot": one_hot, "layer_norm": layer_norm}
+    "one_hot": one_hot, "layer_norm": layer_norm, "dropout": dropout,
+    "batch_norm": batch_norm}
 # Value builders: in FUNCTIONS (the cell namespace and nbbp). TF1's ``range`` is
 # ``arange`` here (NumPy's name), so cells keep Python's ``for k in range(10)``.
 VALUES: dict[str, Callable[..., Any]] = {"arange": arange, "shape": shape, "size": size}
@@ -1942,6 +2283,7 @@ equal = FUNCTIONS["equal"]; expand_dims = FUNCTIONS["expand_dims"]              
 
 
 mean = FUNCTIONS["mean"]; sqrt = FUNCTIONS["sqrt"]                                # noqa: E702
+maximum = FUNCTIONS["maximum"]
 
 
 # Arithmetic on nodes builds nodes with the functions above. The graph module knows
@@ -1975,7 +2317,7 @@ def table_markdown() -> str:
              WHERE: "elementwise, broadcasting", REDUCE: "reduction (axis=None|int, keepdims)",
              MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)",
              SELECT: "selection (moves elements)",
-             CONV: "convolution / pooling (NHWC)"}
+             CONV: "convolution / pooling (NHWC)", RANDOM: "random (counter-based)"}
     lines = ["# The op table", "",
              "Generated from `nbbp.core.ops.OPS` by `nbbp.core.ops.table_markdown()`; "
              "`tests/test_docs.py` keeps this file in sync. Every op is a function in a "

@@ -75,7 +75,8 @@ def check_grads(m: Any, wrt: Sequence[str] | None = None, order: int = 2,
     ['order 1', 'order 2']
     """
     perturbed = ([m.graph[name] for name in wrt] if wrt is not None
-                 else leaves(m.forward, "param"))
+                 else [n for n in leaves(m.forward, "param")    # not the flag, counter
+                       if n.dtype in ("float64", "float32")])
     if not perturbed:
         raise NbbpError("check_grads: the model has no params to perturb; pass wrt=[...]")
     rng = np.random.default_rng(seed)

@@ -27,7 +27,8 @@ import numpy as np
 from ..core.compiled import Backprop, Compiled, as_array
 from ..core.engine import Arena, kernel, lower
 from ..core.graph import Node, leaves
-from ..core.isa import S_F64, STORAGES
+from ..core.isa import COPY, S_F64, SIZE, STORAGE, STORAGES, W
+from ..core.ops import mode_flag, state_updates
 from ..errors import FeedError, NbbpError, NumericError
 from . import optim
 from .predict import metric_functions
@@ -59,15 +60,19 @@ class TrainLoop:
         shapes = {n: ((batch_size,) + v.shape[1:] if batch_size else v.shape)
                   for n, v in data.items()}
         shapes = {n: s for n, s in shapes.items() if s != n.shape}
+        # state updates (running averages, the random counter) of the model's leaves
+        names = {n.name for n in bp.forward}
+        updates = [u for u in state_updates(bp.graph.nodes[:bp.layout.n_nodes])
+                   if u.attrs["ref"] in names]
         if shapes:
-            mapping = clone([bp.output], shapes)
+            mapping = clone([bp.output] + updates, shapes)
             self.trained = Backprop(mapping[bp.output.id], bp.compiled.engine,
                                     bp.compiled.source)
             # as a model of the copy did: one run on its own leaf values (zeros for the
             # reshaped inputs), so a nan or inf there is still reported at this point
             self.trained.run()
         else:
-            mapping = {n.id: n for n in bp.forward}
+            mapping = {n.id: n for n in bp.forward + updates}
             self.trained = bp
         tb = self.trained
         for n in bp.forward:             # start from the model's current values
@@ -75,6 +80,9 @@ class TrainLoop:
             if n.op in ("param", "input") and t is not None and t.shape == n.shape:
                 tb.set(t, bp.value_of(n))
         self.data = {mapping[n.id]: v for n, v in data.items()}
+        self.updates = [mapping[u.id] for u in updates]
+        flag = mode_flag(tb.graph)        # (a flag made after the model is not its)
+        self.flag = flag if flag is not None and flag.id < tb.layout.n_nodes else None
         self.params = [(n, mapping[n.id]) for n in bp.forward
                        if n.op == "param" and n.trainable and bp.grad_node(n) is not None]
         if not self.params:
@@ -125,22 +133,26 @@ class TrainLoop:
         off, cls = lay.offsets, lay.cls
         loss = tb.output
         grads = [tb.grad_node(t) for _, t in self.params]
-        todo = [n for n in tb.graph.ancestors([loss] + grads) if not n.is_leaf]
+        todo = [n for n in tb.graph.ancestors([loss] + grads + self.updates) if not n.is_leaf]
         # each storage: the model's, then (float64) the hyperparameters, and in each
         # parameter's class its optimizer state (and its gradient, if that is of
         # another class: a float32 param whose gradient came out float64)
         params = [(int(cls[t.id]), int(off[t.id]), int(off[g.id]), int(cls[g.id]), t.size)
                   for t, g in zip((t for _, t in self.params), grads)]
         updates, self.h_at, placed, pos = optim.update_rows(opt, params, list(lay.sizes))
+        updates += [self._copy_row(u) for u in self.updates]
         self.state_at = [(c, st) for c, _, st, _ in placed]
         self.arena = lay.new_arena([p - size for p, size in zip(pos, lay.sizes)])
         for mine, model in zip(self.arena.stores, tb.arena.stores):
             mine[:model.size] = model
+        if self.flag is not None:        # the loop runs in train mode, the model in eval
+            lay.write(self.arena, self.flag, True)
         self.arena.f64[self.h_at:self.h_at + optim.N_HYPER] = opt.hyper()
         if isinstance(opt, optim.Adagrad) and opt.initial_accumulator:
             for (_, t), (c, at) in zip(self.params, self.state_at):
                 self.arena.stores[c][at:at + t.size] = opt.initial_accumulator
-        self.code, nodes = lower(lay, todo, keep=[loss] + grads, watch=[loss], extra=updates)
+        self.code, nodes = lower(lay, todo, keep=[loss] + grads + self.updates, watch=[loss],
+                                 extra=updates)
         self.n_fb = len(nodes)
         self.n_all = self.n_fb + len(updates)
         at = int(off[loss.id])
@@ -172,6 +184,15 @@ class TrainLoop:
             self._train = None
             self._reference = Compiled(tb.graph, todo, watch=[], engine="python",
                                        layout=lay, arena=self._model_part())
+
+    def _copy_row(self, update: Node) -> list[int]:
+        """The instruction writing a state update into its leaf after the step."""
+        lay = self.trained.layout
+        ref = self.trained.graph[update.attrs["ref"]]
+        row = [0] * W
+        row[0], row[1], row[2] = COPY, int(lay.offsets[ref.id]), int(lay.offsets[update.id])
+        row[SIZE], row[STORAGE] = ref.size, int(lay.cls[ref.id])
+        return row
 
     def _model_part(self) -> Arena:
         """The model's part of the loop's storages (views: writing changes the loop's)."""
@@ -227,6 +248,8 @@ class TrainLoop:
                          for k in range(2)]
                 new = opt.step_numpy(ref.view(p), ref.view(tb.grad_node(p)), state, t)
                 ref.set(p, new)
+            for u in self.updates:       # the state updates, as the compiled COPY rows
+                ref.set(tb.graph[u.attrs["ref"]], ref.read(u))
         return -1
 
     def _diagnose(self, step: int) -> None:
@@ -248,6 +271,9 @@ class TrainLoop:
         bp, tb = self.backprop, self.trained
         for n, t in self.params:
             bp.set(n, tb.layout.view(self.arena, t))
+        for u in self.updates:           # running averages, the random counter
+            name = u.attrs["ref"]
+            bp.set(bp.graph[name], tb.layout.view(self.arena, tb.graph[name]))
         try:
             bp.run()
         except NumericError:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..core import ops
+from ..core.dtypes import is_float
 from ..core.graph import Node, get_graph
 from ..errors import BuildError, ShapeError
 
@@ -58,11 +59,11 @@ def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> Node:
     """Cross-entropy of integer class labels given logits (batch, classes), as TF1's
     ``tf.losses.sparse_softmax_cross_entropy``: ``mean(−log_softmax(logits)[i, labels[i]])``.
 
-    ``labels`` is an integer NumPy array, or a node (an ``input``, so minibatches slice
-    it) holding class indices 0..C−1 as floats: the engine's storage is floating point
-    (integer dtypes are not in this build yet); its values are checked when the graph is
-    built. The picked log-probabilities are selected with a one-hot mask
-    ``labels == [0, 1, …, C−1]`` built in the graph.
+    ``labels`` holds class indices 0..C−1: an integer NumPy array (a constant), or a
+    node — an integer ``input`` (``input(y, dtype="int64")``, a TF1 ``placeholder(tf.int32)``;
+    minibatches slice it), or a floating one holding whole numbers. Its values are checked
+    when the graph is built. The picked log-probabilities are selected with a one-hot
+    mask ``labels == [0, 1, …, C−1]`` built in the graph (in the labels' own dtype).
 
     >>> import nbbp, numpy as np
     >>> with nbbp.Graph():
@@ -81,7 +82,11 @@ def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> Node:
         raise ShapeError(f"{what}: labels {shape} must be one class index per row of "
                          f"logits {z.shape}, shape ({n},)")
     value = np.asarray(value)
-    if value.dtype.kind not in "iub":
+    if value.dtype.kind == "b":
+        name = labels.name if isinstance(labels, Node) else "labels"
+        raise BuildError(f"{what}: {name} is boolean, not integer class indices; labels "
+                         f"are 0..{classes - 1} for logits {z.shape}: cast({name}, \"int64\")")
+    if value.dtype.kind not in "iu":
         bad = value[(value != np.round(value)) | ~np.isfinite(value)]
         if bad.size:
             raise BuildError(f"{what}: label {bad[0].item()!r} is not an integer class index; "
@@ -93,8 +98,12 @@ def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> Node:
 
     def build(z, y):
         if not isinstance(y, Node):
-            y = ops._lift(np.asarray(y, dtype=z.dtype), z.graph, z.dtype)
-        hot = ops.eq(ops.expand_dims(y, 1), np.arange(classes, dtype=z.dtype))
+            y = ops._lift(np.asarray(y, dtype=np.int64), z.graph, "int64")
+        if is_float(y.dtype):       # whole numbers held as floats: a 0/1 float mask
+            hot = ops.eq(ops.expand_dims(y, 1), np.arange(classes, dtype=y.dtype))
+        else:                       # integers compared as integers, the mask cast once
+            hot = ops.cast(ops.equal(ops.expand_dims(y, 1), np.arange(classes, dtype=y.dtype)),
+                           z.dtype)
         return -ops.mean(ops.sum(hot * ops.log_softmax(z, axis=1), axis=1))
     return _scoped("sparse_cross_entropy", build, z, labels)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.compiled import Compiled, as_array
 from ..core.graph import Node, leaves
+from ..core.ops import mode_flag
 from ..errors import FeedError, NbbpError
 from .reshape import clone
 from .state import state
@@ -61,7 +62,8 @@ def classifier_data(model, node: Any = None) -> Classifier:
 
 def predict(model, x: Any, node: Any = None) -> np.ndarray:
     """Evaluate the prediction node for new data: ``x`` is an array for the model's
-    data input (or a dict ``{input name: array}``); any number of rows."""
+    data input (or a dict ``{input name: array}``); any number of rows. Always in eval
+    mode (dropout off, batch norm on its running averages), whatever the model's mode."""
     target, inputs, _ = classifier_data(model, node)
     if isinstance(x, Mapping):
         feed = {model.node(k): as_array(model.node(k), v, "predict") for k, v in x.items()}
@@ -78,6 +80,9 @@ def predict(model, x: Any, node: Any = None) -> np.ndarray:
             raise FeedError(f"predict: {n.name!r} takes rows of shape {n.shape[1:]}, got data "
                             f"of shape {v.shape}")
     shapes = {n: v.shape for n, v in feed.items() if v.shape != n.shape}
+    flag = mode_flag(model.graph)
+    if flag is not None and flag.id < model.layout.n_nodes:
+        feed[flag] = np.asarray(False)
     if not shapes:
         return np.asarray(model.run(target, feed))
     programs = state(model).programs
