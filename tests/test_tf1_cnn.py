@@ -342,3 +342,117 @@ def test_tf_losses_sparse_softmax_cross_entropy_is_the_mean_over_rows():
     ref = F.cross_entropy(torch.tensor(z), torch.tensor([2, 0, 1, 1]))
     assert loss.name == "sparse_softmax_cross_entropy_loss/value:0"
     np.testing.assert_allclose(got, ref.item(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# dropout and tf.random_uniform: statistics (TF 1's numbers are Philox's and cannot be
+# matched; what TF 1 documents is the distribution and the scaling)
+# ---------------------------------------------------------------------------
+
+N_DROP = 200_000
+
+
+def _kept_fraction_ok(kept: float, keep_prob: float, n: int = N_DROP) -> bool:
+    """Within 5 standard deviations of a Binomial(n, keep_prob) fraction."""
+    return abs(kept - keep_prob) < 5 * np.sqrt(keep_prob * (1 - keep_prob) / n)
+
+
+def test_nn_dropout_keeps_with_keep_prob_scales_and_redraws_every_run(capsys):
+    x = tf.placeholder(tf.float32, [None, 1000])
+    keep_prob = tf.placeholder(tf.float32)
+    d = tf.nn.dropout(x, keep_prob)
+    assert str(d) == 'Tensor("dropout/mul_1:0", shape=(?, 1000), dtype=float32)'
+    err = capsys.readouterr().err
+    assert "calling dropout (from tensorflow.python.ops.nn_ops) with keep_prob is " \
+           "deprecated" in err and "rate = 1 - keep_prob" in err
+    X = np.full((N_DROP // 1000, 1000), 3.0, np.float32)
+    with tf.Session() as sess:
+        runs = [sess.run(d, {x: X, keep_prob: kp}) for kp in (0.5, 0.5, 0.8)]
+        test_time = sess.run(d, {x: X, keep_prob: 1.0})
+    for out, kp in zip(runs, (0.5, 0.5, 0.8)):
+        kept = out != 0
+        assert _kept_fraction_ok(kept.mean(), kp)
+        np.testing.assert_array_equal(out[kept], np.float32(3.0) / np.float32(kp))
+    assert _kept_fraction_ok((runs[0] != runs[1]).mean(), 0.5)    # a new mask each run
+    np.testing.assert_array_equal(test_time, X)                   # keep_prob 1: identity
+
+
+def test_dropout_gradient_flows_through_the_kept_units_only():
+    x = tf.Variable(np.linspace(1, 2, 600).reshape(6, 100))
+    d = tf.nn.dropout(x, rate=0.3, seed=7)
+    (g,) = tf.gradients(tf.reduce_sum(d), [x])
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        out, grad = sess.run([d, g])
+    np.testing.assert_allclose(grad, np.where(out != 0, 1 / 0.7, 0.0), rtol=1e-15)
+
+
+def test_random_uniform_and_dropout_repeat_per_session_and_follow_seeds():
+    def draws(graph_seed, op_seed):
+        tf.reset_default_graph()
+        if graph_seed is not None:
+            tf.set_random_seed(graph_seed)
+        u = tf.random_uniform([4], minval=-2.0, maxval=3.0, seed=op_seed)
+        with tf.Session() as sess:
+            first = [sess.run(u) for _ in range(3)]
+        with tf.Session() as sess:
+            again = [sess.run(u) for _ in range(3)]
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)                   # a new session repeats
+        assert not np.array_equal(first[0], first[1])             # each run draws anew
+        return np.array(first)
+
+    a, b, c = draws(1, None), draws(1, None), draws(2, None)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(draws(1, 5), draws(1, 6))
+    u = draws(None, None)
+    assert u.dtype == np.float32 and (u >= -2).all() and (u < 3).all()
+
+
+def test_random_uniform_statistics_and_runtime_shape():
+    x = tf.placeholder(tf.float64, [None, 3])
+    u = tf.random_uniform(tf.shape(x), minval=1.0, maxval=5.0, dtype=tf.float64, seed=3)
+    assert str(u) == 'Tensor("random_uniform:0", shape=(?, 3), dtype=float64)'
+    with tf.Session() as sess:
+        v = sess.run(u, {x: np.zeros((N_DROP // 3, 3))})
+        assert sess.run(u, {x: np.zeros((2, 3))}).shape == (2, 3)
+    n = v.size
+    assert v.shape == (N_DROP // 3, 3) and v.min() >= 1.0 and v.max() < 5.0
+    assert abs(v.mean() - 3.0) < 5 * np.sqrt(16 / 12 / n)           # U(1, 5): var 16/12
+    assert abs(v.var() - 16 / 12) < 5 * np.sqrt(4 ** 4 / 180 / n)   # var of (u−μ)²
+    counts, _ = np.histogram(v, bins=8, range=(1, 5))
+    assert (np.abs(counts - n / 8) < 5 * np.sqrt(n / 8)).all()
+
+
+def test_layers_dropout_is_the_identity_unless_training():
+    x = tf.placeholder(tf.float32, [None, 500])
+    training = tf.placeholder(tf.bool)
+    off = tf.layers.dropout(x, rate=0.4)
+    on = tf.layers.dropout(x, rate=0.4, training=True)
+    fed = tf.layers.dropout(x, rate=0.4, training=training)
+    assert (off.name, on.name) == ("dropout/Identity:0", "dropout_1/dropout/mul_1:0")
+    X = np.ones((N_DROP // 500, 500), np.float32)
+    with tf.Session() as sess:
+        np.testing.assert_array_equal(sess.run(off, {x: X}), X)
+        np.testing.assert_array_equal(sess.run(fed, {x: X, training: False}), X)
+        for out in (sess.run(on, {x: X}), sess.run(fed, {x: X, training: True})):
+            assert _kept_fraction_ok((out != 0).mean(), 0.6)
+            np.testing.assert_array_equal(out[out != 0], np.float32(1) / np.float32(0.6))
+
+
+def test_dropout_errors_are_tf_1s():
+    x = tf.placeholder(tf.float32, [None, 4])
+    with pytest.raises(tf.errors.UsageError, match=r"rate must be a scalar tensor or a float "
+                                                   r"in the range \[0, 1\), got 1"):
+        tf.nn.dropout(x, keep_prob=0.0)
+    with pytest.raises(tf.errors.UsageError, match="You must provide a rate to dropout"):
+        tf.nn.dropout(x)
+    with pytest.raises(tf.errors.UsageError, match="x has to be a floating point tensor"):
+        tf.nn.dropout(tf.ones([2], tf.int32), rate=0.5)
+    with pytest.raises(tf.errors.UsageError, match=r"a shape computed in the graph"):
+        tf.random_uniform(tf.ones([2], tf.int32))
+    with pytest.raises(tf.errors.UsageError, match="training must be a Python bool or a "
+                                                   "scalar tf.bool tensor"):
+        tf.layers.dropout(x, training=tf.placeholder(tf.float32))
+    assert tf.nn.dropout(x, rate=0.0) is x            # TF 1 returns x itself

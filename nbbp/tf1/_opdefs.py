@@ -67,13 +67,13 @@ def defop(type: str, lower: Callable[..., Any] | None, grad_args: tuple[int, ...
 
 
 # Op types the session runs itself rather than through a ``lower`` function.
-LEAF_TYPES = ("Const", "Placeholder", "VariableV2", "RandomStandardNormal", "RandomUniform",
-              "TruncatedNormal")
+LEAF_TYPES = ("Const", "Placeholder", "VariableV2", "RandomStandardNormal", "TruncatedNormal")
 ASSIGN_TYPES = ("Assign", "AssignAdd", "AssignSub")
 for _t in LEAF_TYPES + ASSIGN_TYPES + ("NoOp", "SymbolicGradient", "Hessian",
                                        "ApplyGradients"):
     defop(_t, None)
 OPDEFS["Const"] = OpDef("Const", None, ())
+defop("RandomUniform", None, grad_args=())       # the core's counter-based random_uniform
 OPDEFS["Placeholder"] = OpDef("Placeholder", None, ())
 
 

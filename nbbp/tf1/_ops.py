@@ -487,13 +487,58 @@ def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: 
                    seed, name or "truncated_normal", "tf.truncated_normal", dtype)
 
 
+DEFAULT_GRAPH_SEED = 87654321     # TF 1's graph seed when only an op seed is set
+
+
 def random_uniform(shape: Any, minval: float = 0.0, maxval: float | None = None,
                    dtype: Any = float32, seed: int | None = None,
                    name: str | None = None) -> Tensor:
-    """Uniform samples in ``[minval, maxval)``, drawn anew at every run."""
-    return _random("RandomUniform", shape,
-                   dict(minval=float(minval), maxval=1.0 if maxval is None else float(maxval)),
-                   seed, name or "random_uniform", "tf.random_uniform", dtype)
+    """Uniform samples in ``[minval, maxval)``, drawn anew at every run of the op.
+
+    ``shape`` is a list of sizes, or ``tf.shape(x)`` (the draw then has x's shape at
+    each run, so a fed batch of any size works). The numbers are the core's
+    counter-based ``random_uniform``: a hash of (seed, how many times this session has
+    run the op, the element's index), the seed made from the graph seed
+    (:func:`set_random_seed`) and ``seed`` by TF 1's rules.
+    """
+    what = "tf.random_uniform"
+    dt = as_dtype(dtype, f"{what}(dtype)")
+    if not dt.is_floating:
+        raise DTypeError(f"{what}: dtype {dt.name} is not supported by nbbp.tf1 (integer "
+                         "uniform numbers are not); use tf.float32 or tf.float64")
+    g = graph_of([shape], what)
+    if isinstance(shape, Tensor):
+        if shape.op.type != "Shape":
+            raise UsageError(f"{what}: a shape computed in the graph ({shape.name}) is not "
+                             "supported by nbbp.tf1, except tf.shape(x); pass a list of "
+                             "sizes or tf.shape(x)")
+        inputs, s = (shape.op.inputs[0],), shape.op.inputs[0]._shape
+    else:
+        inputs, s = (), as_shape(shape, what)
+        if not fully_known(s):
+            raise UsageError(f"{what}: the shape must be fully known, got {shape!r}; for "
+                             "a shape known at run time pass tf.shape(x)")
+    hi = 1.0 if maxval is None else float(maxval)
+    full = g.unique_name(check_name(name or "random_uniform", f"{what} name"))
+    seeds = _seeds(g, seed)
+    attrs = dict(minval=float(minval), maxval=hi, seed=None if seed is None else int(seed),
+                 seeds=seeds, core_seed=_core_seed(seeds), dtype=dt)
+    return g._add_op("RandomUniform", inputs, attrs, full, s, dtype=dt).outputs[0]
+
+
+def _seeds(g: Any, seed: int | None) -> tuple[int, int]:
+    """TF 1's ``random_seed.get_seed``: (graph seed, op seed). With a graph seed and no
+    op seed the op seed is the number of ops so far; with only an op seed the graph seed
+    is 87654321. With neither TF 1 draws at random; nbbp.tf1 uses (87654321, ops so
+    far), so runs repeat."""
+    gs = DEFAULT_GRAPH_SEED if g.seed is None else int(g.seed)
+    return gs, len(g._ops) if seed is None else int(seed)
+
+
+def _core_seed(seeds: tuple[int, int]) -> int:
+    """One seed for the core's ``random_uniform`` (0..2⁶³−1) from TF's two."""
+    hi, lo = np.random.SeedSequence([s % 2**64 for s in seeds]).generate_state(2)
+    return (int(hi) << 31 | int(lo) >> 1) & (2**63 - 1)
 
 
 def set_random_seed(seed: int | None) -> None:

@@ -35,6 +35,7 @@ from ._core import (
 from ._fetchers import FETCHERS
 from ._lower import lower
 from ._opdefs import ASSIGN_TYPES, OPDEFS
+from ._ops import DEFAULT_GRAPH_SEED
 from ._types import compatible, shape_list_str, shape_str
 from .errors import (
     ClosedSessionError,
@@ -46,7 +47,6 @@ from .errors import (
     UsageError,
 )
 
-DEFAULT_GRAPH_SEED = 87654321     # TF 1's graph seed when only an op seed is set
 _MAX_PLANS = 256
 _sessions: list[Session] = []
 
@@ -106,6 +106,7 @@ class _Plan:
         lay, arena = compiled.layout, compiled.arena
         self.var_slots = [(v, lay.view(arena, n).reshape(-1)) for v, n in low.var_leaves]
         self.feed_slots = [(t, lay.view(arena, n).reshape(-1)) for t, n in low.feed_leaves]
+        self.counter_slots = [(op, lay.view(arena, n).reshape(-1)) for op, n in low.counters]
         # the session's value (the array object) each variable's slot holds: a value
         # unchanged since the last run (the update stores what it wrote) is not rewritten
         self.held = held
@@ -135,6 +136,7 @@ class Session:
         self.engine = engine
         self._values: dict[Tensor, np.ndarray] = {}
         self._rngs: dict[Operation, np.random.Generator] = {}
+        self._draws: dict[Operation, int] = {}        # runs of each RandomUniform op
         self._plans: dict[tuple, _Plan] = {}
         self._closed = False
         self._stack = contextlib.ExitStack()
@@ -195,11 +197,16 @@ class Session:
             slot[:] = feeds[t].ravel()
         for op, node in plan.low.random_leaves:
             c.set(node, self._sample(op))
+        draws = self._draws
+        for op, slot in plan.counter_slots:     # the n-th run of a random op draws n
+            slot[0] = draws.get(op, 0)
         c.run()
         for op, nodes in plan.low.checks:      # values TF 1's kernels refuse
             OPDEFS[op.type].check(op, *(c.read(n) for n in nodes))
         values = [None if n is None else _as_tf(c.read(n), t.dtype)
                   for n, t in zip(plan.outputs, targets)]
+        for op, _ in plan.counter_slots:
+            draws[op] = draws.get(op, 0) + 1
         for op, act in plan.actions:
             if op.type in ASSIGN_TYPES:
                 self._store(op.attrs["var"], c.read(act), op.name)
@@ -366,9 +373,6 @@ class Session:
                 op.id if op_seed is None else op_seed])
         shape, a = op.outputs[0]._shape, op.attrs
         dt = op.outputs[0].dtype.name       # drawn in float64, rounded to the dtype
-        if op.type == "RandomUniform":
-            u = a["minval"] + (a["maxval"] - a["minval"]) * rng.random(shape)
-            return u.astype(dt)
         z = rng.standard_normal(shape)
         if op.type == "TruncatedNormal":
             bad = np.abs(z) > 2.0
@@ -394,6 +398,8 @@ class Session:
             node.value = feeds[x]
         for op, node in low.random_leaves:
             node.value = self._sample(op)
+        for op, node in low.counters:
+            node.value = np.array(self._draws.get(op, 0), dtype=np.int64)
         return Model(low.node_of[t.op], engine=self.engine, name=t.op.name)
 
 

@@ -30,14 +30,15 @@ import numpy as np
 
 from ._core import Tensor, convert_to_tensor, graph_of
 from ._names import module_getattr
-from ._ops import matmul, reshape
+from ._ops import identity, matmul, reshape, where
 from ._types import shape_str
 from ._variables import get_variable, variable_scope, zeros_initializer
 from .errors import DTypeError, UsageError
 from .nn import avg_pool, bias_add, max_pool
 from .nn import conv2d as nn_conv2d
+from .nn import dropout as nn_dropout
 
-__all__ = ["average_pooling2d", "conv2d", "dense", "flatten", "max_pooling2d"]
+__all__ = ["average_pooling2d", "conv2d", "dense", "dropout", "flatten", "max_pooling2d"]
 
 
 @contextlib.contextmanager
@@ -193,6 +194,25 @@ def flatten(inputs: Any, name: str | None = None, data_format: str = "channels_l
             raise UsageError(f"tf.layers.flatten: nbbp.tf1 needs every size of {x.name} but "
                              f"the first known, got {shape_str(s)}")
         return reshape(x, [-1, math.prod(s[1:])])
+
+
+def dropout(inputs: Any, rate: Any = 0.5, noise_shape: Any = None, seed: int | None = None,
+            training: Any = False, name: str | None = None) -> Tensor:
+    """TF 1.15's ``tf.layers.dropout``: ``tf.nn.dropout(inputs, rate=rate)`` when
+    ``training`` is true, ``inputs`` unchanged (an ``Identity``) otherwise — the
+    default. ``training`` may be a bool placeholder (fed True in training steps):
+    then both are built and ``tf.where`` picks one at each run (TF 1 uses ``tf.cond``).
+    """
+    with _layer(inputs, "dropout", name, None) as x:
+        if isinstance(training, Tensor):
+            if not training.dtype.is_bool or training._shape not in ((), None):
+                raise UsageError(f"tf.layers.dropout: training must be a Python bool or a "
+                                 f"scalar tf.bool tensor, got {training!r}")
+            dropped = nn_dropout(x, rate=rate, noise_shape=noise_shape, seed=seed)
+            return where(training, dropped, x)
+        if training:
+            return nn_dropout(x, rate=rate, noise_shape=noise_shape, seed=seed)
+        return identity(x)
 
 
 def _unsupported(layer: str, **given: Any) -> None:

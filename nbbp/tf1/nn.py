@@ -7,16 +7,18 @@ form (``log_softmax``; ``max(x, 0) − x·z + log(1 + e^−|x|)``).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 
-from ._core import Tensor, make_op
+from ._core import Tensor, convert_to_tensor, graph_of, make_op
 from ._names import module_getattr
-from ._ops import gather, sigmoid, tanh
+from ._ops import cast, gather, random_uniform, sigmoid, tanh
+from ._ops import shape as shape_op
 from .errors import UsageError
 
-__all__ = ["avg_pool", "bias_add", "conv2d", "elu", "embedding_lookup", "l2_loss",
+__all__ = ["avg_pool", "bias_add", "conv2d", "dropout", "elu", "embedding_lookup", "l2_loss",
            "leaky_relu", "log_softmax", "max_pool", "relu", "relu6", "sigmoid",
            "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "softplus",
@@ -228,6 +230,84 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, labels: Any 
     return make_op("SparseSoftmaxCrossEntropyWithLogits", [labels, logits],
                    name=name or "SparseSoftmaxCrossEntropyWithLogits",
                    arg_names=("labels", "logits"))
+
+
+def dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | None = None,
+            name: str | None = None, rate: Any = None) -> Tensor:
+    """Inverted dropout as TF 1.15 computes it: each element of ``x`` is kept with
+    probability ``keep_prob = 1 − rate`` and scaled by ``1 / keep_prob``, else 0 —
+    ``x · (1 / keep_prob) · cast(u ≥ rate)`` with ``u`` uniform in [0, 1), drawn anew
+    at every ``sess.run`` (seeded as ``tf.random_uniform``). ``keep_prob`` (TF 1's
+    argument, with its deprecation warning) or ``rate`` may be a number or a scalar
+    tensor such as a placeholder fed 0.5 in training and 1.0 in tests; a number 0 rate
+    (``keep_prob=1``) returns ``x`` itself.
+    """
+    if keep_prob is not None:
+        _warn_keep_prob()
+        if rate is not None:
+            raise UsageError("tf.nn.dropout: give keep_prob or rate, not both "
+                             "(rate = 1 - keep_prob)")
+        try:
+            rate = 1. - keep_prob
+        except TypeError:
+            raise UsageError(f"keep_prob must be a floating point number or Tensor (got "
+                             f"{keep_prob!r})") from None
+    if rate is None:
+        raise UsageError("You must provide a rate to dropout: tf.nn.dropout(x, rate=0.5) "
+                         "(or TF 1's keep_prob=0.5)")
+    g = graph_of([x, rate], "tf.nn.dropout")
+    with g.as_default(), g.name_scope(name or "dropout"):
+        x = convert_to_tensor(x, name="x")
+        if not x.dtype.is_floating:
+            raise UsageError(f"x has to be a floating point tensor since it's going to be "
+                             f"scaled. Got a {x.dtype} tensor instead.")
+        if not isinstance(rate, Tensor):
+            r = float(rate)
+            if not 0.0 <= r < 1.0:
+                raise UsageError(f"rate must be a scalar tensor or a float in the range "
+                                 f"[0, 1), got {r:g} (keep_prob = 1 - rate must be in "
+                                 "(0, 1])")
+            if r > 0.5:
+                _warn_large_rate(r)
+            if r == 0.0:
+                return x
+        rate = convert_to_tensor(rate, dtype=x.dtype, name="rate")
+        if rate._shape not in ((), None):      # as TF 1: rank 0, or not known
+            raise UsageError(f"tf.nn.dropout: rate (or keep_prob) must be a scalar, got "
+                             f"{rate!r}")
+        shape = shape_op(x) if noise_shape is None else noise_shape
+        random_tensor = random_uniform(shape, seed=seed, dtype=x.dtype)
+        keep_prob = 1 - rate
+        scale = 1 / keep_prob
+        keep_mask = random_tensor >= rate
+        ret = x * scale * cast(keep_mask, x.dtype)
+        if ret._shape is None:          # TF 1: ret.set_shape(x.get_shape())
+            ret._shape = x._shape
+        return ret
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, text: str) -> None:
+    """TF 1's ``WARNING:tensorflow:`` line on stderr, once per process (as TF logs)."""
+    if key not in _warned:
+        _warned.add(key)
+        f = sys._getframe(3)
+        print(text.format(where=f"{f.f_code.co_filename}:{f.f_lineno}"), file=sys.stderr)
+
+
+def _warn_keep_prob() -> None:
+    _warn_once("keep_prob", "WARNING:tensorflow:From {where}: calling dropout (from "
+               "tensorflow.python.ops.nn_ops) with keep_prob is deprecated and will be "
+               "removed in a future version.\nInstructions for updating:\nPlease use `rate` "
+               "instead of `keep_prob`. Rate should be set to `rate = 1 - keep_prob`.")
+
+
+def _warn_large_rate(rate: float) -> None:
+    _warn_once("rate", f"WARNING:tensorflow:Large dropout rate: {rate:g} (>0.5). In "
+               "TensorFlow 2.x, dropout() uses dropout rate instead of keep_prob. Please "
+               "ensure that this is intended.")
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None, **unused: Any) -> Tensor:
