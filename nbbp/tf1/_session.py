@@ -138,6 +138,8 @@ class Session:
         self._rngs: dict[Operation, np.random.Generator] = {}
         self._draws: dict[Operation, int] = {}        # runs of each RandomUniform op
         self._plans: dict[tuple, _Plan] = {}
+        self._flats: dict[Any, tuple] = {}           # see _flat
+        self._feed_shapes: dict[Tensor, tuple] = {}  # a shape accepted for each feed
         self._closed = False
         self._stack = contextlib.ExitStack()
 
@@ -169,6 +171,7 @@ class Session:
         self._closed = True
         self._values.clear()
         self._plans.clear()
+        self._flats.clear()
 
     # -- running -------------------------------------------------------------
     def run(self, fetches: Any, feed_dict: Mapping | None = None, options: Any = None,
@@ -182,7 +185,7 @@ class Session:
         """
         if self._closed:
             raise ClosedSessionError("Attempted to use a closed Session.")
-        targets, pack = self._flatten(fetches)
+        targets, pack = self._flat(fetches)
         feeds = self._feeds(feed_dict)
         plan = self._plan(targets, feeds)
         c = plan.compiled
@@ -270,6 +273,23 @@ class Session:
         return plan
 
     # -- fetches and feeds ------------------------------------------------------
+    def _flat(self, fetches: Any) -> tuple[list, Callable[[list], Any]]:
+        """:meth:`_flatten`, remembered for a tensor or operation, or a list or tuple of
+        them (fetched again at every step of a loop; they cannot change)."""
+        if isinstance(fetches, (Tensor, Operation)):
+            key: Any = fetches
+        elif type(fetches) in (list, tuple) and all(
+                isinstance(f, (Tensor, Operation)) for f in fetches):
+            key = (type(fetches), *fetches)
+        else:
+            return self._flatten(fetches)
+        hit = self._flats.get(key)
+        if hit is None:
+            if len(self._flats) >= _MAX_PLANS:
+                self._flats.clear()
+            hit = self._flats[key] = self._flatten(fetches)
+        return hit
+
     def _flatten(self, fetches: Any) -> tuple[list, Callable[[list], Any]]:
         flat: list = []
 
@@ -332,6 +352,9 @@ class Session:
             except (TypeError, ValueError, OverflowError):
                 raise FetchError(f"the value fed to {t.name} must be a number or an array of "
                                  f"numbers, got {type(v).__name__} {v!r}") from None
+            if self._feed_shapes.get(t) == arr.shape:      # checked before
+                out[t] = arr
+                continue
             if not compatible(t._shape, arr.shape):
                 raise FeedShapeError(
                     f"Cannot feed value of shape {arr.shape} for Tensor '{t.name}', which has "
@@ -340,6 +363,7 @@ class Session:
             if arr.ndim > 4:
                 raise FeedShapeError(f"feeding {t.name}: nbbp supports up to 4 dimensions, "
                                      f"got shape {arr.shape}")
+            self._feed_shapes[t] = arr.shape
             out[t] = arr
         return out
 
