@@ -456,3 +456,26 @@ def test_dropout_errors_are_tf_1s():
                                                    "scalar tf.bool tensor"):
         tf.layers.dropout(x, training=tf.placeholder(tf.float32))
     assert tf.nn.dropout(x, rate=0.0) is x            # TF 1 returns x itself
+
+
+@pytest.mark.parametrize("sa,sb,ta,tb", [((2, 3, 4), (2, 4, 5), False, False),
+                                         ((2, 3, 4), (4, 5), False, False),
+                                         ((3, 1, 4, 2), (5, 3, 4), True, True),
+                                         ((2, 4, 3), (1, 5, 4), True, True)])
+def test_matmul_of_stacks_is_tf_1_15s_batch_matmul_and_matches_pytorch(sa, sb, ta, tb):
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    out = tf.matmul(a, b, transpose_a=ta, transpose_b=tb)
+    assert out.op.type == "BatchMatMulV2"
+    r = rng.standard_normal(tuple(out.shape))
+    grads = tf.gradients(tf.reduce_sum(out * r), [out.op.inputs[0], out.op.inputs[1]])
+    with tf.Session() as sess:
+        value, ga, gb = sess.run([out] + grads)
+    at, bt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ref = torch.matmul(at.transpose(-1, -2) if ta else at, bt.transpose(-1, -2) if tb else bt)
+    (ref * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(value, ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ga, at.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-12)
+    with pytest.raises(tf.errors.ShapeError, match="at least rank 2 but is rank 1"):
+        tf.matmul(tf.ones([2, 3, 4]), tf.ones([4]))

@@ -120,15 +120,25 @@ def _relu6(x):
     return O.where(O.gt(x, 0.0), O.where(O.lt(x, 6.0), x, _scalar(x, 6.0)), _scalar(x, 0.0))
 
 
-def _matmul(a, b, transpose_a=False, transpose_b=False):
-    if a.ndim != 2 or b.ndim != 2:
-        bad = a if a.ndim != 2 else b
-        raise BuildError(f"Shape must be rank 2 but is rank {bad.ndim} for 'MatMul' with "
-                         f"input shapes: {list(a.shape)}, {list(b.shape)}; tf.matmul takes "
-                         "matrices: reshape a vector v to [1, n] or [n, 1]")
-    a = O.transpose(a) if transpose_a else a
-    b = O.transpose(b) if transpose_b else b
+def _matmul(a, b, transpose_a=False, transpose_b=False, batch=False):
+    """TF 1.15's MatMul (matrices) and BatchMatMulV2 (stacks of matrices, the leading
+    axes broadcast as NumPy's): nbbp's matmul, which takes both."""
+    if a.ndim < 2 or b.ndim < 2 or (not batch and (a.ndim != 2 or b.ndim != 2)):
+        bad = a if a.ndim < 2 or (not batch and a.ndim != 2) else b
+        rank = "at least rank 2" if batch else "rank 2"
+        raise BuildError(f"Shape must be {rank} but is rank {bad.ndim} for "
+                         f"'{'BatchMatMulV2' if batch else 'MatMul'}' with input shapes: "
+                         f"{list(a.shape)}, {list(b.shape)}; tf.matmul takes matrices (or "
+                         "stacks of them): reshape a vector v to [1, n] or [n, 1]")
+    a = _swap_last(a) if transpose_a else a
+    b = _swap_last(b) if transpose_b else b
     return O.matmul(a, b)
+
+
+def _swap_last(x):
+    """``x`` with its last two axes swapped (a matrix transposed, or each of a stack)."""
+    perm = tuple(builtins.range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return O.transpose(x, perm)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -335,6 +345,8 @@ defop("Identity", lambda x: x)
 defop("Cast", _cast, out=lambda T, attrs: attrs["DstT"],
       grad_args=None)
 defop("MatMul", _matmul, allowed=_FI)
+defop("BatchMatMulV2", lambda a, b, transpose_a=False, transpose_b=False: _matmul(
+    a, b, transpose_a, transpose_b, batch=True), allowed=_FI)
 defop("Sum", _reducer(O.sum), allowed=_FI)
 defop("Prod", _reducer(O.prod), allowed=_FI)
 defop("Mean", _reducer(O.mean), allowed=_FI)
@@ -665,9 +677,20 @@ def div(x: Any, y: Any, name: str | None = None) -> Tensor:
 
 def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
            name: str | None = None) -> Tensor:
-    """Matrix product of two matrices (rank 2, as in TF 1), optionally transposed."""
-    return make_op("MatMul", [a, b], dict(transpose_a=bool(transpose_a),
-                                         transpose_b=bool(transpose_b)),
+    """Matrix product of two matrices, optionally transposed; of stacks of matrices
+    (rank 3 or 4, the leading axes broadcast) as TF 1.15's ``BatchMatMulV2``.
+
+    >>> import nbbp.tf1 as tf, numpy as np
+    >>> with tf.Graph().as_default():
+    ...     y = tf.matmul(tf.ones([2, 3, 4]), tf.ones([4, 5]))
+    ...     print(y, tf.Session().run(y)[1, 2, 3])
+    Tensor("MatMul:0", shape=(2, 3, 5), dtype=float32) 4.0
+    """
+    ranks = [t._shape for t in (a, b) if isinstance(t, Tensor)] + [
+        np.shape(t) for t in (a, b) if not isinstance(t, Tensor)]
+    batch = any(r is None or len(r) > 2 for r in ranks)
+    return make_op("BatchMatMulV2" if batch else "MatMul", [a, b],
+                   dict(transpose_a=bool(transpose_a), transpose_b=bool(transpose_b)),
                    name=name or "MatMul", arg_names=("a", "b"))
 
 
