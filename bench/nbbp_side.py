@@ -3,8 +3,10 @@
 Every hook builds its model once (outside the timed call) and returns a
 :class:`bench.workloads.Prepared` whose ``run()`` is one compiled call:
 ``Model.compute()`` runs forward + backward over the leaf values already in the
-model's arena — as a jitted JAX function is called on arrays already on its
-device. ``extract`` reads the results (not timed). The SGD-step rows run the
+model's arena, and ``extract`` reads the results (not timed): the *kernel-only*
+rows. The rows that time what a user's loop pays — new inputs, results read back,
+for every system alike — are in :mod:`bench.calls`, which builds its scalar
+models with :func:`model`. The SGD-step rows run the
 compiled training loop (``Model.train_loop``, what ``Model.fit`` runs) one step per
 call.
 
@@ -70,15 +72,31 @@ def _step(loop, names, steps: int = 1) -> Prepared:
                                                         **{k: loop.value_of(k) for k in names}})
 
 
+def model(workload: str):
+    """The nbbp model of the scalar workload W1, W2 or W5."""
+    nbbp = _nbbp()
+    if workload == "W1":
+        return nbbp.build(W1_SOURCE)
+    if workload == "W2":
+        return nbbp.build(W2_SOURCE)
+    with nbbp.Graph():
+        x = nbbp.param(wl.W5_X0, name="x")
+        v = x
+        for k in range(wl.W5_N):
+            r = k % 3
+            v = nbbp.sin(v) if r == 0 else (v * wl.W5_MUL if r == 1 else v + wl.W5_ADD)
+    return nbbp.Model(v)
+
+
 def nbbp_w1() -> Prepared:
     """W1 ``f = x*x*y + y + 1`` at x=3, y=2: forward + backward."""
-    m = _nbbp().build(W1_SOURCE)
+    m = model("W1")
     return Prepared(m.compute, lambda _: {"f": m.value, **_leaf_grads(m, ("x", "y"))})
 
 
 def nbbp_w2() -> Prepared:
     """W2 ``o = tanh(x1*w1 + x2*w2 + b)``: forward + backward."""
-    m = _nbbp().build(W2_SOURCE)
+    m = model("W2")
     names = ("x1", "w1", "x2", "w2", "b")
     return Prepared(m.compute, lambda _: {"o": m.value, **_leaf_grads(m, names)})
 
@@ -126,14 +144,7 @@ def nbbp_w6(dtype: str, step: bool) -> Prepared:
 
 def nbbp_w5() -> Prepared:
     """W5 chain of 1000 scalar ops (sin, *1.001, +0.0005 in turn): value and derivative."""
-    nbbp = _nbbp()
-    with nbbp.Graph():
-        x = nbbp.param(wl.W5_X0, name="x")
-        v = x
-        for k in range(wl.W5_N):
-            r = k % 3
-            v = nbbp.sin(v) if r == 0 else (v * wl.W5_MUL if r == 1 else v + wl.W5_ADD)
-    m = nbbp.Model(v)
+    m = model("W5")
     return Prepared(m.compute, lambda _: {"value": m.value, "x": m.grad_of("x")})
 
 

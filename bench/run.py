@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(args.threads)
 
     # Heavy imports only after the thread pools are pinned.
-    from bench import nbbp_side, peers
+    from bench import calls, nbbp_side, peers
     from bench import workloads as wl
     from bench.timing import (
         NOT_APPLICABLE,
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = args.samples or (7 if args.quick else 9)
 
     def prepare(column: str, case: Case) -> Prepared:
+        if case.call:
+            return calls.prepare(column, case)
         if column != BASELINE:
             return peers.prepare(column, case)
         hooks = {
@@ -246,6 +248,9 @@ def legend(baseline: str, interpreter: float | None) -> str:
     lines = [
         f"(×r) = time relative to {baseline} (r > 1: slower than {baseline}); "
         "missing = not installed / hook not filled in; n/a = not implemented for that peer.",
+        "Call rows: every system gets new input values each call and returns its value and "
+        "gradients as Python floats (bench/calls.py); kernel-only rows: nbbp's compute() on "
+        "the values already in its arena, nothing read, beside the peers as before.",
         "W3/W4 SGD step: steady state of a Python-level training loop (one call = one step; "
         "for JAX the step itself is one jitted function; for nbbp one call of its compiled "
         "loop). 'In a compiled loop of 100': one call runs 100 steps, the time is per step "

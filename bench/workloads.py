@@ -97,11 +97,16 @@ class Case:
     step: bool = False  # True: full SGD step; False: forward + backward only
     dtype: str = "f64"
     steps: int = 1  # SGD steps per timed call (a compiled loop); times are per step
+    call: str = ""  # "call"/"set": new inputs every call, results read (bench.calls)
 
 
 CASES: tuple[Case, ...] = (
-    Case("W1", "W1"),
-    Case("W2", "W2"),
+    Case("W1 call: new inputs, results read", "W1", call="call"),
+    Case("W1 nbbp m.set + m.value, m.grads", "W1", call="set"),
+    Case("W1 kernel only (nbbp: arena values, nothing read)", "W1"),
+    Case("W2 call: new inputs, results read", "W2", call="call"),
+    Case("W2 nbbp m.set + m.value, m.grads", "W2", call="set"),
+    Case("W2 kernel only (nbbp: arena values, nothing read)", "W2"),
     Case("W3 fwd+bwd", "W3"),
     Case("W3 SGD step", "W3", step=True),
     Case("W3 SGD step, in a compiled loop of 100", "W3", step=True, steps=100),
@@ -109,7 +114,9 @@ CASES: tuple[Case, ...] = (
     Case("W4 f64 SGD step", "W4", step=True),
     Case("W4 f32 fwd+bwd", "W4", dtype="f32"),
     Case("W4 f32 SGD step", "W4", step=True, dtype="f32"),
-    Case("W5", "W5"),
+    Case("W5 call: new inputs, results read", "W5", call="call"),
+    Case("W5 nbbp m.set + m.value, m.grads", "W5", call="set"),
+    Case("W5 kernel only (nbbp: arena values, nothing read)", "W5"),
     Case("W6 f64 fwd+bwd", "W6"),
     Case("W6 f64 SGD step", "W6", step=True),
     Case("W6 f32 fwd+bwd", "W6", dtype="f32"),

@@ -23,6 +23,7 @@ import numpy as np
 from .core import graph as _graph
 from .core import ops
 from .core.autodiff import grad, gradients
+from .core.compiled import paused_gc
 from .core.graph import Graph, Node
 from .errors import BuildError, NbbpError, closest, nearest, suggest
 from .model import Model
@@ -202,7 +203,7 @@ def build_graph(source: str, namespace: Mapping[str, Any] | None = None, seed: i
 
     glb["__bp_name__"] = name_node
     try:
-        with g:
+        with g, paused_gc():
             _exec_traced(code, glb, g)
     except NbbpError as exc:
         raise _locate(exc, exc.__traceback__, lines) from None

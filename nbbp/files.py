@@ -452,11 +452,13 @@ def _is_int(x: Any) -> bool:
 
 def _plain_attr(v: Any) -> bool:
     """An attribute as ops take them: null, true/false, a small int or a short list of
-    small ints (axis, keepdims, perm, shape), or the name of one of nbbp's dtypes
-    (cast's)."""
+    small ints (axis, keepdims, perm, shape), or a short word (a dtype's name for cast,
+    ``"SAME"``/``"VALID"`` for convolution and pooling); the op's own rules check the
+    value when the node is rebuilt."""
     def small(x: Any) -> bool:
         return _is_int(x) and abs(x) <= 1 << 31
-    if v is None or isinstance(v, bool) or small(v) or (isinstance(v, str) and v in DTYPES):
+    if v is None or isinstance(v, bool) or small(v) or (
+            isinstance(v, str) and (v in DTYPES or (len(v) <= 16 and v.isidentifier()))):
         return True
     return isinstance(v, list) and len(v) <= 2 * MAX_NDIM and all(small(x) for x in v)
 
@@ -519,7 +521,7 @@ def _node(path: str, g: Graph, i: int, e: Any, built: list[Node],
     for k, v in attrs.items():
         if not _plain_attr(v):
             raise _bad(path, f"{where} cannot be rebuilt: attribute {k}={_short(v)} is not a "
-                             "small integer, a list of them, true/false or null")
+                             "small integer, a list of them, a short word, true/false or null")
     attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}
     role, trainable = e["role"], e["trainable"]
     if not isinstance(role, str) or not isinstance(trainable, bool) or not isinstance(

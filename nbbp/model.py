@@ -12,8 +12,10 @@ without touching the model's values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -102,6 +104,8 @@ class Model:
         self.compiled = self.backprop.compiled
         self.layout, self.arena = self.compiled.layout, self.compiled.arena
         self._call = self.compiled.call      # the hot path, one attribute away
+        self._mv = self.compiled.f64         # float64 scalars as Python floats, by slot
+        self._out = self.compiled.slot(output)
         self.compute()
 
     # -- values ------------------------------------------------------------
@@ -113,6 +117,8 @@ class Model:
     @property
     def value(self) -> float | np.ndarray:
         """The output's value."""
+        if self._out >= 0:
+            return self._mv[self._out]
         return self.compiled.read(self.output)
 
     def value_of(self, node: Node | str) -> float | np.ndarray:
@@ -124,6 +130,9 @@ class Model:
 
     def grad_of(self, node: Node | str) -> float | np.ndarray:
         """∂output/∂node; zeros for nodes the output does not depend on."""
+        leaf = self._leaves.get(node) if isinstance(node, (str, Node)) else None
+        if leaf is not None and leaf[2] >= 0:
+            return self._mv[leaf[2]]
         return self.backprop.grad_of(self.node(node))
 
     def grad_node(self, node: Node | str) -> Node | None:
@@ -153,7 +162,8 @@ class Model:
     @property
     def grads(self) -> dict[str, float | np.ndarray]:
         """∂output/∂leaf for every param and input, by name."""
-        return {n.name: self.grad_of(n) for n in leaves(self.forward)}
+        mv, bp = self._mv, self.backprop
+        return {n.name: mv[g] if g >= 0 else bp.grad_of(n) for n, _, g in self._leaf_slots}
 
     @property
     def edges(self) -> list[Edge]:
@@ -174,20 +184,96 @@ class Model:
         the new values produce a nan or inf, the old values are restored and a
         :class:`NumericError` names the node. Returns the model.
         """
-        items = {**(values or {}), **kw}
-        checked = [(n, self._feed_value(n, v, "set")) for n, v in
-                   ((self._leaf(k), v) for k, v in items.items())]
-        saved = [(n, self.compiled.read(n)) for n, _ in checked]
-        for n, v in checked:
-            self.compiled.set(n, v)
+        items = kw if values is None else {**values, **kw}
+        get = self._leaves.get
+        self._run(self._write([(get(k) or self._leaf_slot(k), v) for k, v in items.items()]))
+        return self
+
+    def function(self, *names: str, wrt: str | Iterable[str] | None = None) -> Function:
+        """The model as a function of some of its leaves, like a jitted function:
+        ``f(*values)`` sets them, runs forward and backward, and returns ``(value,
+        grads)`` in one call — the same as ``m.set(...)`` then ``m.value`` and the
+        gradients, with the same checks and errors, only faster. See
+        :class:`Function`.
+
+        >>> import nbbp
+        >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
+        >>> f = m.function("x", "y")
+        >>> f(3.0, 2.0)
+        (21.0, (12.0, 10.0))
+        >>> f(y=1.0, x=2.0)
+        (6.0, (4.0, 5.0))
+        """
+        return Function(self, names, wrt)
+
+    def __getstate__(self) -> dict:     # copies: the memoryview comes from the copy's arena
+        return {k: v for k, v in self.__dict__.items() if k != "_mv"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._mv = self.compiled.f64
+
+    # the call path: precomputed slots, Python floats in and out through a memoryview
+    @cached_property
+    def _leaf_slots(self) -> list[tuple[Node, int, int]]:
+        """``(leaf, value slot, gradient slot)`` of every param and input, in build
+        order (a slot is -1 where the fast path does not apply: see Compiled.slot)."""
+        c, bp = self.compiled, self.backprop
+        return [(n, c.slot(n), bp.grad_slot(n)) for n in leaves(self.forward)]
+
+    @cached_property
+    def _leaves(self) -> dict[Any, tuple[Node, int, int]]:
+        """The entries of :attr:`_leaf_slots` by leaf name and by node."""
+        out: dict[Any, tuple[Node, int, int]] = {}
+        for e in self._leaf_slots:
+            out[e[0].name] = out[e[0]] = e
+        return out
+
+    def _leaf_slot(self, key: Any) -> tuple[Node, int, int]:
+        """The slot entry for ``key`` that :attr:`_leaves` lacks (a node of the
+        model that is not a leaf raises here, as do unknown names)."""
+        node = self._leaf(key)
+        return self._leaves.get(node) or (node, -1, -1)
+
+    def _write(self, pairs: Iterable[tuple[tuple[Node, int, int], Any]]) -> list:
+        """Check and write each ``(leaf slot entry, value)``; the values it replaced,
+        to restore. A Python float goes straight into a float64 scalar's slot (nothing
+        to check: a float is a number of the right shape; nan and inf are caught by the
+        run); anything else through :func:`as_array` and the shape check. If a value
+        is refused, the ones already written are restored before the error rises."""
+        mv, saved = self._mv, []
+        try:
+            for e, v in pairs:
+                o = e[1]
+                if o >= 0 and type(v) is float:
+                    saved.append((e, mv[o]))
+                    mv[o] = v
+                    continue
+                node = e[0]
+                arr = self._feed_value(node, v, "set")
+                saved.append(((node, -1, -1), self.compiled.read(node)))
+                self.compiled.set(node, arr)
+        except BaseException:
+            self._restore(saved)
+            raise
+        return saved
+
+    def _restore(self, saved: list) -> None:
+        for (node, o, _), old in reversed(saved):
+            if o >= 0:
+                self._mv[o] = old
+            else:
+                self.compiled.set(node, old)
+
+    def _run(self, saved: list) -> None:
+        """Compute on the values just written; on nan or inf, restore ``saved``,
+        recompute, and raise the NumericError that names the node."""
         try:
             self.compute()
         except NumericError:
-            for n, v in saved:
-                self.compiled.set(n, v)
+            self._restore(saved)
             self._call()
             raise
-        return self
 
     def run(self, fetches: Any, feed: Mapping[Any, Any] | None = None) -> Any:
         """Evaluate ``fetches`` (a node or name, or a list/tuple/dict of them) with the
@@ -371,6 +457,131 @@ class Model:
         more = "" if len(self.grads) <= 6 else ", …"
         return (f"<Model {self.name!r}: value={_fmt(self.value)}, grads {{{parts}{more}}}, "
                 f"{len(self.forward)} nodes, engine={self.engine}>")
+
+
+class Function:
+    """A model called like a function (``m.function(*names, wrt=...)``).
+
+    ``f(*values, **named)`` takes a value for each of ``names`` (the leaves it sets; by
+    default every param and input of the model, in build order), by position or by
+    name, writes them into the model, runs forward and backward once, and returns
+    ``(value, grads)``: the output's value and the gradients of ``wrt`` — a tuple in
+    ``wrt``'s order, or one gradient when ``wrt`` is one name (default: ``names``).
+
+    It is ``m.set(...)`` followed by ``m.value`` and ``m.grad_of(...)``: the model
+    keeps the new values (its picture and ``m.value`` show the last call), every value
+    is checked as ``set`` checks it, with the same errors, and a nan or inf restores the
+    previous values and raises :class:`~nbbp.errors.NumericError`. Results are fresh
+    objects (Python floats, or copies of arrays), never views that the next call
+    overwrites. Python floats for float64 scalar leaves take the fast path (a slot
+    write each, through a memoryview); other values go through ``set``'s conversion.
+
+    >>> import nbbp
+    >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
+    >>> f = m.function("x", wrt="x")
+    >>> f(3.0), f(x=1.0)
+    ((21.0, 12.0), (5.0, 4.0))
+    >>> m.value                # the model keeps the last call's values
+    5.0
+    """
+
+    def __init__(self, model: Model, names: Iterable[str], wrt: Any = None) -> None:
+        self.model = model
+        entries = ([model._leaf_slot(k) for k in names] if names
+                   else list(model._leaf_slots))
+        self.names = tuple(e[0].name for e in entries)
+        self._label = f"model {model.name!r} as a function of ({', '.join(self.names)})"
+        dup = next((k for i, k in enumerate(self.names) if k in self.names[:i]), None)
+        if dup is not None:
+            raise FeedError(f"function(...): {dup!r} is named twice; name each leaf once")
+        self._entries = entries
+        self._n = len(entries)
+        offs = [e[1] for e in entries]
+        # the model's hot-path attributes, one attribute away (they never change)
+        self._mv, self._kernel, self._out = model._mv, model._call, model._out
+        self._pick = (itemgetter(*self.names) if len(self.names) > 1
+                      else lambda d: (d[self.names[0]],))
+        # every argument a float64 scalar: the old values come back as one tuple
+        self._offs = offs if offs and min(offs) >= 0 else None
+        self._old = (itemgetter(*offs) if len(offs) > 1 else lambda mv: (mv[offs[0]],)) \
+            if self._offs else None
+        self.single = isinstance(wrt, str)
+        if wrt is None:
+            grads = entries
+        else:
+            nodes = [model.node(k) for k in ([wrt] if self.single else wrt)]
+            grads = [model._leaves.get(n) or (n, -1, model.backprop.grad_slot(n))
+                     for n in nodes]
+        self.wrt = tuple(e[0].name for e in grads)
+        self._wrt_nodes = [e[0] for e in grads]
+        slots = [e[2] for e in grads]
+        # all gradients fast: one C-level itemgetter reads them (a tuple for 2+ slots)
+        self._read = (itemgetter(*slots) if slots and min(slots) >= 0
+                      and (self.single or len(slots) > 1) else None)
+
+    def __call__(self, *args: Any, **named: Any) -> tuple[Any, Any]:
+        if named:                        # by name: every name once, nothing positional
+            try:
+                if args or len(named) != self._n:
+                    raise KeyError
+                args = self._pick(named)
+            except KeyError:
+                args = self._bind(args, named)
+        elif len(args) != self._n:
+            args = self._bind(args, named)
+        mv, offs = self._mv, self._offs
+        if offs is not None:             # Python floats into float64 scalar slots
+            old = self._old(mv)
+            for o, v in zip(offs, args):
+                if type(v) is not float:  # undo, then the general path checks them all
+                    for o2, v2 in zip(offs, old):
+                        mv[o2] = v2
+                    self.model._run(self.model._write(zip(self._entries, args)))
+                    break
+                mv[o] = v
+            else:
+                if self._kernel() >= 0:  # nan or inf: run again to report, and restore
+                    self.model._run(list(zip(self._entries, old)))
+        else:
+            self.model._run(self.model._write(zip(self._entries, args)))
+        out = self._out
+        value = mv[out] if out >= 0 else self.model.value
+        if self._read is not None:
+            return value, self._read(mv)
+        grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
+        return value, grads[0] if self.single else grads
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_mv"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._mv = self.model._mv
+
+    def _bind(self, args: tuple, named: dict) -> tuple:
+        """The values in ``names`` order from positions and keywords, or a FeedError
+        saying which are missing, unknown or given twice."""
+        if len(args) > self._n:
+            raise FeedError(f"{self._label} takes {self._n} value{'s' if self._n != 1 else ''} "
+                            f"({', '.join(self.names)}), got {len(args)}")
+        values = dict(zip(self.names, args))
+        for k, v in named.items():
+            if k not in self.names:
+                raise FeedError(f"{self._label} has no argument {k!r}; "
+                                + suggest(k, self.names, "argument"))
+            if k in values:
+                raise FeedError(f"{self._label} got two values for {k!r}")
+            values[k] = v
+        missing = [k for k in self.names if k not in values]
+        if missing:
+            raise FeedError(f"{self._label} needs a value for {', '.join(map(repr, missing))} "
+                            "(a function takes every one of its arguments; "
+                            "m.set(...) changes some leaves only)")
+        return tuple(values[k] for k in self.names)
+
+    def __repr__(self) -> str:
+        wrt = repr(self.wrt[0]) if self.single else f"({', '.join(self.wrt)})"
+        return f"<function of {self.model.name!r}({', '.join(self.names)}), wrt={wrt}>"
 
 
 def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:

@@ -237,3 +237,34 @@ def test_the_train_mode_picture_shows_the_mask_and_is_deterministic():
     train, evald = picture("train"), picture("eval")
     assert train == picture("train") and evald == picture("eval")
     assert train != evald                      # the mask's zeros reach y and the loss
+
+
+CNN32 = """
+x = input(X); t = input(Y, dtype="int32")
+with scope("conv"):
+    K = param(randn(3, 3, 1, 8) * 0.3)
+    h = relu(batch_norm(conv2d(x, K), name="bn"))
+p = max_pool(h, 2)
+with scope("dense"):
+    W = param(randn(128, 10) * 0.1); b = param(zeros(10))
+    logits = dropout(flatten(p), 0.3) @ W + b
+loss = sparse_softmax_cross_entropy(logits, t)
+"""
+
+
+def test_a_float32_cnn_with_both_layers_trains_the_same_in_both_engines():
+    """conv → batch_norm → relu → pool → dropout → dense on float32 digits with int32
+    labels and minibatches: the compiled loop against the NumPy reference loop."""
+    X, y, _, _ = nbbp.datasets.digits(test=0.2, seed=0, dtype="float32")
+    models = [nbbp.build(CNN32, namespace={"X": X[:200], "Y": y[:200]}, seed=0,
+                         dtype="float32", engine=e) for e in ("numba", "python")]
+    for m in models:
+        m.fit(steps=20, optimizer=nbbp.optim.Adam(lr=0.01), batch_size=32, progress=False)
+    a, b = models
+    np.testing.assert_allclose(a.history.loss, b.history.loss, rtol=2e-5)
+    for k in ("conv/K", "dense/W", "conv/bn/gamma", "conv/bn/moving_mean",
+              "conv/bn/moving_variance"):
+        assert a.value_of(k).dtype == np.float32, k
+        np.testing.assert_allclose(a.value_of(k), b.value_of(k), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+    assert a.value_of("rng_counter") == 20 == b.value_of("rng_counter")

@@ -105,6 +105,53 @@ def test_arithmetic_floordiv_mod_and_reductions_against_numpy(dtype, eng):
         np.testing.assert_array_equal(got, want, err_msg=k)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_float_mod_gradient_matches_finite_differences_away_from_the_jumps(dtype, eng):
+    """∂(a % b)/∂a = 1, ∂(a % b)/∂b = −⌊a / b⌋ (TF1's FloorMod gradient), against central
+    differences of NumPy's mod at points where a / b is at least 0.05 from a whole
+    number, with both signs of a and b and b broadcast along a row."""
+    rng = np.random.default_rng(12)
+    A = rng.uniform(-6, 6, (3, 4))
+    B = rng.choice([-1, 1], (1, 4)) * rng.uniform(0.7, 2.5, (1, 4))
+    q = A / B
+    A = np.where(np.abs(q - np.round(q)) < 0.05, A + 0.3 * B, A)   # step off the jumps
+    R = rng.uniform(0.5, 1.5, (3, 4))
+    with nbbp.Graph():
+        a = nbbp.param(A, name="a", dtype=dtype)
+        b = nbbp.param(B, name="b", dtype=dtype)
+        f = nbbp.sum((a % b) * R, name="f")
+    m = nbbp.Model(f, engine=eng)
+    eps = 1e-6
+
+    def fd(i, X):
+        out = np.zeros_like(X)
+        for idx in np.ndindex(X.shape):
+            args = [[A, B], [A, B]]
+            for s, sign in ((0, 1), (1, -1)):
+                Y = X.copy()
+                Y[idx] += sign * eps
+                args[s][i] = Y
+            plus, minus = (float(np.sum(np.mod(*x) * R)) for x in args)
+            out[idx] = (plus - minus) / (2 * eps)
+        return out
+
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == "float64" else dict(rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(m.grads["a"], dtype=float), fd(0, A), **tol)
+    np.testing.assert_allclose(np.asarray(m.grads["b"], dtype=float), fd(1, B), **tol)
+    assert np.asarray(m.grads["b"]).dtype == np.dtype(dtype)
+    np.testing.assert_allclose(np.asarray(m.grads["b"], dtype=float),
+                               np.sum(-np.floor(A / B) * R, axis=0, keepdims=True), rtol=1e-5)
+
+
+def test_integer_mod_passes_no_gradient(eng):
+    with nbbp.Graph():
+        p = nbbp.param([1.5, 2.5], name="p")
+        k = nbbp.cast(p, "int32") % 2
+        f = nbbp.sum(p * nbbp.cast(k, "float64"), name="f")
+    m = nbbp.Model(f, engine=eng)
+    np.testing.assert_array_equal(m.grads["p"], [1.0, 0.0])     # only the direct path
+
+
 def test_integer_semantics_of_tf1(eng):
     # tf.div / tf.floordiv on int32: floor division; tf.mod: floor modulo (TF 1.15 docs)
     with nbbp.Graph():
@@ -280,3 +327,137 @@ def test_the_picture_says_why_an_integer_edge_has_no_gradient():
     dot = m.to_dot()
     assert 'label="no gradient through argmax"' in dot
     assert 'label="no gradient through bool"' in dot      # equal → cast(…, float64)
+
+
+# -- integer matmul ------------------------------------------------------------------
+# Oracle: NumPy's matmul in the same dtype (TF1's tf.matmul on int32 gives the same
+# integers; narrow dtypes wrap as NumPy's do).
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)),
+                                    ((5,), (5,)), ((1, 1), (1, 1)), ((2, 70), (70, 65))])
+def test_integer_matmul_against_numpy(dtype, shapes, eng):
+    rng = np.random.default_rng(21)
+    lo = 0 if dtype == "uint8" else -50
+    A, B = (rng.integers(lo, 50, s).astype(dtype) for s in shapes)
+    with nbbp.Graph():
+        a, b = nbbp.input(A, name="a", dtype=dtype), nbbp.input(B, name="b", dtype=dtype)
+        y = a @ b
+    assert y.dtype == dtype
+    got = np.asarray(value(y, eng))
+    want = np.asarray(np.matmul(A, B))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_integer_matmul_with_transposed_operands_and_int32_wraparound(eng):
+    rng = np.random.default_rng(22)
+    A = rng.integers(-9, 9, (70, 80)).astype("int32")      # big: BLAS-style flags path
+    B = rng.integers(-9, 9, (90, 80)).astype("int32")
+    big = np.full((2, 2), 60000, dtype="int32")             # 2·60000² overflows int32
+    with nbbp.Graph():
+        a, b = nbbp.input(A, dtype="int32"), nbbp.input(B, dtype="int32")
+        c = nbbp.input(big, dtype="int32")
+        y1, y2, y3 = a @ b.T, b @ a.T, a.T @ a
+        w = c @ c
+    for y, want in ((y1, A @ B.T), (y2, B @ A.T), (y3, A.T @ A), (w, big @ big)):
+        np.testing.assert_array_equal(value(y, eng), want)
+    assert value(w, eng)[0, 0] == np.int32(-1389934592)      # as NumPy's int32 matmul
+
+
+def test_integer_matmul_feeds_a_float_model_and_passes_no_gradient(eng):
+    with nbbp.Graph():
+        k = nbbp.input([[1, 2], [3, 4]], name="k", dtype="int64")
+        p = nbbp.param([[0.5], [1.5]], name="p")
+        counts = nbbp.cast(k @ nbbp.const([[1], [1]], dtype="int64"), "float64")
+        f = nbbp.sum(counts * p, name="f")
+    m = nbbp.Model(f, engine=eng)
+    assert m.value == 3 * 0.5 + 7 * 1.5
+    np.testing.assert_array_equal(m.grads["p"], [[3.0], [7.0]])
+
+
+@pytest.mark.parametrize("src,part", [
+    ("a = input([[True]], dtype='bool')\nb = input([[1]], dtype='int32')\ny = a @ b",
+     'a @ b: a is bool; matmul multiplies numbers: cast(a, "float64") (or "int32") first'),
+    ("a = input([[True]], dtype='bool')\nb = param([[1.0]])\ny = a @ b",
+     'a @ b: a is bool; matmul multiplies numbers: cast(a, "float64") (or "int32") first'),
+    ("a = input([[1, 2]], dtype='int32')\nb = param([[1.0], [2.0]])\ny = a @ b",
+     'matmul(a, b): a is int32 and b is float64; nbbp does not mix integers and floats '
+     'silently: write cast(a, "float64")'),
+])
+def test_matmul_bad_dtypes_are_one_line_errors(src, part):
+    with pytest.raises(BuildError) as info:
+        nbbp.build(src)
+    first = str(info.value).splitlines()[0]
+    assert part in first, first
+    assert first.startswith("line 3")
+
+
+def test_tf1_matmul_on_int32_runs_in_integers():
+    import nbbp.tf1 as tf
+    with tf.Graph().as_default():
+        a = tf.constant([[1, 2], [3, 4]])
+        b = tf.constant([[5], [-6]])
+        y = tf.matmul(a, b)
+        with tf.Session() as sess:
+            got = sess.run(y)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, [[-7], [-9]])
+
+
+# -- the live picture keeps the "no gradient through …" labels --------------------------
+# Oracle: a full re-render (DOT laid out again, every label from the scene) of the same
+# model at the same values; the live picture patches numbers into a layout made once.
+LIVE_SRC = {
+    "argmax": ("p = param([[0.1, 0.9], [0.8, 0.2]])\ny = input([1, 1], dtype='int64')\n"
+               "E = param([[1.0, 2.0], [3.0, 4.0]])\nk = argmax(p, 1)\nr = gather(E, k)\n"
+               "acc = mean(cast(equal(k, y), 'float64'))\nf = sum(p * p) + acc + sum(r)"),
+    "fanout": ("x = param(2.0)\nk = input(3, dtype='int32')\nz = cast(k, 'float64')\n"
+               "f = x*z + x*z*2 + x*z*3 + x*z*4 + x*z*5 + x*z*6 + x*z*7 + "
+               "cast(k*k, 'float64')"),
+    "scope": ("x = input([1.0, -2.0, 3.0])\nk = input([1, 0, 1], dtype='int32')\n"
+              "with scope('s'):\n    m = greater(x, 0.0)\n    w = param([0.5, 0.5, 0.5])\n"
+              "    h = where(m, x * w, 0.0) * cast(k, 'float64')\nf = sum(h)"),
+}
+LIVE_CASES = [("argmax", {"p": [[0.9, 0.1], [0.8, 0.2]]}, {}),
+              ("argmax", {"y": [0, 0]}, {}),
+              ("fanout", {"x": 1.5}, {}), ("fanout", {"k": 5}, {}),
+              ("scope", {"x": [-1.0, 2.0, 3.0]}, {}),
+              ("scope", {"x": [-1.0, 2.0, 3.0]}, {"collapse": ("s",)})]
+
+
+@pytest.mark.parametrize("name,change,opts", LIVE_CASES)
+def test_live_picture_edges_equal_a_full_re_render(name, change, opts):
+    from nbbp.view.dot import svg as draw_svg
+    from nbbp.view.live import LivePicture
+    from nbbp.view.options import as_dict
+    m = nbbp.build(LIVE_SRC[name])
+    pic = LivePicture(m, **opts)
+    assert pic.mode == "live", pic.note
+    m.set(**change)
+    live = pic.numbers(pic.svg())
+    full = pic.numbers(draw_svg(m, **as_dict(pic.opts)))
+    labelled = [k for k, v in full.items() if any(t.startswith("no gradient through")
+                                                  for t in v)]
+    assert labelled, "the case has no edge stopped by a dtype"
+    for gid in full:
+        if gid != "caption":          # the template's legend keeps every line ready
+            assert live.get(gid) == full[gid], gid
+    assert set(live) == set(full)
+
+
+def test_step_through_keeps_the_no_gradient_labels_in_every_frame():
+    from nbbp.view.explain import StepThrough
+    from nbbp.view.live import LivePicture
+    m = nbbp.build(LIVE_SRC["argmax"])
+    pic = LivePicture(m)
+    st = StepThrough(m, pic.scene)
+    stopped = {e.id: e.label for e in pic.scene.edges() if e.grad is None and e.label}
+    assert stopped == {"e3_0": "no gradient through argmax",
+                       "e4_1": "no gradient through int64",
+                       "e5_0": "no gradient through equal",
+                       "e5_1": "no gradient through equal",
+                       "e6_0": "no gradient through bool"}
+    for k in range(len(st)):
+        frame = pic.numbers(pic.svg(st.overlay(k)))
+        for eid, label in stopped.items():
+            assert frame[eid] == [label], (k, eid)

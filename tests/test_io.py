@@ -91,6 +91,29 @@ def test_an_mlp_round_trips_bit_for_bit(tmp_path, engine):
     assert m2["hidden/W1"].node.scope == "hidden" and m2["hidden/W1"].node.trainable
 
 
+CNN = """
+x = input(X)
+K = param(0.3 * RNG.standard_normal((3, 3, 1, 2)))
+h = relu(batch_norm(conv2d(x, K, strides=1, padding="SAME")))
+p = max_pool(h, 2, padding="VALID")
+q = avg_pool(dropout(p, 0.25), 2, padding="SAME")
+loss = mean(flatten(q) ** 2)
+"""
+
+
+def test_a_cnn_round_trips_bit_for_bit(tmp_path):
+    """Convolution and pooling (their padding words), batch norm's state and dropout's
+    random numbers (the training flag, the counter) save and load; the loaded model
+    computes the same in eval and in train mode."""
+    rng = np.random.default_rng(3)
+    m = nbbp.build(CNN, namespace={"X": rng.standard_normal((2, 6, 6, 1)), "RNG": rng})
+    path = tmp_path / "cnn.nbbp"
+    m.save(path)
+    m2 = io.load(path)
+    assert_identical(snapshot(m), snapshot(m2))
+    assert_identical(snapshot(m.set_mode("train")), snapshot(m2.set_mode("train")))
+
+
 def test_engine_can_be_chosen_at_load(tmp_path):
     m = mlp_model("numba")
     io.save(m, tmp_path / "m.nbbp")

@@ -46,7 +46,8 @@ def _every_op_graph():
                 outs.append(apply(op.name, x, axis=1))
         outs += [nbbp.where(x > 1.0, x, s), x @ v, x.T @ x, s ** 1.0, x ** 2.0,
                  nbbp.relu(x + x), nbbp.reshape(x, (12,)), nbbp.broadcast_to(v, (3, 4)),
-                 nbbp.sum_to(x, (1, 4)), nbbp.sum_to(x, (3, 1)), nbbp.transpose(x)]
+                 nbbp.sum_to(x, (1, 4)), nbbp.sum_to(x, (3, 1)), nbbp.transpose(x),
+                 nbbp.gather(x, nbbp.argmax(x, axis=0), axis=1)]    # run-time indices
         outs.append(nbbp.random_uniform(x, seed=2) * x)      # kind random
         outs = [as_float(o) for o in outs]
         loss = nbbp.sum(outs[0])

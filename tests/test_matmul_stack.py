@@ -144,3 +144,18 @@ def test_bad_shapes_are_one_line_errors(sa, sb, text):
             a @ b
     msg = str(e.value)
     assert text in msg and f"a @ b: {sa} @ {sb}" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_integer_stacks_multiply_in_integers(dtype):
+    rng = np.random.default_rng(5)
+    A = rng.integers(-50, 50, (2, 3, 4)).astype(dtype)
+    B = rng.integers(-50, 50, (1, 4, 2)).astype(dtype)
+    with nbbp.Graph():
+        y = nbbp.matmul(nbbp.const(A, dtype=dtype), nbbp.input(B, dtype=dtype, name="b"),
+                        name="y")
+        f = nbbp.sum(nbbp.cast(y, "float64"), name="f")
+    for engine in ("numba", "python"):
+        got = nbbp.Model(f, engine=engine)["y"].value
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, np.matmul(A, B))

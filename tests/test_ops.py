@@ -69,6 +69,8 @@ def cases(op) -> list[tuple[tuple[tuple[int, ...], ...], dict]]:
         return CONV_CASES[op.name]
     if op.kind == RANDOM:       # the counter, and optionally a tensor giving the shape
         return [(((),), dict(shape=(3, 2), seed=1)), (((), (2, 3)), dict(shape=None, seed=7))]
+    if op.name in TAKE_CASES:
+        return TAKE_CASES[op.name]
     raise AssertionError(f"no test cases for op {op.name!r}: add them here")
 
 
@@ -105,6 +107,16 @@ SELECT_CASES = {
                                           indices_shape=(3,), axis=0)),
                 (((2, 4),), scatter_attrs("pad", 1, ((2, 3), ()), paddings=(0, 0, 0, 1)))],
     "flatten": [(((2, 3, 2),), {}), (((3, 1, 2, 2),), {})],
+}
+
+
+# gather at run-time indices: the second input is drawn in 0..3.99 and cast to int64
+# (as_operands; the impls truncate the same floats), so every axis indexed has size ≥ 4
+TAKE_CASES = {
+    "take": [(((4, 3), (5,)), dict(axis=0)), (((2, 5), (2, 2)), dict(axis=1)),
+             (((6,), ()), dict(axis=0))],
+    "take_grad": [(((5, 3), (5,)), dict(shape=(4, 3), axis=0)),
+                  (((2, 2, 2), (2, 2)), dict(shape=(2, 4), axis=1))],
 }
 
 
@@ -170,7 +182,10 @@ def build_case(name: str, k: int, engine: str, seed: int = 0):
 
 
 def as_operands(op, leaves):
-    """The float leaves as the op's operands: booleans (x ≠ 0) for a logical op."""
+    """The float leaves as the op's operands: booleans (x ≠ 0) for a logical op, the
+    indices of a gather at run-time indices as int64."""
+    if op.dtypes == "gather":
+        return [leaves[0], nbbp.cast(leaves[1], "int64"), *leaves[2:]]
     return [nbbp.cast(x, "bool") for x in leaves] if op.dtypes == "logical" else leaves
 
 

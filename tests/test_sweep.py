@@ -180,7 +180,10 @@ def deployment(tmp_path):
 
 def test_deployment_survives_a_killed_worker(deployment, monkeypatch):
     client, workers = deployment
-    addresses = {w["name"]: addr for addr, w in client.scheduler_info()["workers"].items()}
+    # asked of the scheduler itself: the client's scheduler_info() is a cached copy that
+    # may predate a worker's arrival on a loaded machine
+    addresses = client.run_on_scheduler(
+        lambda dask_scheduler: {ws.name: addr for addr, ws in dask_scheduler.workers.items()})
     killed: list[str] = []
     was_busy: list[bool] = []
     update = sweep_module._Progress.update

@@ -460,3 +460,21 @@ def test_erf_of_an_integer_is_a_one_line_error():
     first = str(info.value).splitlines()[0]
     assert "erf(k): erf takes floating values, got int32" in first
     assert 'cast(k, "float64")' in first
+
+
+def test_a_scalar_graph_with_erf_runs_on_the_tensor_interpreter(engine):
+    """run_scalar leaves erf out (its code there slowed W1 and W2): a scalar graph with
+    erf is lowered for run_all and still gives erf's value and derivative."""
+    import math
+    with nbbp.Graph() as g:
+        x = nbbp.param(0.3, name="x")
+        f = nbbp.erf(x) * x
+    assert not Layout(g).scalar
+    m = model(f, engine)
+    assert m.value == pytest.approx(math.erf(0.3) * 0.3, rel=1e-15)
+    assert m.grads["x"] == pytest.approx(math.erf(0.3) + 0.3 * 2 / math.sqrt(math.pi)
+                                         * math.exp(-0.09), rel=1e-14)
+    with nbbp.Graph() as g2:
+        y = nbbp.param(0.3)
+        nbbp.tanh(y) * y
+    assert Layout(g2).scalar

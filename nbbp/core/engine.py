@@ -18,10 +18,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import NbbpError
+from ..errors import NbbpError, NumericError
+from .autodiff import origin
 from .graph import Graph, Node
 from .isa import (
     ADDRELU,
+    BAD_INDEX,
     BINARY,
     CAST,
     CONV,
@@ -48,6 +50,7 @@ from .isa import (
     STORAGE,
     STORAGE_OF,
     STORAGES,
+    TAKE,
     UNARY,
     WHERE,
     WRAP,
@@ -59,6 +62,7 @@ from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public her
 from .ops import OPS, conv_geometry, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
+TENSOR_ONLY = ("erf",)   # ops run_scalar leaves out (kernels.unary_t): their graphs run on run_all
 ALIGN = 64     # bytes: every tensor slot starts on a cache line
 ENGINES = ("numba", "python")
 
@@ -119,18 +123,21 @@ class Layout:
         self.graph = graph
         nodes = graph.nodes
         self.n_nodes = len(nodes)
-        self.cls = np.array([STORAGE_OF[n.dtype] for n in nodes], dtype=np.int64)
+        cls = [STORAGE_OF[n.dtype] for n in nodes]   # Python lists while placing: fast
         # the class an op computes in: its output's, except comparisons and argmax
         # of floats, which compute in their inputs' class into a scratch slot that a
         # CAST then copies into the integer output
-        self.work = self.cls.copy()
+        work = list(cls)
         for n in nodes:
             if n.inputs and OPS[n.op].dtypes in ("compare", "index"):
-                self.work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
-                                             _promoted(n.inputs)]
+                work[n.id] = STORAGE_OF[n.inputs[0].dtype if len(n.inputs) == 1 else
+                                        _promoted(n.inputs)]
+        self.cls = np.array(cls, dtype=np.int64)
+        self.work = np.array(work, dtype=np.int64)
         self.scalar = all(n.size == 1 for n in nodes) and not any(
-            OPS[n.op].kind in (SOFTMAX, RANDOM) for n in nodes) and not self.cls.any()
-        offsets = np.zeros(self.n_nodes, dtype=np.int64)
+            OPS[n.op].kind in (SOFTMAX, RANDOM) or n.op in TENSOR_ONLY for n in nodes
+        ) and not any(cls)
+        offsets = [0] * self.n_nodes
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
 
@@ -143,25 +150,25 @@ class Layout:
 
         for n in nodes:                # scalars first, packed
             if n.size == 1:
-                offsets[n.id] = place(self.cls[n.id], 1)
+                offsets[n.id] = place(cls[n.id], 1)
         for n in nodes:                # then tensors, aligned
             if n.size != 1:
-                offsets[n.id] = place(self.cls[n.id], n.size)
+                offsets[n.id] = place(cls[n.id], n.size)
         # operands read in another class (also through the lowering's rewrites, which
         # read an input's inputs): one shadow slot each, in the reader's class
         self.shadow: dict[tuple[int, int], int] = {}
         self.scratch: dict[int, int] = {}
         for n in nodes:
-            c = int(self.work[n.id])
-            if c != self.cls[n.id]:
+            c = work[n.id]
+            if c != cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
-            if n.op == "cast" or OPS[n.op].kind == RANDOM:   # read where they are
+            if n.op == "cast" or OPS[n.op].kind in (RANDOM, TAKE):   # read where they are
                 continue
             for x in n.inputs:
                 for y in (x, *x.inputs):
-                    if self.cls[y.id] != c and (y.id, c) not in self.shadow:
+                    if cls[y.id] != c and (y.id, c) not in self.shadow:
                         self.shadow[(y.id, c)] = place(c, y.size)
-        self.offsets = offsets
+        self.offsets = np.array(offsets, dtype=np.int64)
         self.sizes = [max(p, 1) for p in pos]
 
     def new_arena(self, extra: Sequence[int] = ()) -> Arena:
@@ -170,9 +177,20 @@ class Layout:
         extra = list(extra) + [0] * (len(STORAGES) - len(extra))
         arena = Arena([_aligned(size + more, d)
                        for size, more, d in zip(self.sizes, extra, STORAGES)])
+        scalars: list[tuple[list[int], list]] = [([], []) for _ in STORAGES]
+        offsets, cls = self.offsets.tolist(), self.cls.tolist()
         for n in self.graph.nodes[:self.n_nodes]:
-            if n.value is not None:
+            if n.value is None:
+                continue
+            if n.size == 1:            # scalars: one vectorised write per class below
+                at, values = scalars[cls[n.id]]
+                at.append(offsets[n.id])
+                values.append(n.value.item())
+            else:
                 self.write(arena, n, n.value)
+        for store, (at, values) in zip(arena.stores, scalars):
+            if at:
+                store[at] = np.array(values, dtype=store.dtype)
         return arena
 
     def store(self, arena: Arena, node: Node) -> np.ndarray:
@@ -322,7 +340,7 @@ def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: boo
     return out[::-1]
 
 
-def _retarget(row: np.ndarray, name: str) -> None:
+def _retarget(row: list[int], name: str) -> None:
     """Make the instruction ``row`` run the op ``name`` instead (its code and kind)."""
     op = OPS[name]
     row[0], row[KIND] = op.code, KIND_ID[op.kind]
@@ -344,9 +362,9 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     every node in ``watch``, then its start and length, which the kernels check for
     nan and inf.
     """
-    off, cls = layout.offsets, layout.cls
+    off, cls = layout.offsets.tolist(), layout.cls.tolist()   # lists: fast to index
     steps = plan(nodes, keep)
-    rows: list[np.ndarray] = []
+    rows: list[list[int]] = []
     computed: list[Node] = []
     aux: list[int] = []
 
@@ -366,7 +384,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         if (x.id, c) in cast_done:          # cast once, after x is computed
             return at
         cast_done.add((x.id, c))
-        cast = np.zeros(W, dtype=np.int64)
+        cast = [0] * W
         cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, at, off[x.id], cls[x.id], x.size
         cast[KIND], cast[STORAGE] = K_CAST, c
         rows.append(cast)
@@ -376,7 +394,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     for n, name, ins, info in steps:
         op = OPS[_FUSED.get(name, name)]
         c = int(layout.work[n.id])
-        row = np.zeros(W, dtype=np.int64)
+        row = [0] * W
         out_at = layout.scratch.get(n.id, off[n.id])
         row[0], row[1], row[SIZE] = _CODES.get(name, op.code), out_at, n.size
         row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
@@ -468,6 +486,10 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             _lower_select(row, n, ins, [src(x, c) for x in ins], put)
             if row[KIND] == K_SELECT:                 # its map is in aux at row[3]
                 aux_fields.append((len(rows), 3))
+        elif op.kind == TAKE:                # the indices: read where they are (int64)
+            row[3] = off[ins[1].id]
+            row[4] = put(_take_geometry(n))
+            aux_fields.append((len(rows), 4))
         elif op.kind == CONV:
             row[3] = src(ins[1], c) if len(ins) > 1 else row[2]
             row[4] = put(_conv_geometry(n, ins))
@@ -477,21 +499,20 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         rows.append(row)
         computed.append(n)
         if n.id in layout.scratch:           # computed in its inputs' class: copy over
-            cast = np.zeros(W, dtype=np.int64)
+            cast = [0] * W
             cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, off[n.id], out_at, c, n.size
             cast[KIND], cast[STORAGE], cast[WRAP] = K_CAST, cls[n.id], _wrap(n.dtype)
             rows.append(cast)
             computed.append(n)
     for r in extra:
-        row = np.zeros(W, dtype=np.int64)
-        row[:len(r)] = r
+        row = [*r, *[0] * (W - len(r))]
         if r[0] not in INTERNAL_KIND:
             raise NbbpError(f"internal: extra instruction with opcode {r[0]}, which "
                             "nbbp.core.isa does not define")
         row[KIND] = INTERNAL_KIND[r[0]]
         rows.append(row)
     base = len(rows) * W
-    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)
+    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)   # rows: lists of W ints
     for i, f in aux_fields:
         instr[i, f] += base
     watch_list = [int(v) for w in watch for v in (cls[w.id], off[w.id], w.size)]
@@ -509,7 +530,7 @@ def _runs(out_pos: np.ndarray, src: np.ndarray) -> np.ndarray:
     return np.stack([out_pos[starts], src[starts], lengths], axis=1)
 
 
-def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], at: Sequence[int],
+def _lower_select(row: list[int], n: Node, ins: Sequence[Node], at: Sequence[int],
                   put: Callable[[list[int]], int]) -> None:
     """A selection as offsets (``at``: where each input is read, in the instruction's
     storage class): for every output element the offset it is copied
@@ -549,6 +570,43 @@ def _lower_select(row: np.ndarray, n: Node, ins: Sequence[Node], at: Sequence[in
         row[3], row[4], row[5] = put(src.tolist()), SEL_ELEMENTS, len(src)
 
 
+def _take_axis(n: Node) -> tuple[tuple[int, ...], int]:
+    """The shape of the values a take / take_grad node indexes, and the axis."""
+    return (n.inputs[0].shape if n.op == "take" else n.shape), n.attrs["axis"]
+
+
+def _take_geometry(n: Node) -> list[int]:
+    """The ``isa.TAKE_GEOM`` ints of a take / take_grad instruction: the sizes before
+    the axis, of the axis, after it, and the number of indices."""
+    shape, axis = _take_axis(n)
+    outer, m, inner = _axis_split(shape, axis)
+    return [outer, m, inner, n.inputs[1].size]
+
+
+def check_indices(n: Node, indices: np.ndarray) -> None:
+    """Raise the one-line error of a take / take_grad node whose ``indices`` (their
+    values in this run) hold one outside ``0..n-1`` of the axis; the compiled run stops
+    at that instruction, the reference run checks before it."""
+    shape, axis = _take_axis(n)
+    size = shape[axis]
+    idx = np.asarray(indices)
+    bad = np.flatnonzero((idx.ravel() < 0) | (idx.ravel() >= size))
+    if not bad.size:
+        return
+    fwd = origin(n) if n.role == "grad" else None
+    fwd = n if fwd is None else fwd
+    x, ids = fwd.inputs
+    at = np.unravel_index(bad[0], idx.shape) if idx.ndim else ()
+    where = ("" if not idx.ndim else
+             f" at position {at[0] if idx.ndim == 1 else tuple(int(i) for i in at)}")
+    head = (f"node {fwd.name!r} = gather({x.name}, {ids.name}, axis={axis})" if not
+            fwd.auto_named else f"gather({x.name}, {ids.name}, axis={axis})")
+    raise NumericError(
+        f"{head}: index {int(idx.ravel()[bad[0]])}{where} of {ids.name} is out of range for "
+        f"axis {axis} of {x.name} (shape {shape}): valid 0..{size - 1}; give indices in that "
+        f"range, or clip({ids.name}, 0, {size - 1})", node=fwd.name, line=fwd.line or None)
+
+
 def _conv_geometry(n: Node, ins: Sequence[Node]) -> list[int]:
     """The geometry ints (``isa.CONV_GEOM``) of a conv or pool instruction."""
     a = n.attrs
@@ -581,6 +639,9 @@ class Program:
         self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
         self._fn = kernel("run_scalar" if layout.scalar else "run_all")
+        # programs with run-time indices: the kernel stops at an index out of range
+        # (returning BAD_INDEX - p) and the call raises the error naming it
+        self.takes = any(OPS[n.op].kind == TAKE for n in self.nodes if not n.is_leaf)
         from .kernels import SUPPORTED
         for n in self.nodes:          # (a CAST's node may be a leaf: no kernel needed)
             if n.op not in SUPPORTED and not n.is_leaf:
@@ -592,7 +653,18 @@ class Program:
         """Run on ``arena``. Returns -1 if every watched value is finite; otherwise,
         with ``check``, the index of the first instruction whose output is not finite,
         and without, ``self.n``."""
-        return self._fn(self.code, *self._stores(arena), 0, self.n, int(check))
+        return self._checked(functools.partial(self._fn, self.code, *self._stores(arena), 0,
+                                               self.n, int(check)), arena)
+
+    def _checked(self, call: Callable[[], int], arena: Arena) -> int:
+        """Run ``call``; an index out of range stopped it at instruction ``p``: raise."""
+        r = call()
+        if r <= BAD_INDEX:
+            n = self.nodes[BAD_INDEX - r]
+            check_indices(n, self.layout.view(arena, n.inputs[1]))
+            raise NbbpError(f"internal: node {n.name!r} stopped on an index its check "
+                            "finds in range")
+        return r
 
     def _stores(self, arena: Arena) -> list[np.ndarray]:
         """The kernel's storage arguments: the float64 array alone for an all-float64
@@ -601,7 +673,8 @@ class Program:
 
     def bind(self, arena: Arena) -> Callable[[], int]:
         """A no-argument callable running the program on ``arena`` (the hot path)."""
-        return functools.partial(self._fn, self.code, *self._stores(arena), 0, self.n, 0)
+        call = functools.partial(self._fn, self.code, *self._stores(arena), 0, self.n, 0)
+        return functools.partial(self._checked, call, arena) if self.takes else call
 
 
 class PythonProgram:
@@ -623,6 +696,8 @@ class PythonProgram:
             for p, n in enumerate(self.nodes):
                 op = OPS[n.op]
                 args = [lay.view(arena, x) for x in n.inputs]
+                if op.kind == TAKE:
+                    check_indices(n, args[1])
                 kw = {k: n.attrs[k] for k in op.attrs}
                 out = np.asarray(op.impl(*args, **kw), dtype=n.dtype)   # the node's dtype
                 lay.write(arena, n, out)

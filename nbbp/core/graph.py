@@ -191,7 +191,17 @@ class Graph:
 
     @property
     def scope(self) -> str:
-        return "/".join(self._scopes)
+        return self._scope
+
+    @property
+    def _scopes(self) -> list[str]:
+        """The current scope's parts; setting them also sets :attr:`scope`, the joined
+        path, which every new node reads (joined once here, not once per node)."""
+        return self._scope_parts
+
+    @_scopes.setter
+    def _scopes(self, parts: list[str]) -> None:
+        self._scope_parts, self._scope = parts, "/".join(parts)
 
     # -- what new nodes are tagged with ----------------------------------------
     @property
@@ -242,11 +252,11 @@ class Graph:
         """Prefix the names of nodes built inside with ``name/``."""
         if not valid_name(name):
             raise _name_error("scope", name)
-        self._scopes.append(name)
+        saved, self._scopes = self._scopes, [*self._scopes, name]
         try:
             yield self.scope
         finally:
-            self._scopes.pop()
+            self._scopes = saved
 
     # -- building ------------------------------------------------------------
     def unique_name(self, base: str, scope: str | None = None) -> str:
@@ -281,7 +291,7 @@ class Graph:
         full = exact_name or self.unique_name(name if name is not None else op)
         scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
         node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
-                    scope, tuple(int(d) for d in shape), role or self._role, value,
+                    scope, tuple(map(int, shape)) if shape else (), role or self._role, value,
                     trainable,
                     name is None, self._line, dtype)
         self.nodes.append(node)
@@ -312,15 +322,17 @@ class Graph:
         Nodes whose id is in ``stop`` are included but not looked through.
         """
         seen: set[int] = set()
-        stack = [t for t in targets]
+        stack = list(targets)
         while stack:
             n = stack.pop()
-            if n.id in seen:
+            i = n.id
+            if i in seen:
                 continue
-            seen.add(n.id)
-            if n.id not in stop:
+            seen.add(i)
+            if i not in stop:
                 stack.extend(n.inputs)
-        return [n for n in self.nodes if n.id in seen]
+        nodes = self.nodes                 # a node's id is its index in build order
+        return [nodes[i] for i in sorted(seen) if i < len(nodes)]
 
     def leaves(self, *kinds: str) -> list[Node]:
         """The graph's leaves of the given kinds (default: params and inputs), in build

@@ -55,6 +55,10 @@ CONV = "conv"
 # counter input's value, element index); the instruction reads the counter in its own
 # storage class (field ``x``), so no shadow copy is made.
 RANDOM = "random"
+# Selections at run-time indices (gather with an integer node as its indices, and its
+# VJP): the positions are read from the int64 storage when the instruction runs, each
+# checked against the axis (an index out of range stops the run; see the kernels' run_all).
+TAKE = "take"
 
 # Kind ids in the instruction's KIND field: one per op kind that has kernels, and
 # the internal families (a plain copy, the optimizer's step count and its updates).
@@ -64,11 +68,12 @@ K_SELECT = 11
 K_CAST = 12
 K_CONV = 13
 K_RANDOM = 14
+K_TAKE = 15
 
 KIND_ID: dict[str, int] = {UNARY: K_UNARY, BINARY: K_BINARY, WHERE: K_WHERE,
                            REDUCE: K_REDUCE, MATMUL: K_MATMUL, LAYOUT: K_LAYOUT,
                            SOFTMAX: K_SOFTMAX, SELECT: K_SELECT, CONV: K_CONV,
-                           RANDOM: K_RANDOM}
+                           RANDOM: K_RANDOM, TAKE: K_TAKE}
 
 # Internal opcodes: instructions the lowering makes that are not graph ops. They must
 # not collide with the op table's codes (nbbp.core.engine checks this on import).
@@ -89,6 +94,11 @@ SEL_ELEMENTS, SEL_RUNS = 0, 1
 # batch, input height, width, channels, output height, width, channels, window height,
 # width, strides (2), dilations (2), padding before (top, left).
 CONV_GEOM = 15
+# A take instruction's geometry in the auxiliary ints (at its ``c`` field): the sizes
+# before the axis, of the axis (in the params), after it, and the number of indices.
+TAKE_GEOM = 4
+# run_all's return value for an index out of range at instruction p: BAD_INDEX - p.
+BAD_INDEX = -2
 
 # Optimizer instructions, appended after the backward pass by the training loop.
 TICK = 90                                        # count a step, set its learning rate

@@ -30,6 +30,7 @@ from numba import njit
 from . import isa
 from .isa import (
     ADDRELU,
+    BAD_INDEX,
     CONV_GEOM,
     H_B1,
     H_B2,
@@ -55,6 +56,7 @@ from .isa import (
     K_REDUCE,
     K_SELECT,
     K_SOFTMAX,
+    K_TAKE,
     K_TICK,
     K_UNARY,
     K_UPDATE,
@@ -62,6 +64,7 @@ from .isa import (
     KIND,
     MASK,
     S_F32,
+    S_F64,
     S_I64,
     SEL_RUNS,
     SIZE,
@@ -125,6 +128,8 @@ _code("flatten")
 # COPY (the training loop then copies it into its state leaf).
 _code("random_uniform")
 _code("assign_state")
+# Gather at run-time indices and its VJP (kind K_TAKE, see _take_any).
+TAKE, TAKEGRAD = _code("take"), _code("take_grad")
 
 # The names of the ops the interpreters implement (those bound above); a program with
 # any other op is refused (e.g. an op registered at run time: only the Python engine
@@ -182,9 +187,17 @@ def unary(op, x):
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
     if op == STEP:
         return 1.0 if x > 0.0 else 0.0
+    return x  # STOPGRAD, COPY
+
+
+@njit(inline="always", **_JIT)
+def unary_t(op, x):
+    """:func:`unary` and the ops only the tensor interpreter runs: erf (with its code
+    inlined into run_scalar, W1 and W2 ran 2-3 % slower, though they use no erf; the
+    lowering sends a scalar graph with erf to run_all)."""
     if op == ERF:
         return math.erf(x)
-    return x  # STOPGRAD, COPY
+    return unary(op, x)
 
 
 @njit(inline="always", **_JIT)
@@ -687,6 +700,18 @@ def _matmul(v, o, a, b, m, k, n, flags):
 
 
 @njit(inline="always", **_JIT)
+def _stacked(code, q, t, o, a, n):
+    """The ``t``-th product of the stacked matmul instruction at ``q`` (output ``o``,
+    operand ``a``, ``n`` outputs): ``_matmul``'s arguments after ``v``, read from its
+    map in the auxiliary ints (``m, k, flags, count``, then the operands' matrix
+    offsets)."""
+    x = code[q + 4]
+    m, size = code[x], n // code[x + 3]
+    return (o + t * size, a + code[x + 4 + 2 * t], code[q + 3] + code[x + 5 + 2 * t], m,
+            code[x + 1], size // m, code[x + 2])
+
+
+@njit(inline="always", **_JIT)
 def _unary_loop(op, out, x):
     """The common activations get loops of their own, so they vectorise."""
     n = out.size
@@ -710,7 +735,7 @@ def _unary_loop(op, out, x):
             out[i] = 0.5 * (math.tanh(0.5 * x[i]) + 1.0)
     else:
         for i in range(n):
-            out[i] = unary(op, x[i])
+            out[i] = unary_t(op, x[i])
 
 
 @njit(inline="always", **_JIT)
@@ -1030,6 +1055,27 @@ def _argreduce(op, out, x, outer, n, inner):
 
 
 @njit(**_JIT)
+def _imatmul(v, o, a, b, m, k, n, flags):
+    """C = op(A) @ op(B) on the int64 storage (no BLAS for integers; the caller wraps a
+    narrower dtype); ``flags`` as :func:`_matmul`'s. Row by row, so B is read along its
+    rows."""
+    for i in range(m):
+        row = v[o + i * n:o + (i + 1) * n]
+        row[:] = 0
+        for t in range(k):
+            x = v[a + t * m + i] if flags & 1 else v[a + i * k + t]
+            if x == 0:
+                continue
+            if flags & 2:
+                for j in range(n):
+                    row[j] += x * v[b + j * k + t]
+            else:
+                bt = v[b + t * n:b + (t + 1) * n]
+                for j in range(n):
+                    row[j] += x * bt[j]
+
+
+@njit(**_JIT)
 def _exec_int(code, q, v):
     """Run the instruction at ``q`` on the int64 storage (integers and booleans), then
     wrap a narrower integer output to its width."""
@@ -1053,6 +1099,12 @@ def _exec_int(code, q, v):
             _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
         else:
             _ireduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+    elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
+        for t in range(code[code[q + 4] + 3]):
+            _imatmul(v, *_stacked(code, q, t, o, a, n))
+    elif kind == K_MATMUL:
+        m = code[q + 4]
+        _imatmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
     elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
         _gather(v[o:o + n], v[a:], code, code[q + 3])
     elif kind == K_SELECT:
@@ -1167,7 +1219,7 @@ def _exec_body(code, q, v, hv, check):
     kind = code[q + KIND]
     if kind == K_UNARY:
         if n == 1:
-            v[o] = unary(op, v[a])
+            v[o] = unary_t(op, v[a])
         else:
             _unary_loop(op, v[o:o + n], v[a:a + n])
     elif kind == K_BINARY:
@@ -1188,12 +1240,8 @@ def _exec_body(code, q, v, hv, check):
         else:
             _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
     elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
-        x = code[q + 4]
-        m, k, flags, count = code[x], code[x + 1], code[x + 2], code[x + 3]
-        size = n // count
-        for t in range(count):
-            _matmul(v, o + t * size, a + code[x + 4 + 2 * t], code[q + 3] + code[x + 5 + 2 * t],
-                    m, k, size // m, flags)
+        for t in range(code[code[q + 4] + 3]):
+            _matmul(v, *_stacked(code, q, t, o, a, n))
     elif kind == K_MATMUL:
         m = code[q + 4]
         _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
@@ -1232,6 +1280,61 @@ _exec = njit(**_JIT)(_exec_body)
 
 
 @njit(**_JIT)
+def _take_rows(op, v, o, a, idx, outer, m, inner):
+    """TAKE: out (outer, len(idx), inner) = x (outer, m, inner) at the indices along
+    the middle axis; TAKEGRAD: out (outer, m, inner) = 0, then g (outer, len(idx),
+    inner) added at the indices (repeats add up). ``v`` is the storage of the values,
+    ``idx`` the checked indices."""
+    cnt = idx.size
+    if op == TAKEGRAD:
+        v[o:o + outer * m * inner] = 0
+    for r in range(outer):
+        for j in range(cnt):
+            near = a + (r * cnt + j) * inner          # g's row (TAKEGRAD)
+            far = (r * m + idx[j]) * inner            # the row of the indexed values
+            if op == TAKE:
+                dst = v[o + (r * cnt + j) * inner:o + (r * cnt + j + 1) * inner]
+                src = v[a + far:a + far + inner]
+                for t in range(inner):
+                    dst[t] = src[t]
+            else:
+                dst = v[o + far:o + far + inner]
+                src = v[near:near + inner]
+                for t in range(inner):
+                    dst[t] += src[t]
+
+
+@njit(**_JIT)
+def _take_any(code, q, v64, v32, vi):
+    """A take / take_grad instruction on the storage of its class, the indices read
+    from the int64 storage at field b. Every index is checked first, so an index out of
+    range writes nothing and returns False (run_all then stops)."""
+    op, o, a = code[q], code[q + 1], code[q + 2]
+    g = code[q + 4]
+    outer, m, inner, cnt = code[g], code[g + 1], code[g + 2], code[g + 3]
+    idx = vi[code[q + 3]:code[q + 3] + cnt]
+    for j in range(cnt):
+        if idx[j] < 0 or idx[j] >= m:
+            return False
+    c = code[q + STORAGE]
+    if c == S_F32:
+        _take_rows(op, v32, o, a, idx, outer, m, inner)
+    elif c == S_F64:
+        _take_rows(op, v64, o, a, idx, outer, m, inner)
+    else:
+        _take_rows(op, vi, o, a, idx, outer, m, inner)
+    return True
+
+
+@njit(inline="always", **_JIT)
+def _bad_out(c, v64, v32, o, n):
+    """Whether the output at ``o`` (``n`` values, storage class ``c``) is not finite
+    (integers always are)."""
+    return _any_bad(v32, o, n) if c == S_F32 else (_any_bad(v64, o, n) if c != S_I64
+                                                   else False)
+
+
+@njit(**_JIT)
 def run_all(code, v64, v32, vi, start, stop, check):
     """Interpreter for programs with tensors, float32 or integer values: each
     instruction runs on the storage of its class (``STORAGE`` field: ``v64``, ``v32`` or
@@ -1240,6 +1343,8 @@ def run_all(code, v64, v32, vi, start, stop, check):
     ``check`` 1: return the first instruction with a non-finite output; 0: return
     ``stop`` if any slot on the program's watch list (stored at the end of ``code``)
     is non-finite, else -1; 2: no checks. Integers are never checked (always finite).
+    Whatever ``check``, an index out of range at a take instruction ``p`` stops the run
+    there and returns ``BAD_INDEX - p`` (≤ -2).
     """
     for p in range(start, stop):
         q = p * W
@@ -1247,12 +1352,14 @@ def run_all(code, v64, v32, vi, start, stop, check):
         kind = code[q + KIND]
         if kind == K_CAST:                  # into class c from the class in field b
             _cast_any(code, q, v64, v32, vi)
-            o, n = code[q + 1], code[q + SIZE]
-            bad = check == 1 and (_any_bad(v32, o, n) if c == S_F32 else
-                                  (_any_bad(v64, o, n) if c != S_I64 else False))
+            bad = check == 1 and _bad_out(c, v64, v32, code[q + 1], code[q + SIZE])
         elif kind == K_RANDOM:              # reads the counter in its own class
             _random(code, q, v64, v32, vi)
             bad = False
+        elif kind == K_TAKE:
+            if not _take_any(code, q, v64, v32, vi):
+                return BAD_INDEX - p
+            bad = check == 1 and _bad_out(c, v64, v32, code[q + 1], code[q + SIZE])
         elif c == S_I64:
             _exec_int(code, q, vi)
             bad = False
@@ -1293,8 +1400,8 @@ def train(code, v64, v32, vi, n_fb, n_all, steps, loss_at, hist, data64, data32,
           batches, rows):
     """``steps`` training steps in one call: copy the minibatch rows in, run forward
     and backward (instructions ``[0, n_fb)``), record the loss, run the updates
-    (``[n_fb, n_all)``). Returns the step whose loss was not finite (its update is
-    not applied), or -1.
+    (``[n_fb, n_all)``). Returns the step whose loss was not finite, or whose forward
+    and backward stopped on an index out of range (its update is not applied), or -1.
 
     ``loss_at`` is the loss's offset, in ``v32`` if negative (``-1 - offset``).
     ``batches`` = ``[count, batch size, (data offset, arena offset, row length,
@@ -1316,7 +1423,8 @@ def train(code, v64, v32, vi, n_fb, n_all, steps, loss_at, hist, data64, data32,
                     vi[o + j * r:o + (j + 1) * r] = datai[d + row * r:d + (row + 1) * r]
                 else:
                     v64[o + j * r:o + (j + 1) * r] = data64[d + row * r:d + (row + 1) * r]
-        run_all(code, v64, v32, vi, 0, n_fb, 2)
+        if run_all(code, v64, v32, vi, 0, n_fb, 2) <= BAD_INDEX:
+            return s                    # an index out of range: the caller diagnoses it
         loss = v32[-1 - loss_at] if loss_at < 0 else v64[loss_at]
         hist[s] = loss
         if loss - loss != 0.0:

@@ -43,6 +43,7 @@ from .isa import (
     REDUCE,
     SELECT,
     SOFTMAX,
+    TAKE,
     UNARY,
     WHERE,
 )
@@ -157,6 +158,7 @@ DTYPE_RULES = {
     "index": "floating or integer input; int64 output (a position)",
     "cast": "any input; output of the dtype the op names",
     "where": "a boolean condition and two branches of one dtype; output of that dtype",
+    "gather": "values of any dtype and integer indices; output of the values' dtype",
     "leaf": "the dtype the leaf was made with",
 }
 
@@ -218,6 +220,8 @@ def _dtype(op: Op, args: tuple, attrs: dict | None = None) -> tuple[str | None, 
     both dtypes. Integers promote to the wider (NumPy), float32 with float64 to float64,
     bool to the other operand's dtype; integers never mix with floats without cast."""
     rule = op.dtypes
+    if rule == "gather":
+        return _gather_dtype(op, args)
     nodes = [a for a in args if isinstance(a, Node)]
     if rule == "where" and len(args) == 3:
         cond = args[0]
@@ -260,6 +264,24 @@ def _dtype(op: Op, args: tuple, attrs: dict | None = None) -> tuple[str | None, 
     if rule == "index":
         return dtype, "int64"
     return dtype, dtype
+
+
+def _gather_dtype(op: Op, args: tuple) -> tuple[str | None, str | None]:
+    """take / take_grad: the values keep their dtype; the indices must be an integer
+    node (float indices are a one-line error naming both dtypes)."""
+    values, idx = args
+    shown = "gather" if op.name == "take" else op.name
+    vname = values.name if isinstance(values, Node) else _short(values)
+    vdtype = values.dtype if isinstance(values, Node) else None
+    if not isinstance(idx, Node):
+        raise BuildError(f"{op.name}({vname}, {_short(idx)}): the indices must be an integer "
+                         "node; for indices known when the graph is built, use gather")
+    if not is_int(idx.dtype):
+        also = f" and {vname} is {vdtype}" if vdtype else ""
+        raise BuildError(f"{shown}({vname}, {idx.name}): the indices {idx.name} are "
+                         f"{idx.dtype}{also}; indices must be integers: "
+                         f"cast({idx.name}, \"int32\")")
+    return vdtype, vdtype
 
 
 def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node:
@@ -348,6 +370,10 @@ def _shape_softmax(op, inputs, attrs):
 def _shape_matmul(op, inputs, attrs):
     a, b = inputs
     what = f"{a.name} @ {b.name}: {a.shape} @ {b.shape}"
+    for x in inputs:
+        if x.dtype == "bool":
+            raise BuildError(f"{a.name} @ {b.name}: {x.name} is bool; matmul multiplies "
+                             f"numbers: cast({x.name}, \"float64\") (or \"int32\") first")
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"{what} — matmul takes vectors, matrices and stacks of matrices; "
                          "use * to multiply by a scalar")
@@ -640,9 +666,10 @@ defop("min", 53, 1, REDUCE, lambda a, axis, keepdims: np.min(a, axis, keepdims=k
       attrs=("axis", "keepdims"), dtypes="numeric")
 
 defop("matmul", 60, 2, MATMUL, np.matmul, _matmul_vjp, "a @ b", ("g @ bᵀ", "aᵀ @ g"),
-      (_U, _U), symbol="@",
+      (_U, _U), symbol="@", dtypes="numeric",
       doc="matrix product; on stacks of matrices (3-D, 4-D) one product per matrix, the "
-          "leading axes broadcasting as NumPy's matmul")
+          "leading axes broadcasting as NumPy's matmul; of integers in integers (TF1's "
+          "matmul on int32, wrapping as NumPy's), no gradient there")
 
 defop("transpose", 70, 1, LAYOUT, lambda a, perm: np.transpose(a, perm),
       lambda g, y: (transpose(g, tuple(np.argsort(y.attrs["perm"]))),), "transpose(a)",
@@ -1145,6 +1172,69 @@ defop("logsumexp", 55, 1, REDUCE, _np_logsumexp, _logsumexp_vjp, "logsumexp(a)",
       doc="log Σ eˣ, computed stably (no overflow for large x)")
 
 
+# -- gather at run-time indices --------------------------------------------------------
+# gather(params, ids) with an integer *node* as its indices is `take`: the positions are
+# read when the program runs (an argmax, a fed batch of word ids), so there is no index
+# map to lower; the kernel reads them from the integer storage and checks each against
+# the axis. Its VJP `take_grad` adds g back at the same positions (repeats add up), and
+# take_grad's VJP is take again, so second derivatives work.
+def _shape_take(op, inputs, attrs):
+    x, idx = inputs
+    if op.name == "take":
+        what = f"gather({x.name}, {idx.name}, axis={attrs.get('axis', 0)!r})"
+        if x.ndim == 0:
+            raise ShapeError(f"{what}: {x.name} is a scalar; gather picks along an axis")
+        axis = attrs["axis"] = _axis_in(what, attrs.get("axis", 0), x.ndim)
+        shape = x.shape[:axis] + idx.shape + x.shape[axis + 1:]
+        if len(shape) > MAX_NDIM:
+            raise ShapeError(f"{what}: the result would have shape {shape} ({x.name} "
+                             f"{x.shape}, indices {idx.shape}); at most {MAX_NDIM} axes")
+        return shape
+    shape = attrs["shape"] = _int_tuple(f"take_grad({x.name}, {idx.name})",
+                                        attrs.get("shape"), "shape")
+    what = f"take_grad({x.name}, {idx.name}, shape={shape}, axis={attrs.get('axis', 0)!r})"
+    axis = attrs["axis"] = _axis_in(what, attrs.get("axis", 0), builtins.max(len(shape), 1))
+    if not shape:
+        raise ShapeError(f"{what}: the shape is a scalar's; gather picks along an axis")
+    want = shape[:axis] + idx.shape + shape[axis + 1:]
+    if x.shape != want:
+        raise ShapeError(f"{what}: {x.name} has shape {x.shape}, but gather's output on "
+                         f"shape {shape} with indices {idx.shape} has shape {want}")
+    return shape
+
+
+_SHAPE_RULES[TAKE] = _shape_take
+
+
+def _np_take(a, indices, axis):
+    """np.take; the engine checks the indices first (0 ≤ i < size of the axis)."""
+    return np.take(np.asarray(a), np.asarray(indices).astype(np.int64), axis=axis)
+
+
+def _np_take_grad(g, indices, shape, axis):
+    """Zeros of ``shape`` with ``g`` added back at ``indices`` along ``axis``."""
+    g, idx = np.asarray(g), np.asarray(indices).astype(np.int64)
+    out = np.zeros(shape, dtype=g.dtype)
+    k = idx.ndim
+    np.add.at(np.moveaxis(out, axis, 0), idx,
+              np.moveaxis(g, list(range(axis, axis + k)), list(range(k))))
+    return out
+
+
+defop("take", 140, 2, TAKE, _np_take,
+      lambda g, y: (take_grad(g, y.inputs[1], y.inputs[0].shape, y.attrs["axis"]), None),
+      "gather(a, i)", ("g added back at each index (repeats add up)", None),
+      ((-2.0, 2.0), (0.0, 3.99)), attrs=("axis",), args="ai", dtypes="gather",
+      doc="gather at run-time indices: the slices of a at the integer node i along axis "
+      "(`gather(a, i)` with i a node); an index outside 0..n−1 stops the run with an "
+      "error naming it")
+defop("take_grad", 141, 2, TAKE, _np_take_grad,
+      lambda g, y: (take(g, y.inputs[1], y.attrs["axis"]), None),
+      "take_grad(g, i)", ("g read at the indices (a gather)", None),
+      ((-2.0, 2.0), (0.0, 3.99)), attrs=("shape", "axis"), args="gi", dtypes="gather",
+      doc="the VJP of gather at run-time indices: zeros with g added at the indices")
+
+
 # -- integers and booleans -----------------------------------------------------------
 # The comparisons below give booleans; the older gt ge lt le eq (and the operators
 # > >= < <= on nodes) keep giving 0/1 masks of their inputs' dtype, which models
@@ -1205,8 +1295,13 @@ defop("logical_not", 15, 1, UNARY, np.logical_not, NOGRAD, "not a", (None,), ((0
 defop("floordiv", 43, 2, BINARY, _np_floordiv, NOGRAD, "a // b", (None, None), (_U, _B),
       symbol="//", doc="⌊a / b⌋ (floor, as NumPy and TF1's floordiv: −7 // 2 = −4); no "
       "gradient", dtypes="numeric")
-defop("mod", 44, 2, BINARY, _np_mod, NOGRAD, "a % b", (None, None), (_U, _B), symbol="%",
-      doc="a − b·⌊a / b⌋ (the sign of b, as NumPy and TF1: −7 % 2 = 1); no gradient",
+# mod's derivative jumps where a / b is a whole number; its tests sample a and b where
+# ⌊a / b⌋ = 2 throughout, so the finite differences never straddle a jump
+defop("mod", 44, 2, BINARY, _np_mod,
+      lambda g, y: (g, -g * FUNCTIONS["floordiv"](*y.inputs)), "a % b",
+      ("1", "-floor(a/b)"), ((5.2, 5.8), (2.1, 2.3)), symbol="%",
+      doc="a − b·⌊a / b⌋ (the sign of b, as NumPy and TF1: −7 % 2 = 1); of floats, "
+      "∂/∂a = 1 and ∂/∂b = −⌊a / b⌋ (as TF1's FloorMod gradient), away from the jumps",
       dtypes="numeric")
 defop("cast", 16, 1, UNARY, _np_cast, _cast_vjp, "cast(a)", ("1",), (_U,), attrs=("dtype",),
       doc="a in another dtype: float→int truncates toward zero, anything→bool is ≠ 0; "
@@ -1323,16 +1418,36 @@ def expand_dims(x: Any, axis: int, name: str | None = None) -> Node:
 
 
 def gather(params: Any, indices: Any, axis: int = 0, name: str | None = None) -> Node:
-    """The slices of ``params`` at integer ``indices`` along ``axis`` (``tf.gather``);
-    ``indices`` are numbers (an int, a list or an integer array), known when built.
+    """The slices of ``params`` at integer ``indices`` along ``axis`` (``tf.gather``).
+
+    ``indices`` are numbers known when built (an int, a list or an integer array: a
+    ``gather`` node, lowered to block copies), or an integer node (an ``input`` of
+    dtype int32/int64, an ``argmax``, …: a ``take`` node, whose positions are read and
+    checked each run). Either way the gradient adds back at each index (repeats add up).
 
     >>> import nbbp
     >>> with nbbp.Graph():
     ...     y = nbbp.gather(nbbp.param([10.0, 20.0, 30.0]), [2, 0, 2])
-    >>> nbbp.Model(y).value.tolist()
-    [30.0, 10.0, 30.0]
+    ...     ids = nbbp.input([1, 1], dtype="int32")
+    ...     z = nbbp.gather(nbbp.param([10.0, 20.0, 30.0]), ids)
+    >>> nbbp.Model(y).value.tolist(), nbbp.Model(z).value.tolist()
+    ([30.0, 10.0, 30.0], [20.0, 20.0])
     """
+    if isinstance(indices, Node):
+        return take(params, indices, axis=axis, name=name)
     return apply("gather", params, name_=name, indices=indices, indices_shape=None, axis=axis)
+
+
+def take(params: Any, indices: Node, axis: int = 0, name: str | None = None) -> Node:
+    """``gather(params, indices, axis)`` with ``indices`` an integer node, read when the
+    program runs (``np.take``; an index outside ``0..n-1`` is an error naming it)."""
+    return apply("take", params, indices, name_=name, axis=axis)
+
+
+def take_grad(g: Any, indices: Node, shape: Any, axis: int = 0, name: str | None = None
+              ) -> Node:
+    """The VJP of :func:`take`: zeros of ``shape`` with ``g`` added at ``indices``."""
+    return apply("take_grad", g, indices, name_=name, shape=shape, axis=axis)
 
 
 def embedding_lookup(params: Any, ids: Any, name: str | None = None) -> Node:
@@ -2238,7 +2353,8 @@ _CNN_BUILDERS = {f.__name__: f for f in (conv2d, conv2d_backprop_input,
 
 # Builder functions of the tensor ops, and those that build several nodes (not ops).
 _TENSOR_BUILDERS = {f.__name__: f for f in (getitem, concat, stack, tile, pad, squeeze,
-                                            expand_dims, gather, scatter, clip, cast)}
+                                            expand_dims, gather, scatter, clip, cast,
+                                            take, take_grad)}
 COMPOSITES: dict[str, Callable[..., Any]] = {
     "unstack": unstack, "split": split, "embedding_lookup": embedding_lookup,
     "one_hot": one_hot, "layer_norm": layer_norm, "dropout": dropout,
@@ -2317,7 +2433,8 @@ def table_markdown() -> str:
              WHERE: "elementwise, broadcasting", REDUCE: "reduction (axis=None|int, keepdims)",
              MATMUL: "matrix product", LAYOUT: "layout", SOFTMAX: "along an axis (default −1)",
              SELECT: "selection (moves elements)",
-             CONV: "convolution / pooling (NHWC)", RANDOM: "random (counter-based)"}
+             CONV: "convolution / pooling (NHWC)", RANDOM: "random (counter-based)",
+             TAKE: "selection at run-time indices"}
     lines = ["# The op table", "",
              "Generated from `nbbp.core.ops.OPS` by `nbbp.core.ops.table_markdown()`; "
              "`tests/test_docs.py` keeps this file in sync. Every op is a function in a "
@@ -2329,7 +2446,8 @@ def table_markdown() -> str:
         if op.kind == LEAF:
             continue
         derivs = "<br>".join(op.formula(i) for i in range(op.arity))
-        what = (op.doc or pretty(op.expr)) + (" (any number of inputs)" if op.variadic else "")
+        many = op.variadic and op.kind != RANDOM      # random_uniform: one or two inputs
+        what = (op.doc or pretty(op.expr)) + (" (any number of inputs)" if many else "")
         cells = [f"`{op.name}`", kinds[op.kind], what, derivs]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "Built from the ops above (they return several nodes, or are another "

@@ -21,11 +21,18 @@ import numpy as np
 
 from .. import errors
 from ..core import ops
+from ..core.dtypes import FLOATS, promote
 from ..core.graph import Graph, Node
 
-# The dtype imported models compute in. float64 until the core's float32 lands;
-# every value the importers read passes through ``Lowering.array``.
+# The dtype of a model with no float leaf to go by; a leaf keeps its own (float32 or
+# float64) and ops promote as NumPy does (float32 with float64 is float64), as PyTorch
+# and JAX do for tensors.
 DTYPE = "float64"
+
+
+class Variant(Exception):
+    """An op nbbp has, called in a way it does not take (``dropout`` while training,
+    a grouped convolution): the message names the variant, the walk records it."""
 
 
 class Missing:
@@ -41,25 +48,34 @@ class Lowering:
     """A graph being built from a captured program, and what could not be lowered."""
 
     def __init__(self, framework: str, name: str, dtype: str = DTYPE) -> None:
-        if dtype != "float64":
-            raise errors.NbbpError(f"{framework}: dtype {dtype!r} is not available yet; "
-                                   "imported models compute in float64")
         self.framework, self.dtype = framework, dtype
-        self.graph = Graph(name)
+        self.graph = Graph(name, dtype=dtype)   # numbers lift to the operand's dtype
         self.unsupported: list[tuple[str, str]] = []   # (op, where)
 
     # -- values and leaves ---------------------------------------------------------
-    def array(self, value: Any) -> np.ndarray:
-        """A framework value as a NumPy array in the import dtype."""
-        return np.array(value, dtype=self.dtype)
+    def float_dtype(self, dtype: str, name: str) -> str:
+        """``dtype`` if nbbp computes in it (float32, float64), else a one-line error
+        naming the leaf and how to convert it."""
+        if dtype not in FLOATS:
+            raise errors.NbbpError(
+                f"{self.framework}: {name} is {dtype}; nbbp computes in "
+                f"{' or '.join(FLOATS)}: convert the model and its inputs first "
+                "(.float() or .double() in PyTorch, .astype(jnp.float32) in JAX)")
+        return dtype
+
+    def array(self, value: Any, name: str) -> np.ndarray:
+        """A framework float value as a NumPy array of its own dtype."""
+        arr = np.array(value)
+        self.float_dtype(arr.dtype.name, name)
+        return arr
 
     def leaf(self, kind: str, name: str, value: Any) -> Node:
         """A param, input or const named exactly ``name`` (``enc/0/weight``; made unique
-        with ``_1`` if taken)."""
-        arr = self.array(value)
+        with ``_1`` if taken), in the value's own float dtype."""
+        arr = self.array(value, name)
         full = self.graph.unique_name(name, scope="") if name in self.graph else name
         return self.graph.add_node(kind, shape=arr.shape, value=arr, exact_name=full,
-                                   trainable=kind == "param", dtype=self.dtype)
+                                   trainable=kind == "param", dtype=arr.dtype.name)
 
     def miss(self, op: str, where: str, shape: Any = None) -> Node | Missing:
         """Record an op that cannot be lowered. With its result's ``shape`` known, a
@@ -77,7 +93,7 @@ class Lowering:
         with self.graph, self.graph.at_scope(path):
             yield
 
-    def fail_if_unsupported(self, hint: str = "") -> None:
+    def fail_if_unsupported(self) -> None:
         if not self.unsupported:
             return
         seen: dict[str, list[str]] = {}
@@ -88,35 +104,28 @@ class Lowering:
         listed = "; ".join(f"{op} at {', '.join(w) if w else 'an unknown place'}"
                            for op, w in seen.items())
         raise errors.NbbpError(f"{self.framework}: nbbp has no op for {listed}. "
-                               f"{hint}See docs/import.md for the ops that import.")
+                               "See docs/import.md for the ops that import.")
+
+
+def model_dtype(dtypes: Sequence[str]) -> str:
+    """The dtype a model computes in: its float leaves' dtypes promoted (float32 if
+    they are all float32), ``DTYPE`` if it has none."""
+    floats = [d for d in dtypes if d in FLOATS]
+    return promote(*floats) if floats else DTYPE
 
 
 # -- composites written with nbbp's builders --------------------------------------------
 def matmul(a: Node, b: Node) -> Node:
-    """NumPy/torch ``matmul`` semantics (vectors, batches) from 2-D ``matmul`` nodes:
-    batched products become one matmul per batch element, stacked."""
+    """NumPy/torch ``matmul`` semantics: nbbp's matmul takes matrices and stacks of
+    them (batch axes broadcast); a vector beside a stack becomes a one-row or
+    one-column matrix and its axis is dropped after."""
     if a.ndim <= 2 and b.ndim <= 2:
         return ops.matmul(a, b)
     va, vb = a.ndim == 1, b.ndim == 1
-    if va:
-        a = ops.reshape(a, (1,) + a.shape)
-    if vb:
-        b = ops.reshape(b, b.shape + (1,))
-    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-    if a.shape[:-2] != batch:
-        a = ops.broadcast_to(a, batch + a.shape[-2:])
-    if b.shape[:-2] != batch:
-        b = ops.broadcast_to(b, batch + b.shape[-2:])
-    n = math.prod(batch)
-    a3 = ops.reshape(a, (n,) + a.shape[-2:]) if len(batch) != 1 else a
-    b3 = ops.reshape(b, (n,) + b.shape[-2:]) if len(batch) != 1 else b
-    y = ops.stack([ops.matmul(a3[i], b3[i]) for i in range(n)], axis=0)
-    shape = batch + (a.shape[-2], b.shape[-1])
-    if len(batch) != 1:
-        y = ops.reshape(y, shape)
+    y = ops.matmul(ops.reshape(a, (1,) + a.shape) if va else a,
+                   ops.reshape(b, b.shape + (1,)) if vb else b)
     if va or vb:
-        shape = batch + ((a.shape[-2],) if not va else ()) + ((b.shape[-1],) if not vb else ())
-        y = ops.reshape(y, shape)
+        y = ops.reshape(y, y.shape[:-2] + y.shape[-2:][int(va):2 - int(vb)])
     return y
 
 
@@ -153,6 +162,16 @@ def gelu_tanh(x: Node) -> Node:
     return 0.5 * x * (1.0 + ops.tanh(inner))
 
 
+def gelu_erf(x: Node) -> Node:
+    """Exact GELU: 0.5·x·(1 + erf(x/√2))."""
+    return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def erfc(x: Node) -> Node:
+    """1 − erf(x) (JAX's exact GELU is written with it)."""
+    return 1.0 - ops.erf(x)
+
+
 def onehot(labels: np.ndarray, classes: int, axis: int = 1) -> np.ndarray:
     eye = np.eye(classes)[np.asarray(labels, dtype=np.int64)]
     return np.moveaxis(eye, -1, axis)
@@ -174,10 +193,75 @@ def attention(q: Node, k: Node, v: Node, mask: Any = None, causal: bool = False,
         mask = np.tril(np.ones((L, S), dtype=bool))
     if mask is not None:
         if isinstance(mask, np.ndarray) and mask.dtype == bool:
-            s = ops.where(mask.astype(np.float64), s, -1e300)
+            s = ops.where(mask.astype(s.dtype), s, -np.finfo(s.dtype).max)
         else:
             s = s + mask
     return matmul(ops.softmax(s, axis=-1), v)
+
+
+# -- images: nbbp's conv2d and pools are NHWC with HWIO filters (as TF1) ---------------------
+NCHW_TO_NHWC, NHWC_TO_NCHW, OIHW_TO_HWIO = (0, 2, 3, 1), (0, 3, 1, 2), (2, 3, 1, 0)
+Pads = Sequence[Sequence[int]]          # ((top, bottom), (left, right))
+
+
+def permute(x: Node, perm: Sequence[int], name: str | None = None) -> Node:
+    """``x`` with its axes in ``perm`` order; no node when ``perm`` keeps them."""
+    perm = tuple(int(p) for p in perm)
+    return x if perm == tuple(range(x.ndim)) else ops.transpose(x, perm, name=name)
+
+
+def tf_same(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """The padding (before, after) TF's "SAME" adds along an axis of ``n`` elements."""
+    keff = (k - 1) * d + 1
+    total = max((-(-n // s) - 1) * s + keff - n, 0)
+    return total // 2, total - total // 2
+
+
+def _padding(x: Node, window: Sequence[int], strides: Sequence[int],
+             dilation: Sequence[int], pads: Pads, fill: float) -> tuple[Node, str]:
+    """``x`` (NHWC) and the ``padding`` for nbbp's conv/pool that give the explicit
+    ``pads``: "VALID" if none, "SAME" where TF's SAME pads the same way (no pad node),
+    else a ``pad`` node of ``fill`` and "VALID"."""
+    pads = tuple((int(a), int(b)) for a, b in pads)
+    if any(a < 0 or b < 0 for a, b in pads):
+        raise Variant(f"negative padding {pads}")
+    if all(p == (0, 0) for p in pads):
+        return x, "VALID"
+    if pads == tuple(tf_same(n, k, s, d) for n, k, s, d
+                     in zip(x.shape[1:3], window, strides, dilation)):
+        return x, "SAME"
+    return ops.pad(x, [[0, 0], *pads, [0, 0]], fill), "VALID"
+
+
+def conv2d(x: Node, w: Node, strides: Sequence[int], pads: Pads,
+           dilation: Sequence[int] = (1, 1), name: str | None = None) -> Node:
+    """A convolution of ``x`` (NHWC) by ``w`` (HWIO) with explicit ``pads``."""
+    if max(strides) > 1 and max(dilation) > 1:
+        raise Variant(f"a convolution with strides {tuple(strides)} and dilation "
+                      f"{tuple(dilation)} (nbbp's conv2d takes one or the other, as TF1)")
+    x, padding = _padding(x, w.shape[:2], strides, dilation, pads, 0.0)
+    return ops.conv2d(x, w, tuple(strides), padding, tuple(dilation), name=name)
+
+
+def max_pool(x: Node, window: Sequence[int], strides: Sequence[int], pads: Pads) -> Node:
+    """The max of each window of ``x`` (NHWC); padding never wins (−∞)."""
+    x, padding = _padding(x, window, strides, (1, 1), pads, -np.inf)
+    return ops.max_pool(x, tuple(window), tuple(strides), padding)
+
+
+def window_sum(x: Node, window: Sequence[int], strides: Sequence[int], pads: Pads,
+               divisor: Any = 1) -> Node:
+    """The sum of each window of ``x`` (NHWC, zero padding) divided by ``divisor`` (a
+    number or an (out height, out width) array): ``avg_pool`` times a constant, or
+    avg_pool alone when the divisor is the window's size."""
+    x, padding = _padding(x, window, strides, (1, 1), pads, 0.0)
+    if padding == "SAME":                  # TF's SAME avg divides by the inside count
+        x, padding = ops.pad(x, [[0, 0], *pads, [0, 0]], 0.0), "VALID"
+    y = ops.avg_pool(x, tuple(window), tuple(strides), padding)
+    factor = math.prod(window) / np.asarray(divisor, dtype=np.float64)
+    if np.all(factor == 1.0):
+        return y
+    return y * (factor if factor.ndim == 0 else factor[:, :, None])
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -185,8 +269,11 @@ def shape_of(x: Any) -> tuple[int, ...]:
 
 
 def node_in(x: Any) -> Node:
-    """``x`` as a node of the graph being built (an array becomes a const)."""
+    """``x`` as a node of the graph being built (an array becomes a const of its own
+    float dtype, else of the graph's)."""
     if isinstance(x, Node):
         return x
     from ..core.graph import get_graph
-    return ops._lift(np.asarray(x, dtype=DTYPE), get_graph())
+    graph = get_graph()
+    dtype = np.asarray(x).dtype.name
+    return ops._lift(x, graph, dtype if dtype in FLOATS else graph.dtype)

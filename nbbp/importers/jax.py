@@ -1,6 +1,7 @@
 """``nbbp.from_jax``: a JAX function as an nbbp model.
 
-The function is traced with ``jax.make_jaxpr`` (in 64-bit mode) and each jaxpr
+The function is traced with ``jax.make_jaxpr`` (in 64-bit mode when an argument is
+float64; a float32 function as JAX runs it by default) and each jaxpr
 primitive is rebuilt from nbbp's builders; ``jit``/``pjit`` and ``custom_jvp``/
 ``custom_vjp`` calls are inlined, so ``jax.nn.log_softmax`` shows its inside. Leaves of
 the params pytree (argument 0 by default, as ``jax.grad``) are params named by their
@@ -23,7 +24,7 @@ from ..core import ops
 from ..core.graph import Node
 from ..model import Model
 from . import _lower as L
-from ._lower import MISSING, Lowering
+from ._lower import MISSING, Lowering, Variant
 
 HANDLERS: dict[str, Callable[..., Any]] = {}
 CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr",
@@ -32,12 +33,8 @@ CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr",
          "remat": "jaxpr", "checkpoint": "jaxpr"}
 
 
-class Variant(Exception):
-    """A primitive nbbp has, with parameters it does not take."""
-
-
 for _n in ("tanh", "exp", "log", "sqrt", "abs", "sin", "cos", "neg", "sign",
-           "stop_gradient"):
+           "stop_gradient", "erf"):
     HANDLERS[_n] = lambda x, _f=ops.FUNCTIONS[_n], **p: _f(x)
 for _n, _f in (("add", ops.add), ("sub", ops.sub), ("mul", ops.mul), ("div", ops.div),
                ("max", ops.maximum), ("min", ops.minimum), ("pow", ops.pow),
@@ -46,6 +43,7 @@ for _n, _f in (("add", ops.add), ("sub", ops.sub), ("mul", ops.mul), ("div", ops
     HANDLERS[_n] = lambda a, b, _f=_f, **p: _f(a, b)
 HANDLERS.update(
     logistic=lambda x, **p: ops.sigmoid(x),
+    erfc=lambda x, **p: L.erfc(x),
     rsqrt=lambda x, **p: 1.0 / ops.sqrt(x),
     square=lambda x, **p: x * x,
     ne=lambda a, b, **p: 1.0 - ops.eq(a, b),
@@ -72,9 +70,10 @@ def _integer_pow(x, y, **p):
 
 
 def _convert(x, new_dtype, **p):
-    if not np.issubdtype(np.dtype(new_dtype), np.floating):
-        raise Variant(f"convert_element_type of a float value to {np.dtype(new_dtype)}")
-    return x
+    name = np.dtype(new_dtype).name
+    if name not in ("float32", "float64"):
+        raise Variant(f"convert_element_type of a float value to {name}")
+    return x if name == x.dtype else ops.cast(x, name)
 
 
 def _reshape(x, new_sizes, dimensions=None, **p):
@@ -95,7 +94,8 @@ def _broadcast_in_dim(x, shape, broadcast_dimensions, **p):
 
 
 def _dot_general(a, b, dimension_numbers, **p):
-    """Any ``dot_general`` as transposes, reshapes and (batched) 2-D matmuls."""
+    """Any ``dot_general`` as transposes, reshapes and one matmul (of matrices or of
+    stacks of them)."""
     (ca, cb), (ba, bb) = dimension_numbers
     a, b = L.node_in(a), L.node_in(b)
     fa = [i for i in range(a.ndim) if i not in ca and i not in ba]
@@ -118,6 +118,8 @@ def _dot_general(a, b, dimension_numbers, **p):
 
 
 def _select_n(pred, *cases, **p):
+    if not isinstance(pred, Node) and np.size(pred) and np.all(pred == np.ravel(pred)[0]):
+        return cases[int(np.ravel(pred)[0])]       # a constant choice (jnp.var's ddof)
     if len(cases) != 2:
         raise Variant("select_n with more than two cases")
     return ops.where(pred, cases[1], cases[0])
@@ -141,6 +143,62 @@ def _exp2(x, **p):
 HANDLERS.update(integer_pow=_integer_pow, convert_element_type=_convert, reshape=_reshape,
                 broadcast_in_dim=_broadcast_in_dim, dot_general=_dot_general,
                 select_n=_select_n, slice=_slice, pad=_pad, exp2=_exp2)
+
+
+# -- images: any layout, transposed around nbbp's NHWC/HWIO conv2d and pools -----------------
+def _conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                          dimension_numbers, feature_group_count=1, batch_group_count=1, **p):
+    """``lax.conv_general_dilated`` / ``lax.conv``: the input and filter transposed to
+    NHWC and HWIO by the dimension numbers, nbbp's conv2d, the output transposed back."""
+    if len(window_strides) != 2:
+        raise Variant(f"conv_general_dilated with {len(window_strides)} spatial dimensions "
+                      "(nbbp's conv2d has 2)")
+    if any(d != 1 for d in lhs_dilation):
+        raise Variant("conv_general_dilated with lhs_dilation (a transposed convolution)")
+    if feature_group_count != 1 or batch_group_count != 1:
+        raise Variant(f"conv_general_dilated with feature_group_count={feature_group_count}, "
+                      f"batch_group_count={batch_group_count} (grouped; nbbp's conv2d takes 1)")
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    x = L.permute(L.node_in(lhs), [lhs_spec[i] for i in (0, 2, 3, 1)], "nhwc")
+    w = L.permute(L.node_in(rhs), [rhs_spec[i] for i in (2, 3, 1, 0)], "hwio")
+    y = L.conv2d(x, w, window_strides, padding, rhs_dilation)
+    return L.permute(y, np.argsort([out_spec[i] for i in (0, 2, 3, 1)]))
+
+
+def _window(what: str, x: Node, window_dimensions, window_strides, padding, base_dilation,
+            window_dilation, pool: Callable[..., Node]) -> Node:
+    """``lax.reduce_window`` with max or add over two axes of a 4-D array, (1, 2) as in
+    NHWC or (2, 3) as in NCHW: ``pool`` on the NHWC view."""
+    if any(d != 1 for d in (*base_dilation, *window_dilation)):
+        raise Variant(f"{what} with dilation")
+    moved = {i for i in range(len(window_dimensions)) if window_dimensions[i] != 1
+             or window_strides[i] != 1 or tuple(padding[i]) != (0, 0)}
+    axes = next((a for a in ((1, 2), (2, 3)) if moved <= set(a)), None) if x.ndim == 4 else None
+    if axes is None:
+        raise Variant(f"{what} over axes {sorted(moved)} of a {x.ndim}-D array (nbbp pools "
+                      "axes 1, 2 of NHWC or 2, 3 of NCHW images)")
+    perm = (0, 1, 2, 3) if axes == (1, 2) else L.NCHW_TO_NHWC
+    y = pool(L.permute(x, perm, "nhwc"), [window_dimensions[a] for a in axes],
+             [window_strides[a] for a in axes], [padding[a] for a in axes])
+    return L.permute(y, np.argsort(perm))
+
+
+def _reduce_window_max(x, **p):
+    return _window("reduce_window_max", x, pool=L.max_pool, **_window_params(p))
+
+
+def _reduce_window_sum(x, **p):
+    return _window("reduce_window_sum", x, pool=L.window_sum, **_window_params(p))
+
+
+def _window_params(p: dict) -> dict:
+    keys = ("window_dimensions", "window_strides", "padding", "base_dilation",
+            "window_dilation")
+    return {k: p[k] for k in keys}
+
+
+HANDLERS.update(conv_general_dilated=_conv_general_dilated,
+                reduce_window_max=_reduce_window_max, reduce_window_sum=_reduce_window_sum)
 
 
 class Imported(NamedTuple):
@@ -193,6 +251,9 @@ def from_jax(fn: Callable, *example_args: Any, params: Any = 0, loss: Any = None
     name : str, optional
         The model's name (default: the function's name).
 
+    Float32 arguments give a float32 model, traced as JAX runs it by default; a
+    float64 argument turns on JAX's 64-bit mode for the trace.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp, nbbp
@@ -213,20 +274,24 @@ def capture(fn: Callable, *example_args: Any, params: Any = 0, loss: Any = None,
 
     argnums = {params} if isinstance(params, int) else set(params or ())
     names = _arg_names(fn, len(example_args))
-    with jax.enable_x64(True):
-        args64 = jax.tree_util.tree_map(_as64, example_args)
+    args = jax.tree_util.tree_map(np.asarray, example_args)
+    floats = [a.dtype.name for a in jax.tree_util.tree_leaves(args)
+              if np.issubdtype(a.dtype, np.floating)]
+    dtype = L.model_dtype(floats)
+    # float64 needs JAX's 64-bit mode; a float32 function is traced as JAX runs it
+    with jax.enable_x64(dtype == "float64"):
         try:
-            closed = jax.make_jaxpr(fn)(*args64)
+            closed = jax.make_jaxpr(fn)(*args)
         except Exception as exc:  # noqa: BLE001 - JAX's own message, on one line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise errors.NbbpError(f"from_jax: jax.make_jaxpr could not trace the function: "
                                    f"{first}") from exc
         title = getattr(fn, "__name__", "model")
         title = "model" if title == "<lambda>" else title
-        low = Lowering("from_jax", name or title)
+        low = Lowering("from_jax", name or title, dtype)
         env: dict[Any, Any] = {}
         invars = iter(closed.jaxpr.invars)
-        for i, arg in enumerate(args64):
+        for i, arg in enumerate(args):
             leaves = jax.tree_util.tree_flatten_with_path(arg)[0]
             for path, value in leaves:
                 var = next(invars)
@@ -234,14 +299,14 @@ def capture(fn: Callable, *example_args: Any, params: Any = 0, loss: Any = None,
                 kind = "param" if i in argnums else "input"
                 label = _key_name(path) if kind == "param" and path else \
                     "/".join(p for p in (names[i], _key_name(path)) if p)
-                if np.issubdtype(value.dtype, np.floating):
+                if value.dtype.kind == "f" or value.dtype.name == "bfloat16":
                     env[var] = low.leaf(kind, label, value)
                 else:
                     env[var] = value
         for var, value in zip(closed.jaxpr.constvars, closed.consts):
             env[var] = np.asarray(value)
         outs = _lower_jaxpr(low, closed.jaxpr, env)
-    low.fail_if_unsupported(_cnn_hint(low))
+    low.fail_if_unsupported()
     if loss is None:
         if len(outs) != 1:
             raise errors.NbbpError(f"from_jax: the function returns {len(outs)} outputs; "
@@ -255,11 +320,6 @@ def capture(fn: Callable, *example_args: Any, params: Any = 0, loss: Any = None,
     return Imported(model, closed, {k: v for k, v in env.items() if isinstance(v, Node)})
 
 
-def _as64(x: Any) -> Any:
-    arr = np.asarray(x)
-    return arr.astype(np.float64) if np.issubdtype(arr.dtype, np.floating) else arr
-
-
 def _arg_names(fn: Callable, n: int) -> list[str]:
     try:
         ps = [p.name for p in inspect.signature(fn).parameters.values()
@@ -267,13 +327,6 @@ def _arg_names(fn: Callable, n: int) -> list[str]:
     except (TypeError, ValueError):
         ps = []
     return ps[:n] + [f"x{i}" for i in range(len(ps), n)]
-
-
-def _cnn_hint(low: Lowering) -> str:
-    if any(op in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum")
-           for op, _ in low.unsupported):
-        return "Convolution and pooling come with nbbp's CNN ops. "
-    return ""
 
 
 def _read(env: dict, v: Any) -> Any:

@@ -28,19 +28,11 @@ from ..core import ops
 from ..core.graph import Node
 from ..model import Model
 from . import _lower as L
-from ._lower import MISSING, Lowering
+from ._lower import MISSING, Lowering, Variant
 
 HANDLERS: dict[str, Callable[..., Any]] = {}
 IGNORED = {"_assert_tensor_metadata", "_assert_scalar", "sym_constrain_range_for_size",
            "_assert_async"}
-CNN_OPS = {"convolution", "conv1d", "conv2d", "conv3d", "max_pool2d", "avg_pool2d",
-           "max_pool2d_with_indices", "adaptive_avg_pool2d", "batch_norm",
-           "_native_batch_norm_legit_no_training", "_native_batch_norm_legit_functional",
-           "native_batch_norm", "cudnn_batch_norm"}
-
-
-class Variant(Exception):
-    """An op nbbp has, called in a way it does not (``dropout`` while training)."""
 
 
 def handles(*names: str) -> Callable:
@@ -53,12 +45,13 @@ def handles(*names: str) -> Callable:
 
 # -- elementwise ---------------------------------------------------------------------
 for _n in ("tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs", "sin", "cos", "neg",
-           "sign"):
+           "sign", "erf"):
     HANDLERS[_n] = ops.FUNCTIONS[_n]
 for _n in ("maximum", "minimum", "gt", "ge", "lt", "le", "eq"):
     HANDLERS[_n] = ops.FUNCTIONS[_n]
 HANDLERS.update(mul=operator.mul, pow=ops.pow)
-HANDLERS.update(rsqrt=lambda x: 1.0 / ops.sqrt(x), reciprocal=lambda x: 1.0 / x,
+HANDLERS.update(erfc=L.erfc, special_erfc=L.erfc, special_erf=ops.erf,
+                rsqrt=lambda x: 1.0 / ops.sqrt(x), reciprocal=lambda x: 1.0 / x,
                 square=lambda x: x * x, silu=lambda x: x * ops.sigmoid(x),
                 ne=lambda a, b: 1.0 - ops.eq(a, b), where=ops.where,
                 leaky_relu=lambda x, slope=0.01: ops.leaky_relu(x, slope))
@@ -88,7 +81,7 @@ def _div(a, b, rounding_mode=None):
 
 @handles("clamp", "hardtanh")
 def _clamp(x, lo=None, hi=None):
-    big = np.finfo(np.float64).max
+    big = np.finfo(x.dtype).max
     return ops.clip(x, -big if lo is None else lo, big if hi is None else hi)
 
 
@@ -101,9 +94,7 @@ def _softplus(x, beta=1, threshold=20):
 
 @handles("gelu")
 def _gelu(x, approximate="none"):
-    if approximate != "tanh":
-        raise Variant("gelu (the exact form needs erf; use approximate='tanh')")
-    return L.gelu_tanh(x)
+    return L.gelu_tanh(x) if approximate == "tanh" else L.gelu_erf(x)
 
 
 @handles("dropout", "native_dropout", "feature_dropout", "alpha_dropout")
@@ -128,9 +119,12 @@ def _to(x, *args, dtype=None, **kwargs):
     import torch
     dt = dtype if dtype is not None else next((a for a in args if isinstance(a, torch.dtype)),
                                               None)
-    if dt is not None and not dt.is_floating_point:
+    if dt is None:
+        return x
+    name = str(dt).removeprefix("torch.")
+    if name not in ("float32", "float64"):
         raise Variant(f"a cast of a float tensor to {dt}")
-    return x
+    return x if name == x.dtype else ops.cast(x, name)
 
 
 @handles("zeros_like", "ones_like", "full_like", "empty_like")
@@ -311,6 +305,151 @@ def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
     return L.attention(q, k, v, attn_mask, is_causal, scale)
 
 
+# -- images: NCHW tensors and OIHW filters, transposed around nbbp's NHWC/HWIO ops ----------
+def _pair(v: Any) -> tuple[int, int]:
+    v = [int(t) for t in ([v] if isinstance(v, int) else v)]
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _images(op: str, x: Node, fn: Callable[[Node], Node]) -> Node:
+    """``fn`` (on NHWC) applied to ``x`` (NCHW, or CHW unbatched), as PyTorch lays it
+    out: transpose in, ``fn``, transpose back."""
+    if x.ndim not in (3, 4):
+        raise Variant(f"{op} on a {x.ndim}-D tensor (it takes (N, C, H, W) or (C, H, W))")
+    one = x.ndim == 3
+    y = fn(L.permute(ops.reshape(x, (1,) + x.shape) if one else x, L.NCHW_TO_NHWC, "nhwc"))
+    y = L.permute(y, L.NHWC_TO_NCHW)          # named after the op by capture
+    return ops.reshape(y, y.shape[1:]) if one else y
+
+
+def _conv_pads(padding: Any, k: tuple[int, int], dilation: tuple[int, int]) -> tuple:
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":                  # PyTorch: the odd element after, as TF
+        return tuple((d * (n - 1) // 2, d * (n - 1) - d * (n - 1) // 2)
+                     for n, d in zip(k, dilation))
+    return tuple((p, p) for p in _pair(padding))
+
+
+@handles("conv2d")
+def _conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    if groups != 1:
+        raise Variant(f"conv2d with groups={groups} (nbbp's conv2d takes groups=1)")
+    stride, dilation = _pair(stride), _pair(dilation)
+    pads = _conv_pads(padding, w.shape[2:], dilation)
+    hwio = ops.transpose(w, L.OIHW_TO_HWIO, name="hwio")
+
+    def conv(x):
+        y = L.conv2d(x, hwio, stride, pads, dilation, name="conv_nhwc")
+        return y if b is None else y + b        # the bias on the channel axis (last)
+    return _images("conv2d", x, conv)
+
+
+@handles("conv1d")
+def _conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """A conv2d of height 1: (N, C, L) → (N, C, 1, L)."""
+    if x.ndim not in (2, 3):
+        raise Variant(f"conv1d on a {x.ndim}-D tensor (it takes (N, C, L) or (C, L))")
+    pad = padding if isinstance(padding, str) else (0, _pair(padding)[0])
+    y = _conv2d(_unsqueeze(x, -2), _unsqueeze(w, -2), b, (1, _pair(stride)[0]), pad,
+                (1, _pair(dilation)[0]), groups)
+    return _squeeze(y, -2)
+
+
+@handles("convolution")
+def _convolution(x, w, b, stride, padding, dilation, transposed, output_padding, groups):
+    if transposed:
+        raise Variant("a transposed convolution (conv_transpose)")
+    fn = {4: _conv2d, 3: _conv1d}.get(w.ndim)
+    if fn is None:
+        raise Variant(f"a {w.ndim - 2}-D convolution (conv1d and conv2d import)")
+    return fn(x, w, b, stride, padding, dilation, groups)
+
+
+def _pool_out(n: int, k: int, s: int, p: int, ceil: bool) -> int:
+    """PyTorch's pooled size: with ``ceil_mode`` the last window may hang over the end,
+    but must start inside the input or its left padding."""
+    out = (-(-(n + 2 * p - k) // s) if ceil else (n + 2 * p - k) // s) + 1
+    return out - 1 if ceil and (out - 1) * s >= n + p else out
+
+
+def _pool_geometry(x: Node, kernel, stride, padding, ceil: bool):
+    """Window, strides and explicit pads (the right ones grown for ``ceil_mode``)."""
+    k = _pair(kernel)
+    s = _pair(stride) if stride else k
+    p = _pair(padding)
+    if any(2 * pi > ki for pi, ki in zip(p, k)):
+        raise Variant(f"pooling with padding {p} over half the window {k}")
+    outs = [_pool_out(n, *a, ceil) for n, a in zip(x.shape[-2:], zip(k, s, p))]
+    pads = tuple((pi, max((o - 1) * si + ki - n - pi, pi))
+                 for n, o, ki, si, pi in zip(x.shape[-2:], outs, k, s, p))
+    return k, s, p, outs, pads
+
+
+@handles("max_pool2d")
+def _max_pool2d(x, kernel, stride=(), padding=0, dilation=1, ceil_mode=False):
+    if _pair(dilation) != (1, 1):
+        raise Variant(f"max_pool2d with dilation={dilation} (nbbp's max_pool has none)")
+    k, s, _, _, pads = _pool_geometry(x, kernel, stride, padding, ceil_mode)
+    return _images("max_pool2d", x, lambda t: L.max_pool(t, k, s, pads))
+
+
+def _avg_divisor(n: int, o: int, k: int, s: int, p: int, with_pad: bool) -> np.ndarray:
+    """How many elements PyTorch's avg_pool2d divides each window along an axis by:
+    the window clipped to the padded input, or to the input itself."""
+    start = np.arange(o) * s - p
+    end = np.minimum(start + k, n + p)
+    return end - start if with_pad else np.minimum(end, n) - np.maximum(start, 0)
+
+
+@handles("avg_pool2d")
+def _avg_pool2d(x, kernel, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    k, s, p, outs, pads = _pool_geometry(x, kernel, stride, padding, ceil_mode)
+    if divisor_override:
+        div: Any = divisor_override
+    else:
+        h, w = (_avg_divisor(n, o, ki, si, pi, count_include_pad)
+                for n, o, ki, si, pi in zip(x.shape[-2:], outs, k, s, p))
+        div = np.outer(h, w)
+    return _images("avg_pool2d", x, lambda t: L.window_sum(t, k, s, pads, div))
+
+
+@handles("adaptive_avg_pool2d")
+def _adaptive_avg_pool2d(x, output_size):
+    hw = x.shape[-2:]
+    out = tuple(n if o is None else int(o) for n, o in zip(hw, _pair_none(output_size)))
+    if out == (1, 1):
+        return L.reduce("mean", x, [-2, -1], keepdims=True)
+    if any(n % o for n, o in zip(hw, out)):
+        raise Variant(f"adaptive_avg_pool2d from {hw[0]}×{hw[1]} to {out[0]}×{out[1]} "
+                      "(windows of unequal sizes; use sizes that divide the input's)")
+    k = tuple(n // o for n, o in zip(hw, out))
+    return _images("adaptive_avg_pool2d", x,
+                   lambda t: L.window_sum(t, k, k, ((0, 0), (0, 0)), math.prod(k)))
+
+
+def _pair_none(v: Any) -> tuple:
+    return (v, v) if v is None or isinstance(v, int) else tuple(v)
+
+
+@handles("batch_norm")
+def _batch_norm(x, weight, bias, mean, var, training, momentum=0.1, eps=1e-5, cudnn=True):
+    """Eval mode: (x − running_mean) / sqrt(running_var + eps) · weight + bias, the
+    running statistics constants of the graph, per channel (axis 1)."""
+    if training or mean is None:
+        raise Variant("batch_norm with batch statistics (call model.eval() before "
+                      "importing; track_running_stats=True)")
+    shape = (x.shape[1],) + (1,) * (x.ndim - 2)
+
+    def per(v):
+        return v if v is None or x.ndim == 2 else ops.reshape(L.node_in(v), shape)
+    y = (x - per(mean)) / ops.sqrt(per(var) + eps)
+    if weight is not None:
+        y = y * per(weight)
+    return y if bias is None else y + per(bias)
+
+
 # -- losses ------------------------------------------------------------------------------
 def _reduced(per: Node, reduction: int) -> Node:
     """PyTorch's reduction codes: 0 none, 1 mean, 2 sum."""
@@ -448,7 +587,8 @@ def from_torch(model: Any, *example_inputs: Any, params: Any = None, loss: Any =
     name : str, optional
         The model's name (default: the module's class or the function's name).
 
-    Values are imported as float64 whatever the model's dtype.
+    Each param and input keeps its dtype (float32 or float64) and ops promote as
+    PyTorch does, so a float32 module imports as a float32 model.
 
     Examples
     --------
@@ -493,7 +633,10 @@ def capture(model: Any, *example_inputs: Any, params: Any = None, loss: Any = No
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise errors.NbbpError(f"from_torch: torch.export could not capture the model: "
                                f"{first}") from exc
-    low = Lowering("from_torch", name or title)
+    floats = [_dtype_name(t) for t in (*inputs, *ep.state_dict.values(),
+                                       *ep.constants.values())
+              if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    low = Lowering("from_torch", name or title, L.model_dtype(floats))
     skip = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
     env = _placeholders(low, ep, inputs, arg_names, trainable)
     outputs = []
@@ -507,7 +650,7 @@ def capture(model: Any, *example_inputs: Any, params: Any = None, loss: Any = No
         env[node.name] = res = _lower_node(low, node, env, skip)
         if isinstance(res, Node) and res.id >= start and res.auto_named:
             low.graph.rename(res, node.name)     # the result of `linear` is named linear
-    low.fail_if_unsupported(_cnn_hint(low))
+    low.fail_if_unsupported()
     out = _pick_output(ep, outputs, env, loss)
     model = Model(out, engine=engine, name=name or title)
     nodes = {k: v for k, v in env.items() if isinstance(v, Node)}
@@ -547,27 +690,36 @@ def _which(params: Any, names: list[str]) -> set[int]:
 
 def _placeholders(low: Lowering, ep: Any, inputs: tuple, names: list[str],
                   trainable: set[int]) -> dict[str, Any]:
+    """Each input of the program as a leaf: float tensors become params (the module's
+    parameters, the inputs named in ``params=``), inputs, or consts (buffers such as
+    batch norm's running statistics), in their own dtype; integer ones (labels,
+    indices, ``num_batches_tracked``) are constants."""
     from torch.export.graph_signature import InputKind
     env: dict[str, Any] = {}
     k = 0
     for spec in ep.graph_signature.input_specs:
-        ph = spec.arg.name
         if spec.kind == InputKind.USER_INPUT:
-            value = _as_numpy(inputs[k])
-            if np.issubdtype(value.dtype, np.floating):
-                env[ph] = low.leaf("param" if k in trainable else "input", names[k], value)
-            else:
-                env[ph] = value        # integer labels and indices: constants
+            kind = "param" if k in trainable else "input"
+            name, value = names[k], inputs[k]
             k += 1
         elif spec.kind == InputKind.PARAMETER:
-            env[ph] = low.leaf("param", spec.target.replace(".", "/"),
-                               _as_numpy(ep.state_dict[spec.target]))
+            kind, name, value = "param", spec.target, ep.state_dict[spec.target]
         elif spec.kind == InputKind.BUFFER:
+            kind, name = "const", spec.target
             value = ep.state_dict.get(spec.target, ep.constants.get(spec.target))
-            env[ph] = low.leaf("const", spec.target.replace(".", "/"), _as_numpy(value))
         else:
-            env[ph] = _as_numpy(ep.constants[spec.target])
+            kind, name, value = "", spec.target, ep.constants[spec.target]
+        name = name.replace(".", "/")
+        if kind and value.is_floating_point():
+            low.float_dtype(_dtype_name(value), name)    # float16, bfloat16: refused
+            env[spec.arg.name] = low.leaf(kind, name, _as_numpy(value))
+        else:
+            env[spec.arg.name] = _as_numpy(value)
     return env
+
+
+def _dtype_name(t: Any) -> str:
+    return str(t.dtype).removeprefix("torch.")
 
 
 def _lower_node(low: Lowering, node: Any, env: dict[str, Any], skip: Sequence[str]) -> Any:
@@ -599,12 +751,6 @@ def _lower_node(low: Lowering, node: Any, env: dict[str, Any], skip: Sequence[st
             return fn(*args, **kwargs)
     except Variant as v:
         return low.miss(str(v), where(node, skip), shape)
-
-
-def _cnn_hint(low: Lowering) -> str:
-    if any(op.removeprefix("aten.") in CNN_OPS for op, _ in low.unsupported):
-        return "Convolution, pooling and batch norm come with nbbp's CNN ops. "
-    return ""
 
 
 def _pick_output(ep: Any, outputs: list, env: dict[str, Any], loss: Any) -> Node:

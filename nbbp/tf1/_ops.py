@@ -298,6 +298,8 @@ def _select(c, a, b):
 
 
 def _gather(params, indices, axis=0):
+    if indices.op != "const":        # run-time indices (a placeholder, an argmax): take
+        return O.gather(params, indices, axis=int(axis))
     return O.gather(params, indices.value.astype(np.int64), axis=int(axis))
 
 
@@ -844,13 +846,8 @@ def gather(params: Any, indices: Any, validate_indices: Any = None, name: str | 
     g = graph_of([params, indices], "tf.gather")
     with g.as_default():
         ind = convert_to_tensor(indices, name="indices")
-    if ind.op.type != "Const":
-        raise NotSupportedError(
-            f"tf.gather with indices computed in the graph ({ind.name}) is not supported by "
-            "nbbp.tf1 yet (nbbp's core gathers at indices known when the graph is built); "
-            "pass the indices as a list or a tf.constant")
-    bad = ind.op.attrs["value"]
-    if ind.dtype.is_integer:
+    bad = ind.op.attrs["value"] if ind.op.type == "Const" else None
+    if ind.dtype.is_integer and bad is not None:
         p = params if isinstance(params, Tensor) else None
         if p is not None and p._shape is not None and p._shape[axis] is not None:
             n = p._shape[axis]

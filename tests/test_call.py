@@ -1,0 +1,163 @@
+"""The call path: ``m.set`` with precomputed slots, and ``m.function(...)``, the
+set + run + read in one call. Oracles: the worked examples' known numbers, closed-form
+derivatives (hypothesis), NumPy, and the Python reference engine; errors are compared
+with the text ``set`` gives for the same value."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nbbp
+
+W1 = "x = param(3.0)\ny = param(2.0)\nf = x*x*y + y + 1"
+W2 = """x1 = input(2.0); x2 = input(0.0)
+w1 = param(-3.0); w2 = param(1.0); b = param(6.8813735870195432)
+o = tanh(x1*w1 + x2*w2 + b)"""
+MIXED = "x = param([1.0, 2.0])\nw = param(3.0)\nf = sum(x*x)*w"
+finite = st.floats(-50, 50, allow_nan=False, allow_infinity=False)
+
+
+def _error(fn):
+    with pytest.raises(nbbp.NbbpError) as info:
+        fn()
+    return type(info.value), str(info.value)
+
+
+def test_function_gives_the_worked_examples():
+    m = nbbp.build(W1)
+    f = m.function("x", "y")
+    assert f(3.0, 2.0) == (21.0, (12.0, 10.0))          # the article's numbers
+    assert f(y=2.0, x=3.0) == (21.0, (12.0, 10.0))
+    o = nbbp.build(W2).function()
+    value, grads = o(2.0, 0.0, -3.0, 1.0, 6.8813735870195432)
+    assert value == pytest.approx(math.sqrt(0.5), rel=1e-15)
+    assert grads == pytest.approx((-1.5, 0.5, 1.0, 0.0, 0.5), rel=1e-12)  # x1 x2 w1 w2 b
+    assert o.names == ("x1", "x2", "w1", "w2", "b")
+
+
+@settings(max_examples=40, deadline=None)
+@given(finite, finite)
+def test_function_equals_set_then_read_and_the_closed_form(x, y):
+    m, ref = nbbp.build(W1), nbbp.build(W1, engine="python")
+    value, (gx, gy) = m.function("x", "y")(x, y)
+    ref.set(x=x, y=y)
+    assert (value, gx, gy) == (ref.value, ref.grads["x"], ref.grads["y"])
+    assert (m.value, m.grads) == (ref.value, ref.grads)     # the model keeps the call
+    assert value == pytest.approx(x * x * y + y + 1, rel=1e-12, abs=1e-12)
+    assert (gx, gy) == pytest.approx((2 * x * y, x * x + 1), rel=1e-12, abs=1e-12)
+
+
+def test_function_wrt_one_name_any_node_and_tensors():
+    m = nbbp.build(MIXED)
+    f = m.function("x", "w", wrt="x")
+    value, gx = f(np.array([1.0, 2.0]), 2.0)
+    assert value == 10.0 and np.array_equal(gx, [4.0, 8.0])     # 2·x·w
+    g = m.function("w", wrt=("w", "x", "f"))
+    assert g(1.0) == (5.0, (5.0, pytest.approx([2.0, 4.0]), 1.0))
+    assert nbbp.build(W1).function("x", wrt=())(1.0) == (5.0, ())
+
+
+def test_function_results_are_fresh_not_views_of_the_arena():
+    m = nbbp.build(MIXED)
+    f = m.function("x", "w")
+    v1, (gx1, gw1) = f(np.array([1.0, 1.0]), 2.0)
+    gx1[0] = 99.0                        # writing a result changes nothing inside
+    v2, (gx2, gw2) = f(np.array([2.0, 1.0]), 2.0)
+    assert (v1, gw1) == (4.0, 2.0) and (v2, gw2) == (10.0, 5.0)
+    assert np.array_equal(gx2, [8.0, 4.0]) and gx1[1] == 4.0     # gx1 untouched by call 2
+    assert np.array_equal(m.grad_of("x"), [8.0, 4.0])
+
+
+@pytest.mark.parametrize("bad", ["a", None, [1.0, 2.0], float("nan"), float("inf"),
+                                 np.ones(3), 1e400])
+def test_function_errors_are_sets_and_leave_the_model_as_it_was(bad):
+    m = nbbp.build(W1)
+    f = m.function("x", "y")
+    m.set(x=1.0)
+    want = _error(lambda: m.set(x=bad, y=2.0))
+    assert (m.value, m.grads) == (5.0, {"x": 4.0, "y": 2.0})
+    assert _error(lambda: f(bad, 2.0)) == want
+    assert _error(lambda: f(x=bad, y=2.0)) == want
+    assert (m.value, m.grads) == (5.0, {"x": 4.0, "y": 2.0})     # restored
+
+
+def test_a_refused_value_undoes_the_ones_written_before_it():
+    m = nbbp.build(W1)
+    with pytest.raises(nbbp.FeedError, match=r"set 'y': the value has shape \(2,\)"):
+        m.function("x", "y")(1.0, [1.0, 2.0])
+    with pytest.raises(nbbp.FeedError, match="set 'y': needs a number"):
+        m.set(x=1.0, y="two")
+    assert m["x"].value == 3.0 and m.value == 21.0
+
+
+def test_function_argument_errors():
+    m = nbbp.build(W1)
+    f = m.function("x", "y")
+    label = "model 'f' as a function of (x, y)"
+    assert _error(lambda: f(1.0)) == (nbbp.FeedError, f"{label} needs a value for 'y' (a "
+                                      "function takes every one of its arguments; "
+                                      "m.set(...) changes some leaves only)")
+    assert _error(lambda: f(1.0, 2.0, 3.0))[1] == f"{label} takes 2 values (x, y), got 3"
+    assert _error(lambda: f(1.0, x=2.0))[1] == f"{label} got two values for 'x'"
+    assert "has no argument 'yy'; did you mean 'y'" in _error(lambda: f(1.0, yy=2.0))[1]
+    assert _error(lambda: m.function("f")) == _error(lambda: m.set(f=1.0))
+    assert "cannot set 'f': it is a add node" in _error(lambda: m.function("f"))[1]
+    assert "no node named 'z'" in _error(lambda: m.function("z"))[1]
+    assert _error(lambda: m.function("x", "x"))[1] == \
+        "function(...): 'x' is named twice; name each leaf once"
+
+
+def test_function_nan_restores_and_names_the_node():
+    m = nbbp.build("x = param(2.0)\nf = log(x)")
+    f = m.function()
+    with pytest.raises(nbbp.NumericError, match="node 'f' = log"):
+        f(-1.0)
+    assert m["x"].value == 2.0 and f(1.0) == (0.0, (1.0,))
+
+
+def test_fast_set_path_keeps_every_check():
+    m = nbbp.build(W1)
+    assert m.set(x=1.0).grads == {"x": 4.0, "y": 2.0}          # floats: the fast path
+    assert m.set(x=2, y=np.float32(1.0)).value == 6.0          # others: converted
+    assert _error(lambda: m.set(x="3")) == (
+        nbbp.FeedError, "set 'x': needs a number or an array of numbers, got str '3'")
+    assert _error(lambda: m.set(x=[1.0, 2.0]))[1].startswith(
+        "set 'x': the value has shape (2,), but 'x' has shape ()")
+    assert "did you mean 'x'" in _error(lambda: m.set(xx=1.0))[1]
+    assert _error(lambda: m.set({m["mul"].node: 1.0}))[1].startswith("cannot set 'mul'")
+    with pytest.raises(nbbp.NumericError, match=r"mul\(x, x\) produced nan from x = nan"):
+        m.set(x=float("nan"))
+    assert (m.value, m.grads) == (6.0, {"x": 4.0, "y": 5.0})
+
+
+def test_fast_reads_match_the_reference_engine():
+    for src in (W1, W2, MIXED):
+        m, ref = nbbp.build(src), nbbp.build(src, engine="python")
+        for name in m.grads:            # the slot read is the general reader's number
+            node = m[name].node
+            assert np.array_equal(m[name].grad, m.backprop.grad_of(node))
+            assert type(m.grad_of(node)) is type(m.backprop.grad_of(node))
+            assert np.allclose(m.grads[name], ref.grad_of(name), rtol=1e-14, atol=0)
+        assert m.value == m.compiled.read(m.output)
+        assert m.value == pytest.approx(ref.value, rel=1e-14)
+
+
+def test_float32_model_goes_through_the_converting_path():
+    m = nbbp.build("x = param(3.0)\nf = x * x", dtype="float32")
+    value, (g,) = m.function()(2.0)
+    assert (value, g) == (4.0, 4.0) and type(value) is np.float32
+
+
+def test_a_deep_copy_has_its_own_memory():
+    m = nbbp.build(W1)
+    f = m.function("x", "y")
+    m2, f2 = copy.deepcopy((m, f))
+    assert f2(1.0, 2.0) == (5.0, (4.0, 2.0)) and m2.value == 5.0
+    assert (m.value, m.grads) == (21.0, {"x": 12.0, "y": 10.0})    # the original untouched
+    assert f(2.0, 1.0) == (6.0, (4.0, 5.0)) and m2.set(x=3.0).value == 21.0
