@@ -482,3 +482,63 @@ def test_log1p_is_accurate_for_tiny_arguments():
     got = _run(tf.log1p(x))
     want = np.log1p(np.float32([1e-10, 1e-5, 0.5, -0.5, 3.0]).astype(np.float64))
     np.testing.assert_allclose(got, want, rtol=4 * F32)
+
+
+# ---------------------------------------------------------------------------
+# int8, int16, uint8 and tf.string constants
+# ---------------------------------------------------------------------------
+
+
+def test_small_integer_dtypes_wrap_as_tf_1s_kernels_do(engine):
+    a = tf.constant([100, 120, -128], tf.int8)
+    b = tf.constant([250, 3], tf.uint8)
+    c = tf.constant([30000, -7], tf.int16)
+    got = _run([a + a, b + b, c * 2, c // 2, tf.reduce_sum(a), tf.cast(a, tf.float32),
+                tf.argmax(b, 0)], engine=engine)
+    # NumPy's integer arithmetic wraps as TF's kernels (C++ two's complement) do
+    want = [np.int8([100, 120, -128]) * np.int8(2), np.uint8([250, 3]) * np.uint8(2),
+            np.int16([30000, -7]) * np.int16(2), np.int16([15000, -4]),
+            np.int8(np.int8([100, 120, -128]).sum(dtype=np.int8)),
+            np.float32([100, 120, -128]), np.int64(0)]
+    for g, w in zip(got, want):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(tf.errors.DTypeError, match=r"-1 does not fit in uint8 \(0\.\.255\)"):
+        tf.constant(-1, tf.uint8)
+    with pytest.raises(TypeError, match="Input 'y' of 'Add' Op has type int16 that does not "
+                                        "match type int8"):
+        tf.add(a, tf.constant([1, 2, 3], tf.int16))
+    assert (tf.as_dtype("uint8"), tf.int8.is_integer, str(a)) == (
+        tf.uint8, True, 'Tensor("Const:0", shape=(3,), dtype=int8)')
+
+
+def test_string_constants_print_and_fetch_as_tf_1_does():
+    h = tf.constant("Hello, TensorFlow!")
+    ab = tf.constant([b"a", b"b"])
+    u = tf.identity(tf.constant([["héllo"], ["w"]]), name="u")
+    assert (str(h), repr(ab), repr(tf.string), tf.string.as_numpy_dtype) == (
+        'Tensor("Const:0", shape=(), dtype=string)',
+        "<tf.Tensor 'Const_1:0' shape=(2,) dtype=string>", "tf.string", object)
+    with tf.Session() as sess:
+        hv, abv, (uv, six) = sess.run(h), sess.run(ab), sess.run([u, tf.constant(2.0) * 3])
+        d = sess.run({"h": h})
+    assert hv == b"Hello, TensorFlow!" and type(hv) is bytes and d == {"h": hv}
+    assert abv.dtype == object and abv.tolist() == [b"a", b"b"] and str(abv) == "[b'a' b'b']"
+    assert uv.shape == (2, 1) and uv[0, 0] == "héllo".encode() and six == np.float32(6.0)
+
+
+def test_string_ops_other_than_constants_and_identity_fail_in_one_line():
+    h = tf.constant("a")
+    n = len(tf.get_default_graph().get_operations())
+    with pytest.raises(tf.errors.NotSupportedError, match=r"^Add on tf\.string tensors is not "
+                                                          r"supported by nbbp\.tf1 \(op 'add'\)"):
+        h + h  # noqa: B018
+    with pytest.raises(tf.errors.NotSupportedError, match=r"tf\.placeholder\(tf\.string\)"):
+        tf.placeholder(tf.string)
+    with pytest.raises(tf.errors.NotSupportedError, match="of tf.string is not supported"):
+        tf.Variable("x")
+    with pytest.raises(TypeError, match="Expected string, got 1 of type 'int' instead."):
+        tf.constant(1, dtype=tf.string)
+    with pytest.raises(TypeError, match="Expected float32, got 'x' of type 'str' instead."):
+        tf.constant("x", dtype=tf.float32)
+    assert len(tf.get_default_graph().get_operations()) == n      # nothing left behind

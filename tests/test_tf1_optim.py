@@ -152,3 +152,42 @@ def test_forms_are_checked_and_shown():
         optim.RMSProp(form="keras")
     with pytest.raises(nbbp.NbbpError, match="needs form='tf1'"):
         optim.Adam(nesterov=True)
+
+
+def test_values_set_between_runs_are_seen_by_every_plan(engine):
+    """A run writes a variable (or an Adam slot) into its arena only when the session's
+    value changed since that arena last held it; assign, load, a re-run initializer and
+    another plan's update in between must all be seen. Oracle: TF 1's Adam by hand."""
+    w = tf.Variable(W0, name="w")
+    loss = tf.reduce_sum(tf.square(w - TARGET))
+    opt = tf.train.AdamOptimizer(0.1)
+    train = opt.minimize(loss)
+    bump = w.assign_add(np.ones(3))
+    m_slot = opt.get_slot(w, "m")
+
+    def adam(w, m, v, t):       # TF 1.15's ApplyAdam, step t (1-based)
+        g = _grad(w)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        lr = 0.1 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        return w - lr * m / (np.sqrt(v) + 1e-8), m, v
+
+    ref, m, v, t = W0.copy(), np.zeros(3), np.zeros(3), 0
+    with tf.Session(engine=engine) as sess:
+        sess.run(tf.global_variables_initializer())
+        for action in ["train", "train+loss", "bump", "train", "load", "train+loss",
+                       "init", "train", "train"]:
+            if action.startswith("train"):
+                sess.run(train if action == "train" else [train, loss])
+                t += 1
+                ref, m, v = adam(ref, m, v, t)
+            elif action == "bump":
+                sess.run(bump)
+                ref = ref + 1.0
+            elif action == "load":
+                w.load(np.array([1.0, 2.0, 3.0]), sess)
+                ref = np.array([1.0, 2.0, 3.0])
+            else:
+                sess.run(tf.global_variables_initializer())
+                ref, m, v, t = W0.copy(), np.zeros(3), np.zeros(3), 0
+            np.testing.assert_allclose(sess.run(w), ref, rtol=1e-12, err_msg=action)
+            np.testing.assert_allclose(sess.run(m_slot), m, rtol=1e-12, err_msg=action)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import app, errors, flags, losses, nn, summary, train
+from . import app, errors, flags, layers, losses, nn, summary, train
 from ._core import (
     Graph,
     Operation,
@@ -128,7 +128,20 @@ from ._ops import (
     zeros_like,
 )
 from ._session import InteractiveSession, Session, get_default_session
-from ._types import DType, TensorShape, as_dtype, bool_, float32, float64, int32, int64
+from ._types import (
+    DType,
+    TensorShape,
+    as_dtype,
+    bool_,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    string,
+    uint8,
+)
 from ._variables import (
     AUTO_REUSE,
     GraphKeys,
@@ -202,7 +215,6 @@ _NOT_SUPPORTED = {
     "while_loop": "write the loop in Python around sess.run",
     "control_dependencies": "fetch the ops you need together: sess.run([train_op, loss])",
     "py_func": "nbbp.tf1 never runs Python code inside a graph",
-    "layers": "build layers from tf.get_variable and tf.matmul",
     "keras": "nbbp.tf1 covers TF 1's graph API, not Keras",
     "data": "feed numpy batches through placeholders",
     "Print": "print what sess.run returns",
@@ -237,7 +249,8 @@ __all__ = [
 ]
 
 
-__all__ += ["add_to_collection", "app", "flags", "get_collection", "summary"]
+__all__ += ["add_to_collection", "app", "flags", "get_collection", "int8", "int16", "layers",
+            "string", "summary", "uint8"]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,7 +37,7 @@ from ._types import (
     np_value,
     shape_str,
 )
-from .errors import DTypeError, GraphMismatchError, UsageError
+from .errors import DTypeError, GraphMismatchError, NotSupportedError, UsageError
 
 # ---------------------------------------------------------------------------
 # operations and tensors
@@ -442,9 +442,15 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
         if dtype is not None:
             check_convertible(value, dt)
         arr = np_value(value, dt)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, (DTypeError, UsageError)):
             raise
+        if isinstance(exc, OverflowError):
+            info = np.iinfo(dt.name)
+            raise DTypeError(f"tf.constant: {value!r} does not fit in {dt.name} "
+                             f"({info.min}..{info.max}); TF 1 (on NumPy 1.x) wraps it "
+                             "without a word, nbbp.tf1 refuses: give values in range, or "
+                             f"write tf.cast(tf.constant(...), tf.{dt.name}) to wrap") from None
         raise UsageError(f"tf.constant needs a number, list or array of numbers, got "
                          f"{type(value).__name__} {value!r}") from None
     if shape is not None:
@@ -578,6 +584,14 @@ def make_op(type: str, args: list[Any], attrs: dict[str, Any] | None = None,
                                          f"{x.dtype.name} that does not match expected type "
                                          f"of {want.name}.")
                 inputs.append(x)
+            if any(x.dtype.kind == "s" for x in inputs):
+                if type != "Identity":
+                    raise NotSupportedError(
+                        f"{type} on tf.string tensors is not supported by nbbp.tf1 (op "
+                        f"{full!r}): it has string constants and tf.identity, fetched as "
+                        "bytes, and no string ops; work on the bytes sess.run returns")
+                return graph._add_op(type, tuple(inputs), attrs, full, inputs[0]._shape,
+                                     dtype=inputs[0].dtype).outputs[0]
             if T is not None and T.kind not in opdef.allowed:
                 allowed = ", ".join(w for k in opdef.allowed for w in _KIND_WORDS[k])
                 pos = next(i for i in same)

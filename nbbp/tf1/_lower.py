@@ -25,7 +25,7 @@ from ._opdefs import ASSIGN_TYPES, OPDEFS, nbbp_name
 from ._types import carrier, shape_list_str
 from .errors import InvalidArgumentError, ShapeError
 
-RANDOM_TYPES = ("RandomStandardNormal", "RandomUniform", "TruncatedNormal")
+RANDOM_TYPES = ("RandomStandardNormal", "TruncatedNormal")    # drawn by the session
 
 
 class Lowered:
@@ -37,6 +37,8 @@ class Lowered:
         self.var_leaves: list[tuple[object, Node]] = []      # (Variable, param node)
         self.feed_leaves: list[tuple[object, Node]] = []     # (Tensor, input node)
         self.random_leaves: list[tuple[Operation, Node]] = []
+        self.counters: list[tuple[Operation, Node]] = []     # (RandomUniform, its counter)
+        self.checks: list[tuple[Operation, list[Node]]] = []   # (op, its input nodes)
         self._grad_memo: dict[int, list] = {}
 
 
@@ -71,6 +73,8 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
         elif op.type == "VariableV2":
             node = _leaf(g, op, "param", op.outputs[0]._shape, trainable=True, dtype=dt)
             low.var_leaves.append((op.outputs[0], node))
+        elif op.type == "RandomUniform":
+            node = _uniform(low, op, dt)
         elif op.type in RANDOM_TYPES:
             node = _leaf(g, op, "input", op.outputs[0]._shape, dtype=dt)
             low.random_leaves.append((op, node))
@@ -88,13 +92,15 @@ def lower(roots: list[Operation], fed: dict[Operation, tuple], name: str) -> Low
             node = _hessian(low, op)
         else:
             args = [low.node_of[t.op] for t in op.inputs]
-            lower_fn = OPDEFS[op.type].lower
+            opdef = OPDEFS[op.type]
             try:
-                node = _named(g, op, lambda: _convert(lower_fn(*args, **op.attrs), dt))
+                node = _named(g, op, lambda: _convert(opdef.lower(*args, **op.attrs), dt))
             except NbbpError as exc:
                 shapes = ", ".join(shape_list_str(a.shape) for a in args)
                 raise ShapeError(f"{op.type} {op.name!r} with the fed shapes (input shapes: "
                                  f"{shapes}): {exc.message}") from None
+            if opdef.check is not None:
+                low.checks.append((op, args))
         low.node_of[op] = node
     return low
 
@@ -171,6 +177,26 @@ def _hessian(low: Lowered, op: Operation) -> Node:
     if total is None:
         return _zeros(g, x.shape + x.shape, x.dtype)
     return _convert(O.reshape(total, x.shape + x.shape), x.dtype)
+
+
+def _uniform(low: Lowered, op: Operation, dtype: str) -> Node:
+    """``minval + (maxval − minval)·u``, u the core's counter-based ``random_uniform``:
+    a hash of (the op's seed, its counter, the element's index). The counter is an
+    int64 input the session sets to how many times it has run this op, so every run
+    draws anew and a new session repeats the draws (see Session.run)."""
+    g, a = low.graph, op.attrs
+    with g.at_scope(nbbp_name(op.name)):
+        counter = g.add_node("input", shape=(), name="counter", dtype="int64",
+                             value=np.zeros((), dtype=np.int64))
+    low.counters.append((op, counter))
+    like = low.node_of[op.inputs[0].op] if op.inputs else tuple(op.outputs[0]._shape)
+
+    def build() -> Node:
+        u = O.random_uniform(like, seed=a["core_seed"], dtype=dtype, counter=counter)
+        if (a["minval"], a["maxval"]) == (0.0, 1.0):
+            return u
+        return a["minval"] + (a["maxval"] - a["minval"]) * u
+    return _named(g, op, build)
 
 
 def _missing_feed(op: Operation, roots: list[Operation], fed: dict) -> InvalidArgumentError:

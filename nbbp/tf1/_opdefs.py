@@ -38,6 +38,10 @@ class OpDef:
     share one dtype ``T``, which must be of a kind in ``allowed`` (``f`` floating,
     ``i`` integer, ``b`` bool); ``other`` gives the dtype required of each other
     input (None: any); the output's dtype is ``out(T, attrs)`` (None: ``T``).
+
+    ``check(op, *input_values)``, if given, runs after each run that computes the op,
+    before its results are returned or any variable changes: a value TF 1's kernel
+    refuses (a label out of range) raises there, rather than giving another number.
     """
 
     type: str
@@ -47,6 +51,7 @@ class OpDef:
     allowed: str = "fib"
     other: tuple[Any, ...] = ()
     out: Any = None
+    check: Callable[..., None] | None = None
 
 
 OPDEFS: dict[str, OpDef] = {}
@@ -54,21 +59,21 @@ OPDEFS: dict[str, OpDef] = {}
 
 def defop(type: str, lower: Callable[..., Any] | None, grad_args: tuple[int, ...] | None = None,
           same: tuple[int, ...] | None = None, allowed: str = "fib", other: tuple = (),
-          out: Any = None) -> OpDef:
+          out: Any = None, check: Callable[..., None] | None = None) -> OpDef:
     if type in OPDEFS:
         raise ValueError(f"op type {type!r} defined twice")
-    OPDEFS[type] = d = OpDef(type, lower, grad_args, same, allowed, other, out)
+    OPDEFS[type] = d = OpDef(type, lower, grad_args, same, allowed, other, out, check)
     return d
 
 
 # Op types the session runs itself rather than through a ``lower`` function.
-LEAF_TYPES = ("Const", "Placeholder", "VariableV2", "RandomStandardNormal", "RandomUniform",
-              "TruncatedNormal")
+LEAF_TYPES = ("Const", "Placeholder", "VariableV2", "RandomStandardNormal", "TruncatedNormal")
 ASSIGN_TYPES = ("Assign", "AssignAdd", "AssignSub")
 for _t in LEAF_TYPES + ASSIGN_TYPES + ("NoOp", "SymbolicGradient", "Hessian",
                                        "ApplyGradients"):
     defop(_t, None)
 OPDEFS["Const"] = OpDef("Const", None, ())
+defop("RandomUniform", None, grad_args=())       # the core's counter-based random_uniform
 OPDEFS["Placeholder"] = OpDef("Placeholder", None, ())
 
 
@@ -78,8 +83,10 @@ _SENTINELS = (1_000_003, 1_000_033)   # stand-ins for unknown sizes (two primes)
 def infer_shape(opdef: OpDef, name: str, inputs: Sequence[Any], attrs: dict) -> tuple | None:
     """The static shape of ``opdef`` applied to ``inputs``: its ``lower`` run on
     shape-only nbbp leaves. Unknown sizes are tried as two large primes: sizes that
-    come out the same both times are known. Errors with unknown sizes are left to
-    the run (the feed decides); errors with known shapes are raised now."""
+    come out the same both times are known. An error that some unknown size could
+    avoid (a reshape needing an even batch) is left to the run, where the feed
+    decides; one that no size avoids (a filter for 2 channels on a 3-channel image,
+    whatever the batch) is raised now, as TF 1 raises it, with ``?`` for the size."""
     shapes = [t._shape for t in inputs]
     if any(s is None for s in shapes):
         return None
@@ -88,17 +95,30 @@ def infer_shape(opdef: OpDef, name: str, inputs: Sequence[Any], attrs: dict) -> 
             return _lower_shape(opdef, inputs, shapes, attrs)
         except NbbpError as exc:
             raise ShapeError(f"{opdef.type} {name!r}: {exc.message}") from None
-    outs = []
+    outs, errs = [], []
     for s in _SENTINELS:
         try:
-            outs.append(_lower_shape(opdef, inputs, [tuple(s if d is None else d for d in sh)
-                                                      for sh in shapes], attrs))
-        except NbbpError:
-            return None
+            outs.append(_lower_shape(opdef, inputs, _filled(shapes, s), attrs))
+        except NbbpError as exc:
+            errs.append(exc.message.replace(str(s), "?"))
+    if errs:
+        # other sizes the feed may have: divisible ones, 1, and the sizes in sight
+        known = sorted({d for sh in shapes for d in sh if d is not None})
+        for s in [720_720, 1, *known]:
+            try:
+                _lower_shape(opdef, inputs, _filled(shapes, s), attrs)
+                return None
+            except NbbpError:
+                pass
+        raise ShapeError(f"{opdef.type} {name!r}: {errs[0]}")
     a, b = outs
     if len(a) != len(b):
         return None
     return tuple(x if x == y and x not in _SENTINELS else None for x, y in zip(a, b))
+
+
+def _filled(shapes: list[tuple], size: int) -> list[tuple]:
+    return [tuple(size if d is None else d for d in sh) for sh in shapes]
 
 
 def _lower_shape(opdef: OpDef, inputs: Sequence[Any], shapes: list[tuple], attrs: dict) -> tuple:

@@ -120,15 +120,25 @@ def _relu6(x):
     return O.where(O.gt(x, 0.0), O.where(O.lt(x, 6.0), x, _scalar(x, 6.0)), _scalar(x, 0.0))
 
 
-def _matmul(a, b, transpose_a=False, transpose_b=False):
-    if a.ndim != 2 or b.ndim != 2:
-        bad = a if a.ndim != 2 else b
-        raise BuildError(f"Shape must be rank 2 but is rank {bad.ndim} for 'MatMul' with "
-                         f"input shapes: {list(a.shape)}, {list(b.shape)}; tf.matmul takes "
-                         "matrices: reshape a vector v to [1, n] or [n, 1]")
-    a = O.transpose(a) if transpose_a else a
-    b = O.transpose(b) if transpose_b else b
+def _matmul(a, b, transpose_a=False, transpose_b=False, batch=False):
+    """TF 1.15's MatMul (matrices) and BatchMatMulV2 (stacks of matrices, the leading
+    axes broadcast as NumPy's): nbbp's matmul, which takes both."""
+    if a.ndim < 2 or b.ndim < 2 or (not batch and (a.ndim != 2 or b.ndim != 2)):
+        bad = a if a.ndim < 2 or (not batch and a.ndim != 2) else b
+        rank = "at least rank 2" if batch else "rank 2"
+        raise BuildError(f"Shape must be {rank} but is rank {bad.ndim} for "
+                         f"'{'BatchMatMulV2' if batch else 'MatMul'}' with input shapes: "
+                         f"{list(a.shape)}, {list(b.shape)}; tf.matmul takes matrices (or "
+                         "stacks of them): reshape a vector v to [1, n] or [n, 1]")
+    a = _swap_last(a) if transpose_a else a
+    b = _swap_last(b) if transpose_b else b
     return O.matmul(a, b)
+
+
+def _swap_last(x):
+    """``x`` with its last two axes swapped (a matrix transposed, or each of a stack)."""
+    perm = tuple(builtins.range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return O.transpose(x, perm)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -179,6 +189,53 @@ def _sigmoid_xent(labels, logits):
     relu_logits = O.where(pos, logits, 0.0)
     neg_abs_logits = O.where(pos, -logits, logits)
     return relu_logits - logits * labels + O.softplus(neg_abs_logits)
+
+
+def _bias_add(x, b):
+    """TF's BiasAdd: ``b`` (a vector) added along the last axis of ``x`` (rank ≥ 2)."""
+    if x.ndim < 2:
+        raise BuildError(f"Shape must be at least rank 2 but is rank {x.ndim} (value "
+                         f"{list(x.shape)}); tf.nn.bias_add adds a bias to each row of a "
+                         "matrix or each pixel of an image")
+    if b.ndim != 1:
+        raise BuildError(f"Shape must be rank 1 but is rank {b.ndim} (bias {list(b.shape)}); "
+                         "the bias is a vector, one value per channel")
+    if b.shape[0] != x.shape[-1]:
+        raise BuildError(f"Dimensions must be equal, but are {x.shape[-1]} and {b.shape[0]} "
+                         f"(input shapes: {list(x.shape)}, {list(b.shape)}); the bias needs "
+                         "one value per entry of the last axis")
+    return x + b
+
+
+def _sparse_xent(labels, logits):
+    """−log_softmax(logits)[…, labels]: the log-probability each row gives its integer
+    label, picked with the mask ``labels == [0, 1, …, C−1]``."""
+    lead, classes = logits.shape[:-1], logits.shape[-1] if logits.ndim else 0
+    if labels.ndim != logits.ndim - 1:
+        raise BuildError(f"Rank mismatch: Rank of labels (received {labels.ndim}) should "
+                         f"equal rank of logits minus 1 (received {logits.ndim}); labels are "
+                         "class indices, one per row of logits (not one-hot rows)")
+    if labels.shape != lead:
+        raise BuildError(f"Shape mismatch: The shape of labels (received {labels.shape}) "
+                         "should equal the shape of logits except for the last dimension "
+                         f"(received {logits.shape}).")
+    ref = labels.graph.add_node("const", shape=(classes,),
+                                value=np.arange(classes, dtype=labels.dtype), dtype=labels.dtype)
+    hot = O.eq(O.reshape(labels, lead + (1,)), ref)
+    picked = O.where(hot, O.log_softmax(logits, axis=-1), _scalar(logits, 0.0))
+    return -O.sum(picked, axis=-1)
+
+
+def _check_labels(op, labels, logits) -> None:
+    """TF 1's CPU kernel refuses a label outside ``[0, classes)`` (a GPU gives NaN)."""
+    classes = logits.shape[-1]
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if bad.size:
+        shown = " ".join(str(int(v)) for v in labels.ravel()[:10])
+        raise InvalidArgumentError(
+            f"Received a label value of {int(bad[0])} which is outside the valid range of "
+            f"[0, {classes}).  Label values: {shown} (in {op.name!r}); labels are class "
+            f"indices 0..{classes - 1}")
 
 
 def _scalar(like, value: float):
@@ -290,6 +347,8 @@ defop("Identity", lambda x: x)
 defop("Cast", _cast, out=lambda T, attrs: attrs["DstT"],
       grad_args=None)
 defop("MatMul", _matmul, allowed=_FI)
+defop("BatchMatMulV2", lambda a, b, transpose_a=False, transpose_b=False: _matmul(
+    a, b, transpose_a, transpose_b, batch=True), allowed=_FI)
 defop("Sum", _reducer(O.sum), allowed=_FI)
 defop("Prod", _reducer(O.prod), allowed=_FI)
 defop("Mean", _reducer(O.mean), allowed=_FI)
@@ -319,7 +378,7 @@ defop("GatherV2", _gather, same=(0,), other=(_I,), grad_args=(0,))
 defop("Select", _select, grad_args=(1, 2), same=(1, 2), other=(bool_,))
 defop("AddN", _add_n, allowed=_FI)
 defop("L2Loss", lambda x: O.sum(x * x) * 0.5, allowed=_F)
-defop("BiasAdd", lambda x, b: x + b, allowed=_FI)
+defop("BiasAdd", lambda x, b: _bias_add(x, b), allowed=_FI)
 defop("Softmax", lambda x, axis=-1: O.softmax(x, axis=axis), allowed=_F)
 defop("LogSoftmax", lambda x, axis=-1: O.log_softmax(x, axis=axis), allowed=_F)
 # v1 lets no gradient into the labels (TF 1's documented behaviour); v2 does
@@ -328,6 +387,15 @@ defop("SoftmaxCrossEntropyWithLogits",
       grad_args=(1,), allowed=_F)
 defop("SoftmaxCrossEntropyWithLogitsV2", _softmax_xent, allowed=_F)
 defop("SigmoidCrossEntropyWithLogits", _sigmoid_xent, allowed=_F)
+defop("SparseSoftmaxCrossEntropyWithLogits", lambda labels, logits: _sparse_xent(labels, logits),
+      grad_args=(1,), same=(1,), other=(_I,), allowed=_F,
+      check=lambda op, labels, logits: _check_labels(op, labels, logits))
+defop("Conv2D", lambda x, w, strides, padding, dilations: O.conv2d(
+    x, w, strides=strides, padding=padding, dilation=dilations), allowed=_F)
+defop("MaxPool", lambda x, ksize, strides, padding: O.max_pool(
+    x, ksize=ksize, strides=strides, padding=padding), allowed=_F)
+defop("AvgPool", lambda x, ksize, strides, padding: O.avg_pool(
+    x, ksize=ksize, strides=strides, padding=padding), allowed=_F)
 
 
 # ---------------------------------------------------------------------------
@@ -393,6 +461,10 @@ def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tenso
     ``shape=None`` accepts any shape; ``[None, 2]`` any number of rows of 2.
     """
     dt = as_dtype(dtype, "tf.placeholder(dtype)")
+    if dt.kind == "s":
+        raise NotSupportedError("tf.placeholder(tf.string) is not supported by nbbp.tf1: it "
+                                "has string constants (tf.constant(b'...')) and "
+                                "tf.identity, no string inputs or ops; feed numbers")
     s = as_shape(shape, "tf.placeholder(shape=...)")
     g = get_default_graph()
     full = g.unique_name(check_name(name or "Placeholder", "placeholder name"))
@@ -429,13 +501,58 @@ def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: 
                    seed, name or "truncated_normal", "tf.truncated_normal", dtype)
 
 
+DEFAULT_GRAPH_SEED = 87654321     # TF 1's graph seed when only an op seed is set
+
+
 def random_uniform(shape: Any, minval: float = 0.0, maxval: float | None = None,
                    dtype: Any = float32, seed: int | None = None,
                    name: str | None = None) -> Tensor:
-    """Uniform samples in ``[minval, maxval)``, drawn anew at every run."""
-    return _random("RandomUniform", shape,
-                   dict(minval=float(minval), maxval=1.0 if maxval is None else float(maxval)),
-                   seed, name or "random_uniform", "tf.random_uniform", dtype)
+    """Uniform samples in ``[minval, maxval)``, drawn anew at every run of the op.
+
+    ``shape`` is a list of sizes, or ``tf.shape(x)`` (the draw then has x's shape at
+    each run, so a fed batch of any size works). The numbers are the core's
+    counter-based ``random_uniform``: a hash of (seed, how many times this session has
+    run the op, the element's index), the seed made from the graph seed
+    (:func:`set_random_seed`) and ``seed`` by TF 1's rules.
+    """
+    what = "tf.random_uniform"
+    dt = as_dtype(dtype, f"{what}(dtype)")
+    if not dt.is_floating:
+        raise DTypeError(f"{what}: dtype {dt.name} is not supported by nbbp.tf1 (integer "
+                         "uniform numbers are not); use tf.float32 or tf.float64")
+    g = graph_of([shape], what)
+    if isinstance(shape, Tensor):
+        if shape.op.type != "Shape":
+            raise UsageError(f"{what}: a shape computed in the graph ({shape.name}) is not "
+                             "supported by nbbp.tf1, except tf.shape(x); pass a list of "
+                             "sizes or tf.shape(x)")
+        inputs, s = (shape.op.inputs[0],), shape.op.inputs[0]._shape
+    else:
+        inputs, s = (), as_shape(shape, what)
+        if not fully_known(s):
+            raise UsageError(f"{what}: the shape must be fully known, got {shape!r}; for "
+                             "a shape known at run time pass tf.shape(x)")
+    hi = 1.0 if maxval is None else float(maxval)
+    full = g.unique_name(check_name(name or "random_uniform", f"{what} name"))
+    seeds = _seeds(g, seed)
+    attrs = dict(minval=float(minval), maxval=hi, seed=None if seed is None else int(seed),
+                 seeds=seeds, core_seed=_core_seed(seeds), dtype=dt)
+    return g._add_op("RandomUniform", inputs, attrs, full, s, dtype=dt).outputs[0]
+
+
+def _seeds(g: Any, seed: int | None) -> tuple[int, int]:
+    """TF 1's ``random_seed.get_seed``: (graph seed, op seed). With a graph seed and no
+    op seed the op seed is the number of ops so far; with only an op seed the graph seed
+    is 87654321. With neither TF 1 draws at random; nbbp.tf1 uses (87654321, ops so
+    far), so runs repeat."""
+    gs = DEFAULT_GRAPH_SEED if g.seed is None else int(g.seed)
+    return gs, len(g._ops) if seed is None else int(seed)
+
+
+def _core_seed(seeds: tuple[int, int]) -> int:
+    """One seed for the core's ``random_uniform`` (0..2⁶³−1) from TF's two."""
+    hi, lo = np.random.SeedSequence([s % 2**64 for s in seeds]).generate_state(2)
+    return (int(hi) << 31 | int(lo) >> 1) & (2**63 - 1)
 
 
 def set_random_seed(seed: int | None) -> None:
@@ -562,9 +679,20 @@ def div(x: Any, y: Any, name: str | None = None) -> Tensor:
 
 def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False,
            name: str | None = None) -> Tensor:
-    """Matrix product of two matrices (rank 2, as in TF 1), optionally transposed."""
-    return make_op("MatMul", [a, b], dict(transpose_a=bool(transpose_a),
-                                         transpose_b=bool(transpose_b)),
+    """Matrix product of two matrices, optionally transposed; of stacks of matrices
+    (rank 3 or 4, the leading axes broadcast) as TF 1.15's ``BatchMatMulV2``.
+
+    >>> import nbbp.tf1 as tf, numpy as np
+    >>> with tf.Graph().as_default():
+    ...     y = tf.matmul(tf.ones([2, 3, 4]), tf.ones([4, 5]))
+    ...     print(y, tf.Session().run(y)[1, 2, 3])
+    Tensor("MatMul:0", shape=(2, 3, 5), dtype=float32) 4.0
+    """
+    ranks = [t._shape for t in (a, b) if isinstance(t, Tensor)] + [
+        np.shape(t) for t in (a, b) if not isinstance(t, Tensor)]
+    batch = any(r is None or len(r) > 2 for r in ranks)
+    return make_op("BatchMatMulV2" if batch else "MatMul", [a, b],
+                   dict(transpose_a=bool(transpose_a), transpose_b=bool(transpose_b)),
                    name=name or "MatMul", arg_names=("a", "b"))
 
 

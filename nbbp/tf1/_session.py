@@ -34,7 +34,8 @@ from ._core import (
 )
 from ._fetchers import FETCHERS
 from ._lower import lower
-from ._opdefs import ASSIGN_TYPES
+from ._opdefs import ASSIGN_TYPES, OPDEFS
+from ._ops import DEFAULT_GRAPH_SEED
 from ._types import compatible, shape_list_str, shape_str
 from .errors import (
     ClosedSessionError,
@@ -43,11 +44,9 @@ from .errors import (
     FetchError,
     GraphMismatchError,
     InvalidArgumentError,
-    OpError,
     UsageError,
 )
 
-DEFAULT_GRAPH_SEED = 87654321     # TF 1's graph seed when only an op seed is set
 _MAX_PLANS = 256
 _sessions: list[Session] = []
 
@@ -77,31 +76,40 @@ register_session_finder(_session_for)
 def _as_tf(value: Any, dtype: Any) -> Any:
     """A value read from the arena as TF 1 returns it: a NumPy array or scalar of the
     tensor's dtype (``np.float32(6.9166665)``); float64 scalars as NumPy float64,
-    which is a Python float too."""
-    arr = np.asarray(value)
-    if arr.dtype.name != dtype.name:      # an integer or bool held in a float64 carrier
-        if dtype.is_integer:
-            info = np.iinfo(dtype.name)
-            if arr.size and not (info.min <= arr.min() and arr.max() <= info.max
-                                 and np.abs(arr).max() <= 2.0 ** 53):
-                raise OpError(
-                    f"a {dtype.name} result is outside the {dtype.name} range "
-                    f"[{info.min}, {info.max}] (or beyond 2**53): TF 1 wraps around; "
-                    "nbbp.tf1 holds integers in float64 until nbbp's core stores integers, "
-                    "and refuses rather than give another number. Cast to tf.float64 "
-                    "before the large values")
-        arr = arr.astype(dtype.name)
+    which is a Python float too. (The arena holds every dtype as itself.)"""
+    arr = np.asarray(value, dtype=dtype.name)
     return arr[()] if arr.ndim == 0 else arr
+
+
+def _string_value(t: Tensor) -> Any:
+    """A tf.string tensor's value as TF 1 fetches it: ``bytes``, or an object array of
+    bytes. nbbp.tf1's string tensors are constants and identities of them."""
+    op = t.op
+    while op.type == "Identity":
+        op = op.inputs[0].op
+    value = op.attrs["value"].copy()
+    return value[()] if value.ndim == 0 else value
 
 
 class _Plan:
     """A lowered, compiled run: the program and arena, which slots to write before
     and read after, and the assignments and updates to apply after it."""
 
-    def __init__(self, low, compiled: Compiled, outputs: list, actions: list) -> None:
+    def __init__(self, low, compiled: Compiled, outputs: list, actions: list,
+                 held: dict) -> None:
         self.low, self.compiled = low, compiled
         self.outputs = outputs          # node (or None for an op) per fetch
         self.actions = actions          # (assign op, node) or (ApplyGradients op, Update)
+        # where each run writes the variables and feeds: flat views of their slots
+        # (the feeds' shapes are the plan's, the variables' fixed), so a run writes
+        # them without Compiled.set's broadcasting
+        lay, arena = compiled.layout, compiled.arena
+        self.var_slots = [(v, lay.view(arena, n).reshape(-1)) for v, n in low.var_leaves]
+        self.feed_slots = [(t, lay.view(arena, n).reshape(-1)) for t, n in low.feed_leaves]
+        self.counter_slots = [(op, lay.view(arena, n).reshape(-1)) for op, n in low.counters]
+        # the session's value (the array object) each variable's slot holds: a value
+        # unchanged since the last run (the update stores what it wrote) is not rewritten
+        self.held = held
 
 
 def _arena(layout: Layout, ends: list[int]) -> Arena:
@@ -128,7 +136,10 @@ class Session:
         self.engine = engine
         self._values: dict[Tensor, np.ndarray] = {}
         self._rngs: dict[Operation, np.random.Generator] = {}
+        self._draws: dict[Operation, int] = {}        # runs of each RandomUniform op
         self._plans: dict[tuple, _Plan] = {}
+        self._flats: dict[Any, tuple] = {}           # see _flat
+        self._feed_shapes: dict[Tensor, tuple] = {}  # a shape accepted for each feed
         self._closed = False
         self._stack = contextlib.ExitStack()
 
@@ -160,6 +171,7 @@ class Session:
         self._closed = True
         self._values.clear()
         self._plans.clear()
+        self._flats.clear()
 
     # -- running -------------------------------------------------------------
     def run(self, fetches: Any, feed_dict: Mapping | None = None, options: Any = None,
@@ -173,19 +185,31 @@ class Session:
         """
         if self._closed:
             raise ClosedSessionError("Attempted to use a closed Session.")
-        targets, pack = self._flatten(fetches)
+        targets, pack = self._flat(fetches)
         feeds = self._feeds(feed_dict)
         plan = self._plan(targets, feeds)
         c = plan.compiled
-        for var, node in plan.low.var_leaves:
-            c.set(node, self._read(var))
-        for t, node in plan.low.feed_leaves:
-            c.set(node, feeds[t])
+        held, values = plan.held, self._values
+        for var, slot in plan.var_slots:        # each leaf's slot in the arena, flat
+            value = values.get(var)
+            if value is None or held.get(var) is not value:   # the slot holds another
+                value = self._read(var)         # (raises for an uninitialised variable)
+                slot[:] = value.ravel()
+                held[var] = value
+        for t, slot in plan.feed_slots:
+            slot[:] = feeds[t].ravel()
         for op, node in plan.low.random_leaves:
             c.set(node, self._sample(op))
+        draws = self._draws
+        for op, slot in plan.counter_slots:     # the n-th run of a random op draws n
+            slot[0] = draws.get(op, 0)
         c.run()
+        for op, nodes in plan.low.checks:      # values TF 1's kernels refuse
+            OPDEFS[op.type].check(op, *(c.read(n) for n in nodes))
         values = [None if n is None else _as_tf(c.read(n), t.dtype)
                   for n, t in zip(plan.outputs, targets)]
+        for op, _ in plan.counter_slots:
+            draws[op] = draws.get(op, 0) + 1
         for op, act in plan.actions:
             if op.type in ASSIGN_TYPES:
                 self._store(op.attrs["var"], c.read(act), op.name)
@@ -219,6 +243,7 @@ class Session:
         low = lower(roots, fed, f"tf1-graph{self.graph.number}")
         outputs = [low.node_of[t.op] if isinstance(t, Tensor) else None for t in targets]
         read = [n for n in outputs if n is not None]
+        read += [n for _, nodes in low.checks for n in nodes]
         for op in actions:
             read += [low.node_of[op]] if op.type in ASSIGN_TYPES else [
                 low.node_of[t.op] for t in op.inputs]
@@ -227,6 +252,7 @@ class Session:
         layout = Layout(g)
         acts: list[tuple[Operation, Any]] = []
         ends = list(layout.sizes)
+        held: dict = {}         # see _Plan.held
         for op in actions:
             if op.type in ASSIGN_TYPES:
                 acts.append((op, low.node_of[op]))
@@ -234,18 +260,36 @@ class Session:
             nodes = [low.node_of[t.op] for t in op.inputs]
             n_vars = len(op.attrs["vars"])
             hyper = dict(zip(op.attrs["hyper_names"], nodes[n_vars:]))
-            update = Update(op, layout, nodes[:n_vars], hyper, ends, self.engine)
+            update = Update(op, layout, nodes[:n_vars], hyper, ends, self.engine,
+                            dict(low.var_leaves), held)
             acts.append((op, update))
             ends = update.ends
         compiled = Compiled(g, todo, keep=read, watch=[], engine=self.engine, layout=layout,
                             arena=_arena(layout, ends))
-        plan = _Plan(low, compiled, outputs, acts)
+        plan = _Plan(low, compiled, outputs, acts, held)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
         self._plans[key] = plan
         return plan
 
     # -- fetches and feeds ------------------------------------------------------
+    def _flat(self, fetches: Any) -> tuple[list, Callable[[list], Any]]:
+        """:meth:`_flatten`, remembered for a tensor or operation, or a list or tuple of
+        them (fetched again at every step of a loop; they cannot change)."""
+        if isinstance(fetches, (Tensor, Operation)):
+            key: Any = fetches
+        elif type(fetches) in (list, tuple) and all(
+                isinstance(f, (Tensor, Operation)) for f in fetches):
+            key = (type(fetches), *fetches)
+        else:
+            return self._flatten(fetches)
+        hit = self._flats.get(key)
+        if hit is None:
+            if len(self._flats) >= _MAX_PLANS:
+                self._flats.clear()
+            hit = self._flats[key] = self._flatten(fetches)
+        return hit
+
     def _flatten(self, fetches: Any) -> tuple[list, Callable[[list], Any]]:
         flat: list = []
 
@@ -261,6 +305,9 @@ class Session:
                     return lambda v: type(f)(*(p(v) for p in parts))
                 return lambda v: type(f)(p(v) for p in parts)
             e = self._element(f)
+            if isinstance(e, Tensor) and e.dtype.kind == "s":
+                value = _string_value(e)
+                return lambda v: value
             make = FETCHERS.get(e.op.type) if isinstance(e, Tensor) else None
             if make is not None:        # e.g. a summary: its inputs' values, made into bytes
                 parts = [walk(x) for x in e.op.inputs]
@@ -301,10 +348,13 @@ class Session:
                                  "Python scalars, lists and numpy ndarrays; to compute a "
                                  "feed, sess.run it first")
             try:
-                arr = np.array(v, dtype=t.dtype.name)     # TF: np.asarray(v, dtype)
+                arr = np.asarray(v, dtype=t.dtype.name)     # as TF converts a feed
             except (TypeError, ValueError, OverflowError):
                 raise FetchError(f"the value fed to {t.name} must be a number or an array of "
                                  f"numbers, got {type(v).__name__} {v!r}") from None
+            if self._feed_shapes.get(t) == arr.shape:      # checked before
+                out[t] = arr
+                continue
             if not compatible(t._shape, arr.shape):
                 raise FeedShapeError(
                     f"Cannot feed value of shape {arr.shape} for Tensor '{t.name}', which has "
@@ -313,6 +363,7 @@ class Session:
             if arr.ndim > 4:
                 raise FeedShapeError(f"feeding {t.name}: nbbp supports up to 4 dimensions, "
                                      f"got shape {arr.shape}")
+            self._feed_shapes[t] = arr.shape
             out[t] = arr
         return out
 
@@ -346,9 +397,6 @@ class Session:
                 op.id if op_seed is None else op_seed])
         shape, a = op.outputs[0]._shape, op.attrs
         dt = op.outputs[0].dtype.name       # drawn in float64, rounded to the dtype
-        if op.type == "RandomUniform":
-            u = a["minval"] + (a["maxval"] - a["minval"]) * rng.random(shape)
-            return u.astype(dt)
         z = rng.standard_normal(shape)
         if op.type == "TruncatedNormal":
             bad = np.abs(z) > 2.0
@@ -374,6 +422,8 @@ class Session:
             node.value = feeds[x]
         for op, node in low.random_leaves:
             node.value = self._sample(op)
+        for op, node in low.counters:
+            node.value = np.array(self._draws.get(op, 0), dtype=np.int64)
         return Model(low.node_of[t.op], engine=self.engine, name=t.op.name)
 
 

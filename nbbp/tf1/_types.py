@@ -17,7 +17,7 @@ import numpy as np
 from ..core import graph as _nbbp_graph
 from ..core.isa import STORAGE_OF
 from ..errors import suggest
-from .errors import DTypeError, UsageError
+from .errors import DTypeError, NotSupportedError, UsageError
 
 # ---------------------------------------------------------------------------
 # dtypes
@@ -34,7 +34,7 @@ class DType:
 
     @property
     def as_numpy_dtype(self) -> type:
-        return np.dtype(self.name).type
+        return object if self.kind == "s" else np.dtype(self.name).type
 
     @property
     def base_dtype(self) -> DType:
@@ -55,13 +55,21 @@ class DType:
     def __repr__(self) -> str:
         return f"tf.{self.name}"
 
+    def __str__(self) -> str:
+        return f"<dtype: '{self.name}'>"      # print(tf.float32), as TF 1 prints it
+
 
 float32 = DType("float32", "float", "f")
 float64 = DType("float64", "double", "f")
 int32 = DType("int32", "int32", "i")
 int64 = DType("int64", "int64", "i")
 bool_ = DType("bool", "bool", "b")
-_DTYPES = {d.name: d for d in (float32, float64, int32, int64, bool_)}
+int16 = DType("int16", "int16", "i")
+int8 = DType("int8", "int8", "i")
+uint8 = DType("uint8", "uint8", "i")
+string = DType("string", "string", "s")     # constants (and identity) only
+_DTYPES = {d.name: d for d in (float32, float64, int32, int64, int16, int8, uint8, bool_,
+                               string)}
 _DTYPES.update(float=float32, double=float64)
 FLOATS = (float32, float64)
 
@@ -76,6 +84,8 @@ def as_dtype(dtype: Any, what: str = "dtype") -> DType:
         return int32
     if dtype is bool:
         return bool_
+    if dtype is bytes or dtype is str:
+        return string
     if isinstance(dtype, str):
         name = dtype
     else:
@@ -93,6 +103,10 @@ def carrier(dtype: DType) -> str:
     """The nbbp dtype a TF dtype is computed in: itself — nbbp's core stores every dtype
     nbbp.tf1 has (float32, float64, the integers, bool), so no value is computed in
     another dtype than TF 1 would."""
+    if dtype.kind == "s":
+        raise NotSupportedError("tf.string tensors are not computed by nbbp.tf1: it has "
+                                "string constants and tf.identity (fetched as bytes), no "
+                                "string ops")
     if dtype.name not in STORAGE_OF:
         raise UsageError(f"{dtype.name} is not supported; nbbp.tf1 computes in "
                          f"{', '.join(sorted(STORAGE_OF))}")
@@ -102,10 +116,15 @@ def carrier(dtype: DType) -> str:
 def infer_dtype(value: Any) -> DType:
     """TF 1's dtype of a Python or NumPy value: Python floats float32, Python ints
     int32 (int64 if too large), bools bool, NumPy arrays and scalars their own."""
+    if isinstance(value, (str, bytes)) or (isinstance(value, (np.ndarray, np.generic))
+                                           and value.dtype.kind in "SU"):
+        return string
     if isinstance(value, (np.ndarray, np.generic)):
         return as_dtype(value.dtype, "value")
     flat = list(np.ravel(np.array(value, dtype=object))) if not isinstance(
         value, (bool, numbers.Number)) else [value]
+    if flat and all(isinstance(v, (str, bytes)) for v in flat):
+        return string
     if flat and all(isinstance(v, (bool, np.bool_)) for v in flat):
         return bool_
     if any(isinstance(v, (float, np.floating)) for v in flat):
@@ -125,7 +144,9 @@ def check_convertible(value: Any, dtype: DType) -> None:
     flat = [value] if isinstance(value, (bool, numbers.Number)) else list(
         np.ravel(np.array(value, dtype=object)))
     for v in flat:
-        if dtype.is_bool:
+        if dtype.kind == "s":
+            ok = isinstance(v, (str, bytes))
+        elif dtype.is_bool:
             ok = isinstance(v, (bool, np.bool_))
         elif dtype.is_integer:
             ok = isinstance(v, (int, np.integer))
@@ -137,8 +158,16 @@ def check_convertible(value: Any, dtype: DType) -> None:
 
 
 def np_value(value: Any, dtype: DType) -> np.ndarray:
-    """``value`` as a NumPy array of ``dtype``."""
+    """``value`` as a NumPy array of ``dtype``; strings as an object array of bytes
+    (``str`` encoded as UTF-8), as TF 1 holds them."""
+    if dtype.kind == "s":
+        arr = np.array(value, dtype=object)
+        return np.vectorize(_as_bytes, otypes=[object])(arr) if arr.size else arr
     return np.array(value, dtype=dtype.name)
+
+
+def _as_bytes(v: Any) -> bytes:
+    return v.encode("utf-8") if isinstance(v, str) else bytes(v)
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from ._types import (
     shape_list_str,
     shape_str,
 )
-from .errors import DTypeError, UsageError, VariableScopeError
+from .errors import DTypeError, NotSupportedError, UsageError, VariableScopeError
 
 GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
@@ -87,6 +87,11 @@ class Variable(Tensor):
             if dt is not None and not isinstance(value, Tensor):
                 check_convertible(value, dt)
             init = convert_to_tensor(value, dtype=dt, name="initial_value", graph=g)
+        if init.dtype.kind == "s":
+            g._truncate(init.op.id)
+            raise NotSupportedError(f"tf.Variable {full!r} of tf.string is not supported by "
+                                    "nbbp.tf1: it has string constants and tf.identity only; "
+                                    "use tf.constant for fixed strings")
         if not fully_known(init._shape):
             raise UsageError(f"tf.Variable {full!r}: the initial value {init!r} has shape "
                              f"{shape_str(init._shape)}; a variable's shape must be fully "
@@ -410,6 +415,8 @@ def variable_scope(name_or_scope: Any = None, default_name: str | None = None,
             new_reuse = own if own else parent.reuse
         else:
             new_reuse = reuse
+        counts = g._var_scope_counts
+        saved = dict(counts) if isinstance(name_or_scope, VariableScope) else None
         with g.name_scope(ns) as scope_str:
             vs = VariableScope(full, new_reuse, initializer or parent.initializer, scope_str)
             g._var_scope_stack.append(vs)
@@ -417,6 +424,15 @@ def variable_scope(name_or_scope: Any = None, default_name: str | None = None,
                 yield vs
             finally:
                 g._var_scope_stack.pop()
+                # TF 1 closes the sub-scopes on the way out, so entering "model" again
+                # numbers its layers dense, dense_1, … again (and reuse finds them)
+                if saved is not None:
+                    counts.clear()
+                    counts.update(saved)
+                else:
+                    for k in counts:
+                        if k.startswith(full + "/"):
+                            counts[k] = 0
 
 
 def get_variable(name: str, shape: Any = None, dtype: Any = None, initializer: Any = None,

@@ -7,9 +7,14 @@ from typing import Any
 from ._core import Tensor, get_default_graph
 from ._names import module_getattr
 from ._ops import reduce_mean, squared_difference, stop_gradient
-from .nn import sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2
+from .nn import (
+    sigmoid_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2,
+    sparse_softmax_cross_entropy_with_logits,
+)
 
-__all__ = ["mean_squared_error", "sigmoid_cross_entropy", "softmax_cross_entropy"]
+__all__ = ["mean_squared_error", "sigmoid_cross_entropy", "softmax_cross_entropy",
+           "sparse_softmax_cross_entropy"]
 
 
 def mean_squared_error(labels: Any, predictions: Any, scope: str | None = None) -> Tensor:
@@ -31,5 +36,14 @@ def softmax_cross_entropy(onehot_labels: Any, logits: Any, scope: str | None = N
     with get_default_graph().name_scope(scope or "softmax_cross_entropy_loss"):
         return reduce_mean(softmax_cross_entropy_with_logits_v2(
             labels=stop_gradient(onehot_labels), logits=logits), name="value")
+
+def sparse_softmax_cross_entropy(labels: Any, logits: Any, scope: str | None = None
+                                 ) -> Tensor:
+    """mean over rows of :func:`tf.nn.sparse_softmax_cross_entropy_with_logits`
+    (integer labels)."""
+    with get_default_graph().name_scope(scope or "sparse_softmax_cross_entropy_loss"):
+        return reduce_mean(sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=logits), name="value")
+
 
 __getattr__ = module_getattr("losses")
