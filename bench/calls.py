@@ -211,4 +211,6 @@ def prepare(column: str, case: Case) -> Prepared:
         return nbbp_call(case)
     if case.call == "set":
         raise NotApplicable("m.set is nbbp's own form; see the call row")
+    if column not in _PEERS:
+        raise NotApplicable(f"{column} has no call form of {case.workload}")
     return _PEERS[column](case.workload)

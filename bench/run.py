@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             return nbbp_side.nbbp_s2_code()
         if peers.version(column) is None:
             raise ImportError(f"{column} is not installed")
+        if column not in peers.S2_CODE:
+            raise peers.NotApplicable(f"{column} has no S2 snippet")
         return peers.S2_CODE[column]
 
     cells: dict[tuple[str, str], Cell] = {}
