@@ -15,19 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import fd_grad
 
 import nbbp
 from nbbp.errors import BuildError, NumericError
-
-
-def fd_grad(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    out = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        out[idx] = (fn(xp) - fn(xm)) / (2 * eps)
-    return out
 
 
 def build(table, ids, axis=0, dtype="float64", ids_dtype="int32", engine="numba"):

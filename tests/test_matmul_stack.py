@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import fd_grad
 
 import nbbp
 from nbbp.core.engine import Layout, lower
@@ -22,15 +23,6 @@ SHAPES = [((3, 2, 4), (3, 4, 5)),          # a batch of 3
           ((2, 1, 3, 4), (1, 3, 4, 2)),    # both batch axes broadcast
           ((5, 2, 3), (1, 3, 2))]          # a batch axis of size 1
 
-
-def fd_grad(fn, x, eps=1e-6):
-    out = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        out[idx] = (fn(xp) - fn(xm)) / (2 * eps)
-    return out
 
 
 def _model(A, B, R, engine="numba", dtype="float64"):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import fd_grad
 
 import nbbp
 from nbbp.core.engine import Layout, lower
@@ -21,16 +22,6 @@ from nbbp.core.isa import K_COPY, K_SELECT, KIND, SEL_ELEMENTS, SEL_RUNS, W
 def model(f, engine):
     return nbbp.Model(f, engine=engine)
 
-
-def fd_grad(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of the scalar ``fn`` at ``x``."""
-    out = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        out[idx] = (fn(xp) - fn(xm)) / (2 * eps)
-    return out
 
 
 def check(build, numpy_fn, values, engine, rtol=1e-6):
