@@ -1207,76 +1207,82 @@ def _random(code, q, v64, v32, vi):
             v64[o + i] = np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16
 
 
-def _exec_body(code, q, v, hv, check):
-    """Run the instruction at ``q`` on the storage ``v`` (float64 or float32: Numba
-    compiles this once per array type, so a float32 op runs on float32 data); ``hv``
-    is the float64 storage (the optimizer's hyperparameters). With ``check`` 1,
-    returns whether the output is not finite."""
-    op = code[q]
-    o = code[q + 1]
-    a = code[q + 2]
-    n = code[q + SIZE]
-    kind = code[q + KIND]
-    if kind == K_UNARY:
-        if n == 1:
-            v[o] = unary_t(op, v[a])
-        else:
-            _unary_loop(op, v[o:o + n], v[a:a + n])
-    elif kind == K_BINARY:
-        if n == 1:
-            v[o] = binary(op, v[a], v[code[q + 3]])
-        else:
-            _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
-                    code[q + 5])
-    elif kind == K_WHERE:
-        _where_general(op, v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
-                       code[q + 5])
-    elif kind == K_REDUCE:
-        outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
-        if op == LOGSUMEXP:
-            _logsumexp(v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
-        elif op == ARGMAX or op == ARGMIN:
-            _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
-        else:
-            _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
-    elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
-        for t in range(code[code[q + 4] + 3]):
-            _matmul(v, *_stacked(code, q, t, o, a, n))
-    elif kind == K_MATMUL:
-        m = code[q + 4]
-        _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
-    elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
-        _gather(v[o:o + n], v[a:], code, code[q + 3])
-    elif kind == K_LAYOUT and op == SUMTO:
-        _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
-    elif kind == K_SELECT:
-        k, cnt = code[q + 3], code[q + 5]
-        if op == SCATTER and code[q + 4] == SEL_RUNS:
-            _scatter_runs(v[o:o + n], v, code[k:k + 3 * cnt])
-        elif op == SCATTER:
-            _scatter_elements(v[o:o + n], v, code[k:k + 2 * cnt])
-        elif code[q + 4] == SEL_RUNS:
-            _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
-        else:
-            _take(v[o:o + n], v, code[k:k + n])
-    elif kind == K_CONV:
-        _conv(op, v, o, a, code[q + 3], code[code[q + 4]:code[q + 4] + CONV_GEOM])
-    elif kind == K_SOFTMAX:
-        _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
-    elif kind == K_TICK:
-        _tick(hv, o)
-    elif kind == K_UPDATE:
-        _update(op, v, o, a, code[q + 3], n, hv, code[q + 4])
-    else:  # K_COPY, and RESHAPE (a layout that moves nothing)
-        v[o:o + n] = v[a:a + n]
-    return check == 1 and _any_bad(v, o, n)
+@njit(**_JIT)
+def _run_float(code, v, hv, c, p, stop, check):
+    """Run instructions from ``p`` on the float storage ``v`` (class ``c``: float64 or
+    float32 — Numba compiles this once per array type, so a float32 op runs on float32
+    data) for as long as they are plain ops of that class; ``hv`` is the float64 storage
+    (the optimizer's hyperparameters). Returns ``(the next instruction, -1)``, or with
+    ``check`` 1 ``(p, p)`` for the first instruction ``p`` whose output is not finite.
 
-
-# The float64 path is inlined into the interpreter, as it was before float32 existed
-# (a call per instruction costs the tensor programs ~5-10 %); the float32 path is a
-# call, so its code is not duplicated into every caller of `run`.
-_exec64 = njit(inline="always", **_JIT)(_exec_body)
-_exec = njit(**_JIT)(_exec_body)
+    The instructions' semantics live here, in the loop itself: a run of float64 (or
+    float32) instructions is one call, and no per-instruction function boundary makes
+    Numba count references to the storages on every instruction."""
+    while p < stop:
+        q = p * W
+        kind = code[q + KIND]
+        if code[q + STORAGE] != c or kind == K_CAST or kind == K_RANDOM or kind == K_TAKE:
+            break
+        op = code[q]
+        o = code[q + 1]
+        a = code[q + 2]
+        n = code[q + SIZE]
+        if kind == K_UNARY:
+            if n == 1:
+                v[o] = unary_t(op, v[a])
+            else:
+                _unary_loop(op, v[o:o + n], v[a:a + n])
+        elif kind == K_BINARY:
+            if n == 1:
+                v[o] = binary(op, v[a], v[code[q + 3]])
+            else:
+                _binary(op, v, o, a, code[q + 3], n, code[q + 6], code[q + 4], code,
+                        code[q + 5])
+        elif kind == K_WHERE:
+            _where_general(op, v[o:o + n], v[a:], v[code[q + 3]:], v[code[q + 4]:], code,
+                           code[q + 5])
+        elif kind == K_REDUCE:
+            outer, m, inner = code[q + 3], code[q + 4], code[q + 5]
+            if op == LOGSUMEXP:
+                _logsumexp(v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+            elif op == ARGMAX or op == ARGMIN:
+                _argreduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+            else:
+                _reduce(op, v[o:o + n], v[a:a + outer * m * inner], outer, m, inner)
+        elif kind == K_MATMUL and code[q + 5] == 0:    # a stack of matrices: map in aux
+            for t in range(code[code[q + 4] + 3]):
+                _matmul(v, *_stacked(code, q, t, o, a, n))
+        elif kind == K_MATMUL:
+            m = code[q + 4]
+            _matmul(v, o, a, code[q + 3], m, code[q + 5], n // m, code[q + 6])
+        elif kind == K_LAYOUT and (op == TRANSPOSE or op == BROADCAST):
+            _gather(v[o:o + n], v[a:], code, code[q + 3])
+        elif kind == K_LAYOUT and op == SUMTO:
+            _scatter_add(v[o:o + n], v[a:a + code[q + 4]], code, code[q + 3])
+        elif kind == K_SELECT:
+            k, cnt = code[q + 3], code[q + 5]
+            if op == SCATTER and code[q + 4] == SEL_RUNS:
+                _scatter_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+            elif op == SCATTER:
+                _scatter_elements(v[o:o + n], v, code[k:k + 2 * cnt])
+            elif code[q + 4] == SEL_RUNS:
+                _take_runs(v[o:o + n], v, code[k:k + 3 * cnt])
+            else:
+                _take(v[o:o + n], v, code[k:k + n])
+        elif kind == K_CONV:
+            _conv(op, v, o, a, code[q + 3], code[code[q + 4]:code[q + 4] + CONV_GEOM])
+        elif kind == K_SOFTMAX:
+            _softmax(op, v[o:o + n], v[a:a + n], code[q + 3], code[q + 4], code[q + 5])
+        elif kind == K_TICK:
+            _tick(hv, o)
+        elif kind == K_UPDATE:
+            _update(op, v, o, a, code[q + 3], n, hv, code[q + 4])
+        else:  # K_COPY, and RESHAPE (a layout that moves nothing)
+            v[o:o + n] = v[a:a + n]
+        if check == 1 and _any_bad(v, o, n):
+            return p, p
+        p += 1
+    return p, -1
 
 
 @njit(**_JIT)
@@ -1346,7 +1352,8 @@ def run_all(code, v64, v32, vi, start, stop, check):
     Whatever ``check``, an index out of range at a take instruction ``p`` stops the run
     there and returns ``BAD_INDEX - p`` (≤ -2).
     """
-    for p in range(start, stop):
+    p = start
+    while p < stop:
         q = p * W
         c = code[q + STORAGE]
         kind = code[q + KIND]
@@ -1363,12 +1370,15 @@ def run_all(code, v64, v32, vi, start, stop, check):
         elif c == S_I64:
             _exec_int(code, q, vi)
             bad = False
-        elif c == S_F32:
-            bad = _exec(code, q, v32, v64, check)
-        else:
-            bad = _exec64(code, q, v64, v64, check)
+        else:                               # a run of float instructions of class c
+            p, at = (_run_float(code, v32, v64, c, p, stop, check) if c == S_F32 else
+                     _run_float(code, v64, v64, c, p, stop, check))
+            if at >= 0:
+                return at
+            continue
         if bad:
             return p
+        p += 1
     if check == 0:
         w, n_watch = code[code.size - 2], code[code.size - 1]
         for i in range(n_watch):
