@@ -10,6 +10,8 @@ integer and boolean nodes carry none (a path through them has no gradient).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import BuildError, suggest
@@ -55,9 +57,11 @@ def float_dtype(dtype: object, what: str = "dtype") -> str:
     return name
 
 
+@functools.cache
 def promote(*dtypes: str) -> str:
     """The dtype that mixing ``dtypes`` gives, as NumPy promotes them (float32 with
-    float64 is float64)."""
+    float64 is float64). Cached: every op a graph builds asks, with a handful of
+    distinct dtype tuples (NumPy's answer costs ~20 µs, a sixth of building a node)."""
     return np.result_type(*dtypes).name
 
 
