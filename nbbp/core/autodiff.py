@@ -14,6 +14,7 @@ contribution ``∂y/∂u`` that flows through ``v``: the number drawn on the edg
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,13 +117,16 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                 if seed.id >= start:
                     made[id(seed)] = y
 
-            for n in reversed(graph.nodes[:start]):
-                if n.id not in rel or n.id not in contribs:
-                    continue
-                before = len(graph.nodes)
-                with graph.at_scope(_grad_scope(n)):
-                    _backward(graph, n, contribs, rel, start, named, result)
-                made.update((id(m), n) for m in graph.nodes[before:])
+            # in reverse build order, one scope entered per run of nodes sharing it
+            todo = (n for n in reversed(graph.nodes[:start]) if n.id in rel)
+            for scope, run in itertools.groupby(todo, key=_grad_scope):
+                with graph.at_scope(scope):
+                    for n in run:
+                        if n.id not in contribs:
+                            continue
+                        before = len(graph.nodes)
+                        _backward(graph, n, contribs, rel, start, named, result)
+                        made.update((id(m), n) for m in graph.nodes[before:])
     except BaseException:
         graph.truncate(start)
         raise
