@@ -167,6 +167,19 @@ def test_sliders_for_every_scalar_leaf_with_ranges_around_the_value():
     assert widgets.slider_range(5.0, (-1, 1)) == (-1.0, 5.0, 0.02)   # widened to hold 5
 
 
+def test_no_default_sliders_for_integer_and_boolean_leaves():
+    """Dropout's random counter (int64) and the training flag (bool) are leaves, but a
+    float slider would feed them fractions: they get none, and naming one says why."""
+    m = nbbp.build("x = input(1.5)\nw = param(0.5)\nf = sum(dropout(x * w + zeros(4), 0.5))")
+    ex = widgets.sliders(m)
+    assert list(ex.sliders) == ["x", "w"]
+    with pytest.raises(NbbpError) as e:
+        widgets.sliders(m, "rng_counter")
+    assert str(e.value) == ("no slider for 'rng_counter': it is int64, and sliders move "
+                            "floating values; set it with m.set(rng_counter=...) (or "
+                            "m.set_mode for the training flag)")
+
+
 def test_moving_a_slider_recomputes_and_redraws():
     m = neuron()
     ex = widgets.sliders(m)

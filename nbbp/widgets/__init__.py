@@ -29,9 +29,9 @@ def sliders(model: Any, *names: str | Mapping[str, Sequence[float]],
     model
         The :class:`~nbbp.Model`.
     *names
-        Leaves to put sliders on (default: every scalar param and input, and an element
-        picker for tensor params); a dict ``{"hidden/W1": (-1, 1)}`` gives scoped names
-        ranges.
+        Leaves to put sliders on (default: every floating scalar param and input, and an
+        element picker for tensor params; integer and boolean leaves get none); a dict
+        ``{"hidden/W1": (-1, 1)}`` gives scoped names ranges.
     opts
         Picture options (docs/bpgraph.md); default: those ``%%bpgraph`` used.
     **ranges

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.dtypes import is_float
 from ..core.graph import leaves
 from ..errors import NbbpError, suggest
 from ..view import explain as _explain
@@ -42,8 +43,14 @@ class Explorer:
             if name not in by_name:
                 raise NbbpError(f"no slider for {name!r}: model {model.name!r} has no param or "
                                 f"input of that name; " + suggest(name, by_name, "leaf"))
+            if not is_float(by_name[name].dtype):
+                raise NbbpError(f"no slider for {name!r}: it is {by_name[name].dtype}, and "
+                                "sliders move floating values; set it with "
+                                f"m.set({name}=...) (or m.set_mode for the training flag)")
+        # by default every floating scalar leaf and every param: not the integer and
+        # boolean leaves (dropout's random counter, the training flag, integer labels)
         chosen = [by_name[n] for n in wanted] if wanted else [
-            n for n in fed if n.shape == () or n.op == "param"]
+            n for n in fed if is_float(n.dtype) and (n.shape == () or n.op == "param")]
         self._syncing = False
         self._delta: tuple[Overlay, str] | None = None
         self._checks: tuple[Overlay, str] | None = None
