@@ -71,7 +71,7 @@ from numpy.lib import format as npformat
 
 from .core import ops
 from .core.dtypes import DTYPES, FLOATS, dtype_of
-from .core.graph import LEAF_OPS, MAX_NDIM, Graph, Node
+from .core.graph import LEAF_OPS, MAX_NDIM, Graph, Node, valid_name
 from .errors import FileFormatError, NbbpError, suggest
 
 FORMAT = "nbbp-model"
@@ -99,7 +99,14 @@ def write(path: str | os.PathLike, output: Node, value_of: Callable[[Node], Any]
     The file is written next to its final place and then renamed, so a crash
     never leaves half a file under the name.
     """
-    forward = output.graph.ancestors([output])
+    graph = output.graph
+    forward = graph.ancestors([output])
+    # with the state updates of its leaves (batch norm's running averages, the random
+    # counter), so that `fit` on the loaded model keeps updating them
+    names = {n.name for n in forward}
+    updates = [u for u in ops.state_updates(graph.nodes) if u.attrs["ref"] in names]
+    if updates:
+        forward = graph.ancestors([output, *updates])
     index = {n.id: i for i, n in enumerate(forward)}
     nodes, values = [], {}
     for i, n in enumerate(forward):
@@ -443,7 +450,19 @@ def _rebuild(path: str, doc: dict, values: dict[str, np.ndarray]) -> tuple[Graph
     if not _is_int(out) or not 0 <= out < len(built):
         raise _bad(path, f"\"output\" must be the id of a node (0..{len(built) - 1}), "
                          f"got {_short(out)}")
+    _check_updates(path, g)
     return g, built[out], name
+
+
+def _check_updates(path: str, g: Graph) -> None:
+    """Each state update writes a param of the file of its own dtype and shape (the
+    training loop copies the update into it after every step)."""
+    for u in ops.state_updates(g.nodes):
+        ref = g.by_name.get(u.attrs.get("ref"))
+        if ref is None or ref.op != "param" or ref.shape != u.shape or ref.dtype != u.dtype:
+            raise _bad(path, f"{GRAPH_MEMBER}: the state update {u.name!r} writes "
+                             f"{_short(u.attrs.get('ref'))}, which is not a param of the "
+                             f"file with its dtype {u.dtype} and shape {u.shape}")
 
 
 def _is_int(x: Any) -> bool:
@@ -452,13 +471,15 @@ def _is_int(x: Any) -> bool:
 
 def _plain_attr(v: Any) -> bool:
     """An attribute as ops take them: null, true/false, a small int or a short list of
-    small ints (axis, keepdims, perm, shape), or a short word (a dtype's name for cast,
-    ``"SAME"``/``"VALID"`` for convolution and pooling); the op's own rules check the
-    value when the node is rebuilt."""
+    small ints (axis, keepdims, perm, shape), or a short word or node name (a dtype's
+    name for cast, ``"SAME"``/``"VALID"`` for convolution and pooling, the state a
+    state update writes); the op's own rules check the value when the node is rebuilt,
+    and :func:`_check_updates` the state's name."""
     def small(x: Any) -> bool:
         return _is_int(x) and abs(x) <= 1 << 31
     if v is None or isinstance(v, bool) or small(v) or (
-            isinstance(v, str) and (v in DTYPES or (len(v) <= 16 and v.isidentifier()))):
+            isinstance(v, str) and (v in DTYPES or (
+                len(v) <= 200 and all(valid_name(p) for p in v.split("/"))))):
         return True
     return isinstance(v, list) and len(v) <= 2 * MAX_NDIM and all(small(x) for x in v)
 

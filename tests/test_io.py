@@ -112,6 +112,29 @@ def test_a_cnn_round_trips_bit_for_bit(tmp_path):
     m2 = io.load(path)
     assert_identical(snapshot(m), snapshot(m2))
     assert_identical(snapshot(m.set_mode("train")), snapshot(m2.set_mode("train")))
+    # the state updates travel too: training the loaded model moves the running
+    # averages and the random counter exactly as training the original does
+    before = m2.value_of("batch_norm/moving_mean")
+    for model in (m, m2):
+        model.set_mode("eval").fit(3, "sgd", lr=0.1, progress=False)
+    assert not np.array_equal(m2.value_of("batch_norm/moving_mean"), before)
+    assert m2.value_of("rng_counter") == m.value_of("rng_counter") == 3
+    assert_identical(snapshot(m), snapshot(m2))
+
+
+def test_a_state_update_must_write_a_param_of_its_shape(tmp_path):
+    rng = np.random.default_rng(3)
+    m = nbbp.build(CNN, namespace={"X": rng.standard_normal((2, 6, 6, 1)), "RNG": rng})
+    path = tmp_path / "cnn.nbbp"
+    m.save(path)
+    # an input, a name no node has, a param of another dtype and shape
+    for target in ("x", "batch_norm/gamma_", "rng_counter"):
+        tampered = rewrite(path, lambda d, t=target: node_named(
+            d, "batch_norm/update_mean")["attrs"].update(ref=t))
+        with pytest.raises(FileFormatError) as e:
+            io.load(tampered)
+        assert (f"the state update 'batch_norm/update_mean' writes {target!r}, which is not a "
+                "param of the file with its dtype float64 and shape (1, 1, 1, 2)") in str(e.value)
 
 
 def test_engine_can_be_chosen_at_load(tmp_path):

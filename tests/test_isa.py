@@ -36,7 +36,8 @@ def _every_op_graph():
         for op in OPS.values():
             xx, ss, vv = as_operands(op, [x, s, v])
             if op.kind == isa.UNARY:
-                outs.append(apply(op.name, xx))
+                outs.append(apply(op.name, xx, **({"ref": "x"} if op.attrs == ("ref",)
+                                                    else {})))
             elif op.kind == isa.BINARY:
                 outs += [apply(op.name, xx, vv), apply(op.name, xx, ss),
                          apply(op.name, ss, ss), apply(op.name, xx, xx)]

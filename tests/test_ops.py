@@ -36,6 +36,8 @@ def cases(op) -> list[tuple[tuple[tuple[int, ...], ...], dict]]:
     if op.name == "cast":
         return [(((),), dict(dtype="float64")), (((3, 2),), dict(dtype="int32")),
                 (((3, 2),), dict(dtype="bool")), (((3, 2),), dict(dtype="int8"))]
+    if op.name == "assign_state":      # the state it writes is named; the op copies
+        return [(((),), dict(ref="x0")), (((3, 2),), dict(ref="x0"))]
     if op.kind == UNARY:
         return [(((),), {}), (((3, 2),), {})]
     if op.kind == BINARY:

@@ -2003,8 +2003,8 @@ defop("random_uniform", 150, 1, RANDOM, _np_random_uniform, NOGRAD, "uniform(c)"
       doc="uniform numbers in [0, 1): element i is a hash of (seed, counter c, i); the "
       "same counter gives the same numbers, training advances it every step; a second "
       "input only gives its shape (so minibatches resize it)")
-defop("assign_state", 151, 1, UNARY, lambda a: np.array(a), NOGRAD, "assign_state(a)",
-      (None,), (_U,), dtypes="any",
+defop("assign_state", 151, 1, UNARY, lambda a, ref: np.array(a), NOGRAD, "assign_state(a)",
+      (None,), (_U,), dtypes="any", attrs=("ref",),
       doc="a, which `fit` writes into the state leaf `ref` after every step (running "
       "averages, the random counter)")
 
