@@ -639,6 +639,13 @@ def _np_w5(case: Case) -> Prepared:
     return Prepared(wl.hand_w5, lambda r: {"value": r[0], "x": r[1]})  # type: ignore[index]
 
 
+def _hand_numba_w3(case: Case) -> Prepared:
+    if not case.step:
+        raise NotApplicable("hand Numba has only the W3 training step")
+    from bench import hand_numba
+    return hand_numba.prepare_w3(case)
+
+
 # =========================================================================== registry
 
 _IMPLS: dict[str, dict[str, Callable[[Case], Prepared]]] = {
@@ -649,13 +656,9 @@ _IMPLS: dict[str, dict[str, Callable[[Case], Prepared]]] = {
     "jax": {"W1": _jax_w1, "W2": _jax_w2, "W3": _jax_w3, "W4": _jax_w4, "W5": _jax_w5,
             "W6": _jax_w6},
     "numpy": {"W1": _np_w1, "W2": _np_w2, "W3": _np_w3, "W4": _np_w4, "W5": _np_w5, "W6": _np_w6},
-    "numba": {"W3": lambda case: _hand_numba().prepare_w3(case)},
+    "numba": {"W3": _hand_numba_w3},
 }
 
-
-def _hand_numba() -> Any:
-    from bench import hand_numba
-    return hand_numba
 
 
 def prepare(peer: str, case: Case) -> Prepared:
