@@ -24,37 +24,40 @@ def tf_out(n, k, s, d, padding):
     return out, max((out - 1) * s + keff - n, 0) // 2
 
 
-def ref_conv(x, w, s, padding, d):
-    N, H, W, C = x.shape
-    KH, KW, _, CO = w.shape
+def conv_taps(x_shape, w_shape, s, padding, d):
+    """Every (n, i, j, kh, kw, ih, iw) where filter tap (kh, kw) of output (n, i, j)
+    reads input pixel (ih, iw) inside the image (TF1's SAME/VALID geometry)."""
+    N, H, W, _ = x_shape
+    KH, KW = w_shape[:2]
     OH, pt = tf_out(H, KH, s, d, padding)
     OW, pl = tf_out(W, KW, s, d, padding)
-    y = np.zeros((N, OH, OW, CO))
     for n, i, j, kh, kw in itertools.product(range(N), range(OH), range(OW), range(KH),
                                              range(KW)):
         ih, iw = i * s + kh * d - pt, j * s + kw * d - pl
         if 0 <= ih < H and 0 <= iw < W:
-            for c in range(C):
-                for o in range(CO):
-                    y[n, i, j, o] += x[n, ih, iw, c] * w[kh, kw, c, o]
+            yield n, i, j, kh, kw, ih, iw
+
+
+def ref_conv(x, w, s, padding, d):
+    N, H, W, C = x.shape
+    KH, KW, _, CO = w.shape
+    y = np.zeros((N, tf_out(H, KH, s, d, padding)[0], tf_out(W, KW, s, d, padding)[0], CO))
+    for n, i, j, kh, kw, ih, iw in conv_taps(x.shape, w.shape, s, padding, d):
+        for c in range(C):
+            for o in range(CO):
+                y[n, i, j, o] += x[n, ih, iw, c] * w[kh, kw, c, o]
     return y
 
 
 def ref_conv_vjp(x, w, gy, s, padding, d):
     """∂/∂x and ∂/∂w of Σ conv(x, w)·gy, by the same loops."""
-    N, H, W, C = x.shape
-    KH, KW, _, CO = w.shape
-    OH, pt = tf_out(H, KH, s, d, padding)
-    OW, pl = tf_out(W, KW, s, d, padding)
+    C, CO = w.shape[2:]
     gx, gw = np.zeros_like(x), np.zeros_like(w)
-    for n, i, j, kh, kw in itertools.product(range(N), range(OH), range(OW), range(KH),
-                                             range(KW)):
-        ih, iw = i * s + kh * d - pt, j * s + kw * d - pl
-        if 0 <= ih < H and 0 <= iw < W:
-            for c in range(C):
-                for o in range(CO):
-                    gx[n, ih, iw, c] += w[kh, kw, c, o] * gy[n, i, j, o]
-                    gw[kh, kw, c, o] += x[n, ih, iw, c] * gy[n, i, j, o]
+    for n, i, j, kh, kw, ih, iw in conv_taps(x.shape, w.shape, s, padding, d):
+        for c in range(C):
+            for o in range(CO):
+                gx[n, ih, iw, c] += w[kh, kw, c, o] * gy[n, i, j, o]
+                gw[kh, kw, c, o] += x[n, ih, iw, c] * gy[n, i, j, o]
     return gx, gw
 
 
