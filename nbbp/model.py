@@ -518,6 +518,12 @@ class Function:
         # all gradients fast: one C-level itemgetter reads them (a tuple for 2+ slots)
         self._read = (itemgetter(*slots) if slots and min(slots) >= 0
                       and (self.single or len(slots) > 1) else None)
+        self._args = (tuple(names), wrt)     # to rebuild it (pickle, copy)
+        if self._offs is not None and self._read is not None and self._out >= 0:
+            self.__class__ = _fast_lane(self)
+
+    def __reduce__(self):
+        return Function, (self.model, *self._args)
 
     def __call__(self, *args: Any, **named: Any) -> tuple[Any, Any]:
         if named:                        # by name: every name once, nothing positional
@@ -551,12 +557,11 @@ class Function:
         grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
         return value, grads[0] if self.single else grads
 
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_mv"}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._mv = self.model._mv
+    def _nan(self, old: tuple) -> tuple[Any, Any]:
+        """The run on the values just written hit a nan or inf: run again to name the
+        node, restore ``old`` and raise (see ``Model._run``)."""
+        self.model._run(list(zip(self._entries, old)))
+        return self.model.value, self._read(self._mv)
 
     def _bind(self, args: tuple, named: dict) -> tuple:
         """The values in ``names`` order from positions and keywords, or a FeedError
@@ -582,6 +587,44 @@ class Function:
     def __repr__(self) -> str:
         wrt = repr(self.wrt[0]) if self.single else f"({', '.join(self.wrt)})"
         return f"<function of {self.model.name!r}({', '.join(self.names)}), wrt={wrt}>"
+
+
+_MISSING = object()
+
+
+def _fast_lane(f: Function) -> type:
+    """A subclass of :class:`Function` for this one function whose ``__call__`` has
+    the common call — every argument a Python float, by position — written out for
+    its slots (one type check, one slot write per argument, the kernel, one read),
+    as ``collections.namedtuple`` writes its class: the generic ``__call__`` costs
+    ~3× more per call in loops over zips and tuples. Anything else (keywords, other
+    types, a wrong count) goes to the generic ``__call__``, with its checks and errors.
+    """
+    a = [f"a{i}" for i in range(f._n)]
+    sig = "".join(f"{x}=_M, " for x in a)
+    given = f"*[x for x in ({', '.join(a)},) if x is not _M], *more"
+    src = (f"def __call__(self, {sig}/, *more, **named):\n"
+           f"    if named:\n"
+           f"        if a0 is not _M or more or len(named) != {f._n}:\n"
+           f"            return Function.__call__(self, {given}, **named)\n"
+           f"        try:\n"
+           f"            ({', '.join(a)},) = _pick(named)\n"
+           f"        except KeyError:\n"
+           f"            return Function.__call__(self, **named)\n"
+           f"    elif more:\n"
+           f"        return Function.__call__(self, {given})\n"
+           f"    if {' and '.join(f'type({x}) is float' for x in a)}:\n"
+           f"        old = _old(_mv)\n"
+           + "".join(f"        _mv[{o}] = {x}\n" for o, x in zip(f._offs, a))
+           + f"        if _kernel() < 0:\n"
+           f"            return _mv[{f._out}], _read(_mv)\n"
+           f"        return self._nan(old)\n"
+           f"    return Function.__call__(self, {given})\n")
+    env = {"_M": _MISSING, "_mv": f._mv, "_old": f._old, "_kernel": f._kernel,
+           "_read": f._read, "_pick": f._pick, "Function": Function}
+    exec(src, env)   # noqa: S102 — our own source, built from ints
+    return type("Function", (Function,), {"__call__": env["__call__"], "__doc__": Function.__doc__,
+                                          "__module__": __name__})
 
 
 def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:

@@ -161,3 +161,25 @@ def test_a_deep_copy_has_its_own_memory():
     assert f2(1.0, 2.0) == (5.0, (4.0, 2.0)) and m2.value == 5.0
     assert (m.value, m.grads) == (21.0, {"x": 12.0, "y": 10.0})    # the original untouched
     assert f(2.0, 1.0) == (6.0, (4.0, 5.0)) and m2.set(x=3.0).value == 21.0
+
+
+def test_the_fast_lane_and_the_generic_call_agree_on_every_form():
+    """Floats by position take the written-out ``__call__``; keywords, ints, NumPy
+    scalars and mixes take the generic one — every form gives the same numbers."""
+    m = nbbp.build(W2)
+    o = m.function()
+    assert isinstance(o, nbbp.model.Function) and type(o) is not nbbp.model.Function
+    args = (2.0, 0.0, -3.0, 1.0, 6.8813735870195432)
+    want = o(*args)
+    forms = [lambda: o(*args), lambda: o(**dict(zip(o.names, args))),
+             lambda: o(2, 0, -3.0, 1.0, np.float64(args[4])),
+             lambda: o(*args[:2], **dict(zip(o.names[2:], args[2:])))]
+    for form in forms:
+        assert form() == want
+    assert "has no argument 'a0'" in _error(lambda: o(*args[:4], a0=1.0))[1]
+    bad = (*args[:4], float("nan"))                              # nan in the last slot
+    err = _error(lambda: m.set(**dict(zip(o.names, bad))))
+    assert err[0] is nbbp.NumericError and "add(add, b) produced nan" in err[1]
+    assert _error(lambda: o(*bad)) == err and m.value == want[0]     # restored
+    assert o(*args) == want and nbbp.build(W1).function()(3.0, 2.0) == (21.0, (12.0, 10.0))
+
