@@ -4,11 +4,15 @@ Every hook builds its model once (outside the timed call) and returns a
 :class:`bench.workloads.Prepared` whose ``run()`` is one compiled call:
 ``Model.compute()`` runs forward + backward over the leaf values already in the
 model's arena, and ``extract`` reads the results (not timed): the *kernel-only*
-rows. The rows that time what a user's loop pays — new inputs, results read back,
-for every system alike — are in :mod:`bench.calls`, which builds its scalar
-models with :func:`model`. The SGD-step rows run the
-compiled training loop (``Model.train_loop``, what ``Model.fit`` runs) one step per
-call.
+rows. The fwd+bwd rows of W3, W4 and W6 do what the peers do instead — the loss and
+the params' gradients of a function of the params (``m.function(*params,
+wrt=params)``, whose backward pass leaves out ∂loss/∂input and the picture's edges, as
+``jax.grad`` of the params does), params written and gradients returned each call;
+the W4 row "every gradient" keeps the kernel-only run of the whole backward pass.
+The scalar rows that time what a user's loop pays — new inputs, results read back,
+for every system alike — are in :mod:`bench.calls`, which builds its scalar models
+with :func:`model`. The SGD-step rows run the compiled training loop
+(``Model.train_loop``, what ``Model.fit`` runs) one step per call.
 
 Result keys are those documented in :mod:`bench.run`.
 """
@@ -72,6 +76,14 @@ def _step(loop, names, steps: int = 1) -> Prepared:
                                                         **{k: loop.value_of(k) for k in names}})
 
 
+def _params_call(m, names) -> Prepared:
+    """fwd+bwd as the peers time it: ``f(*params)`` returns the loss and fresh copies of
+    the params' gradients (``f = m.function(*names, wrt=names)``)."""
+    f = m.function(*names, wrt=names)
+    params = [m.value_of(k) for k in names]
+    return Prepared(lambda: f(*params), lambda r: {"loss": r[0], **dict(zip(names, r[1]))})
+
+
 def model(workload: str):
     """The nbbp model of the scalar workload W1, W2 or W5."""
     nbbp = _nbbp()
@@ -112,19 +124,20 @@ def nbbp_w3(step: bool, steps: int = 1) -> Prepared:
     m = _w3_model()
     if step:
         return _step(m.train_loop("sgd", lr=wl.W3_LR), wl.W3_PARAM_NAMES, steps)
-    return Prepared(m.compute, lambda _: {"loss": m.value,
-                                          **_leaf_grads(m, wl.W3_PARAM_NAMES)})
+    return _params_call(m, wl.W3_PARAM_NAMES)
 
 
-def nbbp_w4(dtype: str, step: bool) -> Prepared:
+def nbbp_w4(dtype: str, step: bool, every: bool = False) -> Prepared:
     """W4 MLP 784-128-10 in float64 or float32 (a float32 model computes, trains and
-    returns its values in float32)."""
+    returns its values in float32); ``every``: the whole backward pass, kernel only."""
     X, labels, params = wl.w4_data(dtype)
     Y = np.eye(wl.W4_SIZES[2], dtype=wl.np_dtype(dtype))[labels]
     m = _nbbp().build(W4_SOURCE, namespace={"X": X, "Y": Y, "P": params},
                       dtype={"f64": "float64", "f32": "float32"}[dtype])
     if step:
         return _step(m.train_loop("sgd", lr=wl.W4_LR), wl.W4_PARAM_NAMES)
+    if not every:
+        return _params_call(m, wl.W4_PARAM_NAMES)
     return Prepared(m.compute, lambda _: {"loss": m.value,
                                           **_leaf_grads(m, wl.W4_PARAM_NAMES)})
 
@@ -138,8 +151,7 @@ def nbbp_w6(dtype: str, step: bool) -> Prepared:
                       dtype=dt)
     if step:
         return _step(m.train_loop("sgd", lr=wl.W6_LR), wl.W6_PARAM_NAMES)
-    return Prepared(m.compute, lambda _: {"loss": m.value,
-                                          **_leaf_grads(m, wl.W6_PARAM_NAMES)})
+    return _params_call(m, wl.W6_PARAM_NAMES)
 
 
 def nbbp_w5() -> Prepared:

@@ -119,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         if case.call:
             return calls.prepare(column, case)
         if column != BASELINE:
+            if case.every:
+                raise peers.NotApplicable("nbbp's picture only")
             return peers.prepare(column, case)
         hooks = {
             "W1": nbbp_side.nbbp_w1,
             "W2": nbbp_side.nbbp_w2,
             "W3": lambda: nbbp_side.nbbp_w3(case.step, case.steps),
-            "W4": lambda: nbbp_side.nbbp_w4(case.dtype, case.step),
+            "W4": lambda: nbbp_side.nbbp_w4(case.dtype, case.step, case.every),
             "W5": nbbp_side.nbbp_w5,
             "W6": lambda: nbbp_side.nbbp_w6(case.dtype, case.step),
             "S1": nbbp_side.nbbp_s1,

@@ -98,6 +98,7 @@ class Case:
     dtype: str = "f64"
     steps: int = 1  # SGD steps per timed call (a compiled loop); times are per step
     call: str = ""  # "call"/"set": new inputs every call, results read (bench.calls)
+    every: bool = False  # nbbp only: every gradient of the picture, kernel only
 
 
 CASES: tuple[Case, ...] = (
@@ -111,6 +112,8 @@ CASES: tuple[Case, ...] = (
     Case("W3 SGD step", "W3", step=True),
     Case("W3 SGD step, in a compiled loop of 100", "W3", step=True, steps=100),
     Case("W4 f64 fwd+bwd", "W4"),
+    Case("W4 f64 fwd+bwd, every gradient (nbbp kernel only: ∂loss/∂x, every edge)", "W4",
+         every=True),
     Case("W4 f64 SGD step", "W4", step=True),
     Case("W4 f32 fwd+bwd", "W4", dtype="f32"),
     Case("W4 f32 SGD step", "W4", step=True, dtype="f32"),

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.compiled import Backprop, as_array
+from .core.compiled import Backprop, Compiled, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
 from .core.graph import Node, leaves
@@ -130,6 +130,8 @@ class Model:
 
     def grad_of(self, node: Node | str) -> float | np.ndarray:
         """∂output/∂node; zeros for nodes the output does not depend on."""
+        if self.compiled.partial:
+            self.compiled.complete()
         leaf = self._leaves.get(node) if isinstance(node, (str, Node)) else None
         if leaf is not None and leaf[2] >= 0:
             return self._mv[leaf[2]]
@@ -162,6 +164,8 @@ class Model:
     @property
     def grads(self) -> dict[str, float | np.ndarray]:
         """∂output/∂leaf for every param and input, by name."""
+        if self.compiled.partial:
+            self.compiled.complete()
         mv, bp = self._mv, self.backprop
         return {n.name: mv[g] if g >= 0 else bp.grad_of(n) for n, _, g in self._leaf_slots}
 
@@ -268,6 +272,7 @@ class Model:
     def _run(self, saved: list) -> None:
         """Compute on the values just written; on nan or inf, restore ``saved``,
         recompute, and raise the NumericError that names the node."""
+        self.compiled.partial = False     # this run computes everything
         try:
             self.compute()
         except NumericError:
@@ -475,6 +480,9 @@ class Function:
     objects (Python floats, or copies of arrays), never views that the next call
     overwrites. Python floats for float64 scalar leaves take the fast path (a slot
     write each, through a memoryview); other values go through ``set``'s conversion.
+    A ``wrt`` that leaves out part of the backward pass (a network's params, not its
+    input) runs only the part it needs; the model completes the rest before anything
+    reads it.
 
     >>> import nbbp
     >>> m = nbbp.build("x = param(3.0)\\ny = param(2.0)\\nf = x*x*y + y + 1")
@@ -518,12 +526,30 @@ class Function:
         # all gradients fast: one C-level itemgetter reads them (a tuple for 2+ slots)
         self._read = (itemgetter(*slots) if slots and min(slots) >= 0
                       and (self.single or len(slots) > 1) else None)
+        self._pruned = wrt is not None and self._prune()
         self._args = (tuple(names), wrt)     # to rebuild it (pickle, copy)
         if self._offs is not None and self._read is not None and self._out >= 0:
             self.__class__ = _fast_lane(self)
 
     def __reduce__(self):
         return Function, (self.model, *self._args)
+
+    def _prune(self) -> bool:
+        """With ``wrt`` naming some nodes only, run the part of the backward pass their
+        gradients need (the params' gradients of a network, not ∂loss/∂input nor every
+        edge of the picture), as ``jax.grad`` does: a program of its own on the model's
+        arena. The model's other gradients are then out of date; the model knows
+        (``compiled.partial``) and completes them before anything reads them."""
+        m = self.model
+        grads = [g for g in map(m.backprop.grad_node, self._wrt_nodes) if g is not None]
+        fetch = list(dict.fromkeys([m.output, *grads]))
+        watched = set(m.compiled.watch)
+        sub = Compiled.fetching(fetch, engine=m.engine, layout=m.layout, arena=m.arena,
+                                source=m.source, watch=[n for n in fetch if n in watched])
+        if sub.program.n >= m.compiled.program.n:
+            return False
+        self._kernel = sub.call
+        return True
 
     def __call__(self, *args: Any, **named: Any) -> tuple[Any, Any]:
         if named:                        # by name: every name once, nothing positional
@@ -535,33 +561,30 @@ class Function:
                 args = self._bind(args, named)
         elif len(args) != self._n:
             args = self._bind(args, named)
-        mv, offs = self._mv, self._offs
-        if offs is not None:             # Python floats into float64 scalar slots
-            old = self._old(mv)
-            for o, v in zip(offs, args):
-                if type(v) is not float:  # undo, then the general path checks them all
-                    for o2, v2 in zip(offs, old):
-                        mv[o2] = v2
-                    self.model._run(self.model._write(zip(self._entries, args)))
-                    break
-                mv[o] = v
-            else:
-                if self._kernel() >= 0:  # nan or inf: run again to report, and restore
-                    self.model._run(list(zip(self._entries, old)))
-        else:
-            self.model._run(self.model._write(zip(self._entries, args)))
-        out = self._out
-        value = mv[out] if out >= 0 else self.model.value
-        if self._read is not None:
-            return value, self._read(mv)
-        grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
-        return value, grads[0] if self.single else grads
+        saved = self.model._write(zip(self._entries, args))
+        if self._kernel() >= 0:          # nan or inf: the model's run names the node
+            self.model._run(saved)       # and puts the old values back
+        return self._results()
 
     def _nan(self, old: tuple) -> tuple[Any, Any]:
         """The run on the values just written hit a nan or inf: run again to name the
         node, restore ``old`` and raise (see ``Model._run``)."""
         self.model._run(list(zip(self._entries, old)))
-        return self.model.value, self._read(self._mv)
+        return self._results()
+
+    def _results(self) -> tuple[Any, Any]:
+        """The value and the gradients just computed (a pruned run computed them: they
+        are read as they are, and the model is told the rest is out of date)."""
+        compiled, mv, out = self.model.compiled, self._mv, self._out
+        compiled.partial = False
+        value = mv[out] if out >= 0 else self.model.value
+        if self._read is not None:
+            grads = self._read(mv)
+        else:
+            grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
+            grads = grads[0] if self.single else grads
+        compiled.partial = self._pruned
+        return value, grads
 
     def _bind(self, args: tuple, named: dict) -> tuple:
         """The values in ``names`` order from positions and keywords, or a FeedError
@@ -616,12 +639,14 @@ def _fast_lane(f: Function) -> type:
            f"    if {' and '.join(f'type({x}) is float' for x in a)}:\n"
            f"        old = _old(_mv)\n"
            + "".join(f"        _mv[{o}] = {x}\n" for o, x in zip(f._offs, a))
-           + f"        if _kernel() < 0:\n"
-           f"            return _mv[{f._out}], _read(_mv)\n"
+           + "        if _kernel() < 0:\n"
+           + ("            _compiled.partial = True\n" if f._pruned else "")
+           + f"            return _mv[{f._out}], _read(_mv)\n"
            f"        return self._nan(old)\n"
            f"    return Function.__call__(self, {given})\n")
     env = {"_M": _MISSING, "_mv": f._mv, "_old": f._old, "_kernel": f._kernel,
-           "_read": f._read, "_pick": f._pick, "Function": Function}
+           "_read": f._read, "_pick": f._pick, "_compiled": f.model.compiled,
+           "Function": Function}
     exec(src, env)   # noqa: S102 — our own source, built from ints
     return type("Function", (Function,), {"__call__": env["__call__"], "__doc__": Function.__doc__,
                                           "__module__": __name__})

@@ -183,3 +183,66 @@ def test_the_fast_lane_and_the_generic_call_agree_on_every_form():
     assert _error(lambda: o(*bad)) == err and m.value == want[0]     # restored
     assert o(*args) == want and nbbp.build(W1).function()(3.0, 2.0) == (21.0, (12.0, 10.0))
 
+
+
+MLP = """X = input(DATA)
+W = param(W0)
+b = param(B0)
+h = tanh(matmul(X, W) + b)
+loss = mean(h * h)"""
+
+
+def _mlp(engine="numba"):
+    rng = np.random.default_rng(3)
+    ns = {"DATA": rng.normal(size=(5, 4)), "W0": rng.normal(size=(4, 3)),
+          "B0": rng.normal(size=3)}
+    return nbbp.build(MLP, namespace=ns, engine=engine), ns
+
+
+@pytest.mark.parametrize("engine", ["numba", "python"])
+def test_a_function_of_the_params_runs_only_their_part_of_the_backward_pass(engine):
+    """``wrt`` the params: the gradients equal finite differences and the full run's;
+    the input's gradient and the edges are left out of the call, and anything that
+    reads them (grad_of, grads, edges, the picture) gets them complete."""
+    from oracles import fd_grad
+    m, ns = _mlp(engine)
+    full, _ = _mlp(engine)
+    f = m.function("W", "b", wrt=("W", "b"))
+    assert f._pruned
+    W = ns["W0"] + 0.1
+    loss, (gW, gb) = f(W, ns["B0"])
+    assert m.compiled.partial                               # dX not computed by the call
+
+    def loss_of(Wv, bv):
+        h = np.tanh(ns["DATA"] @ Wv + bv)
+        return np.mean(h * h)
+
+    assert loss == pytest.approx(loss_of(W, ns["B0"]), rel=1e-12)
+    assert np.allclose(gW, fd_grad(lambda w: loss_of(w, ns["B0"]), W), rtol=1e-6, atol=1e-9)
+    assert np.allclose(gb, fd_grad(lambda v: loss_of(W, v), ns["B0"]), rtol=1e-6, atol=1e-9)
+    full.set(W=W)
+    assert np.array_equal(gW, full.grad_of("W")) and np.array_equal(gb, full.grad_of("b"))
+    assert np.array_equal(m.grad_of("X"), full.grad_of("X")) and not m.compiled.partial
+    f(W, ns["B0"])
+    assert m.to_dot() == full.to_dot()                      # the picture completes too
+    f(W, ns["B0"])
+    assert [e.grad is None or np.array_equal(e.grad, g.grad) or e.grad == g.grad
+            for e, g in zip(m.edges, full.edges)] == [True] * len(m.edges)
+    f(W, ns["B0"])
+    assert m.grads.keys() == full.grads.keys() and all(
+        np.array_equal(v, full.grads[k]) for k, v in m.grads.items())
+
+
+def test_a_pruned_function_reports_nan_as_set_does():
+    m, ns = _mlp()
+    f = m.function("W", wrt="W")
+    bad = ns["W0"].copy()
+    bad[1, 2] = np.nan
+    want = _error(lambda: m.set(W=bad))
+    assert want[0] is nbbp.NumericError
+    assert _error(lambda: f(bad)) == want and not m.compiled.partial
+    assert np.array_equal(m["W"].value, ns["W0"])            # restored
+    w1 = nbbp.build(W1)
+    fx = w1.function("x", "y", wrt="x")                      # the fast lane, pruned
+    assert fx._pruned and fx(1.0, 2.0) == (5.0, 4.0) and w1.compiled.partial
+    assert w1.grads == {"x": 4.0, "y": 2.0} and not w1.compiled.partial

@@ -121,6 +121,17 @@ class Compiled:
         # written ~2x faster than through NumPy's scalar indexing (see `slot`)
         self.f64 = memoryview(self.arena.stores[S_F64])
 
+    #: True after a program computing only part of this one (a function's pruned
+    #: backward pass, ``Model.function(wrt=...)``) ran on the arena: :meth:`read`
+    #: and :meth:`view` first :meth:`complete` it, so nobody sees a stale value.
+    partial = False
+
+    def complete(self) -> None:
+        """Run the whole program on the arena if a partial run left it out of date."""
+        if self.partial:
+            self.partial = False
+            self.run()
+
     def __getstate__(self) -> dict:
         """A copy (``copy.deepcopy``) carries the arena, not the memoryview onto it."""
         return {k: v for k, v in self.__dict__.items() if k != "f64"}
@@ -151,11 +162,19 @@ class Compiled:
     def read(self, node: Node, arena: Arena | None = None) -> float | np.ndarray:
         """A copy of the node's value: a float for float64 scalars, a NumPy scalar of
         the node's dtype for others, an array otherwise."""
-        return self.layout.read(self.arena if arena is None else arena, node)
+        if arena is None:
+            if self.partial and not node.is_leaf:    # (a leaf is never out of date)
+                self.complete()
+            arena = self.arena
+        return self.layout.read(arena, node)
 
     def view(self, node: Node, arena: Arena | None = None) -> np.ndarray:
         """The node's value as a view into the arena (writing to it changes the arena)."""
-        return self.layout.view(self.arena if arena is None else arena, node)
+        if arena is None:
+            if self.partial and not node.is_leaf:
+                self.complete()
+            arena = self.arena
+        return self.layout.view(arena, node)
 
     def redraw(self, arena: Arena | None = None) -> None:
         """Advance the graph's random counter (``rng_counter``), so the next run draws
@@ -178,6 +197,8 @@ class Compiled:
     def run(self, arena: Arena | None = None) -> None:
         """Compute on the own arena (or on ``arena``, a copy of it); raise
         :class:`NumericError` if a watched node came out nan or inf."""
+        if arena is None:
+            self.partial = False
         code = self.call() if arena is None else self.program(arena)
         if code >= 0:
             self.raise_numeric(self.arena if arena is None else arena)
