@@ -255,6 +255,10 @@ def legend(baseline: str, interpreter: float | None) -> str:
         "Call rows: every system gets new input values each call and returns its value and "
         "gradients as Python floats (bench/calls.py); kernel-only rows: nbbp's compute() on "
         "the values already in its arena, nothing read, beside the peers as before.",
+        "W3/W4/W6 fwd+bwd: the loss and the params' gradients, as the peers' value_and_grad "
+        "of the params: nbbp f(*params) of f = m.function(*params, wrt=params) (params "
+        "written, its backward pass pruned to them, fresh gradient arrays returned); the "
+        "W4 'every gradient' row is nbbp's compute() of the whole picture, kernel only.",
         "W3/W4 SGD step: steady state of a Python-level training loop (one call = one step; "
         "for JAX the step itself is one jitted function; for nbbp one call of its compiled "
         "loop). 'In a compiled loop of 100': one call runs 100 steps, the time is per step "
