@@ -13,10 +13,13 @@ IPython is imported only when this module is, i.e. by ``%load_ext nbbp``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import keyword
 import os
 import re
 import sys
+import threading
+import weakref
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -214,12 +217,18 @@ class BpgraphMagics(Magics):
                              "the %%bpgraph line, e.g.\n    x = param(3.0)\n    f = x * x")
 
         from .build import build
+        from .core.engine import stand_in
         try:
-            model = build(cell, output=args.output, namespace=self.shell.user_ns,
-                          engine=engine, name=name, first_line=2, dtype=args.dtype)
+            # a small cell computes on the NumPy reference while the kernels load (not
+            # a training panel: it trains in the compiled loop); the next cell switches
+            with contextlib.nullcontext() if args.train else stand_in():
+                model = build(cell, output=args.output, namespace=self.shell.user_ns,
+                              engine=engine, name=name, first_line=2, dtype=args.dtype)
             options.check(model, **opts)           # e.g. --collapse names a real scope
         except NbbpError as err:
             raise _usage(err, name) from None
+        if model.compiled.engine != model.engine:
+            _STANDING_IN.add(model)
         options.remember(model, **opts)
         if args.sliders is not None or args.train:
             from . import widgets
@@ -304,21 +313,57 @@ def _empty_cell(lines: list[str]) -> list[str]:
     return lines
 
 
+# models of %%bpgraph cells computing on the NumPy reference while the kernels load
+_STANDING_IN: weakref.WeakSet = weakref.WeakSet()
+
+
+def finish_loading(*_: Any) -> None:
+    """Before each cell (IPython's ``pre_run_cell`` event): switch the models that
+    started on the NumPy reference while the compiled kernels loaded to the compiled
+    engine (:meth:`nbbp.Model.finish_loading`), waiting for the kernels if they are
+    still loading, so every later cell uses them compiled."""
+    while _STANDING_IN:
+        model = _STANDING_IN.pop()
+        try:
+            model.finish_loading()
+        except Exception as exc:       # e.g. Numba failed to load: say so, in one line
+            print(f"nbbp: model {model.name!r} keeps computing on the NumPy reference "
+                  f"(engine='python'): the compiled engine did not load: {exc}",
+                  file=sys.stderr)
+
+
+def _check_renderer(choice: str) -> None:
+    """Find (and try once) the Graphviz program the first picture will use; mostly
+    waiting on a subprocess, so it costs the notebook's thread little."""
+    from .view.graphviz import find_renderer
+    find_renderer(choice)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbbp``: register the ``%%bpgraph`` magic and the short display of
-    nbbp's errors, and start loading the compiled kernels in the background so the
-    first cell does not wait for Numba."""
+    nbbp's errors, and start loading the compiled kernels (and checking the Graphviz
+    program) in the background; a first small cell computes on the NumPy reference
+    meanwhile, and switches to the compiled engine before the next cell."""
     ipython.register_magics(BpgraphMagics)
     ipython.set_custom_exc((NbbpError, KeyboardInterrupt), _custom_exc)
     if _empty_cell not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(_empty_cell)
+    if finish_loading not in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.register("pre_run_cell", finish_loading)
+    magics = ipython.magics_manager.registry["BpgraphMagics"]
+    threading.Thread(target=_check_renderer, args=(magics.renderer,), daemon=True,
+                     name="nbbp-renderer").start()
     from .core.engine import preload
     preload()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """``%unload_ext nbbp``: errors show full tracebacks again."""
+    """``%unload_ext nbbp``: errors show full tracebacks again (and models still on
+    the NumPy reference switch to the compiled engine now)."""
+    finish_loading()
     if ipython.custom_exceptions == (NbbpError, KeyboardInterrupt):
         ipython.set_custom_exc((), None)
     if _empty_cell in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_empty_cell)
+    if finish_loading in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.unregister("pre_run_cell", finish_loading)
