@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -339,22 +340,57 @@ def _check_renderer(choice: str) -> None:
     find_renderer(choice)
 
 
+IDLE_SECONDS = 0.2    # the kernels' background load waits for this long without a cell
+# whether a cell runs, and when the last one ended (IPython's pre/post_run_cell events)
+_CELLS = {"running": True, "ended": 0.0, "loaded": False}
+
+
+def _cell_starts(*_: Any) -> None:
+    _CELLS["running"] = True
+
+
+def _cell_ends(*_: Any) -> None:
+    _CELLS["running"], _CELLS["ended"] = False, time.monotonic()
+
+
+def _preload_when_idle() -> None:
+    """Load the kernels in the background once no cell has run for IDLE_SECONDS (as
+    people type the next one). Importing Numba holds the GIL most of the time: loading
+    while a cell runs slowed that cell about 2×. Cells that need the kernels before
+    then load them themselves."""
+    from .core.engine import preload
+
+    def wait() -> None:
+        while _CELLS["running"] or time.monotonic() - _CELLS["ended"] < IDLE_SECONDS:
+            if not _CELLS["loaded"]:
+                return
+            time.sleep(IDLE_SECONDS / 4)
+        preload()
+    threading.Thread(target=wait, daemon=True, name="nbbp-idle").start()
+
+
+_HOOKS = (("pre_run_cell", finish_loading), ("pre_run_cell", _cell_starts),
+          ("post_run_cell", _cell_ends))
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbbp``: register the ``%%bpgraph`` magic and the short display of
-    nbbp's errors, and start loading the compiled kernels (and checking the Graphviz
-    program) in the background; a first small cell computes on the NumPy reference
-    meanwhile, and switches to the compiled engine before the next cell."""
+    nbbp's errors, check the Graphviz program, and load the compiled kernels in the
+    background once the notebook is idle; a first small cell run before they are
+    ready computes on the NumPy reference, and switches to the compiled engine before
+    the next cell."""
     ipython.register_magics(BpgraphMagics)
     ipython.set_custom_exc((NbbpError, KeyboardInterrupt), _custom_exc)
     if _empty_cell not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(_empty_cell)
-    if finish_loading not in ipython.events.callbacks["pre_run_cell"]:
-        ipython.events.register("pre_run_cell", finish_loading)
+    for event, hook in _HOOKS:
+        if hook not in ipython.events.callbacks[event]:
+            ipython.events.register(event, hook)
     magics = ipython.magics_manager.registry["BpgraphMagics"]
     threading.Thread(target=_check_renderer, args=(magics.renderer,), daemon=True,
                      name="nbbp-renderer").start()
-    from .core.engine import preload
-    preload()
+    _CELLS.update(running=True, loaded=True)    # %load_ext runs in a cell
+    _preload_when_idle()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -365,5 +401,7 @@ def unload_ipython_extension(ipython: Any) -> None:
         ipython.set_custom_exc((), None)
     if _empty_cell in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_empty_cell)
-    if finish_loading in ipython.events.callbacks["pre_run_cell"]:
-        ipython.events.unregister("pre_run_cell", finish_loading)
+    for event, hook in _HOOKS:
+        if hook in ipython.events.callbacks[event]:
+            ipython.events.unregister(event, hook)
+    _CELLS["loaded"] = False            # a waiting background load gives up

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython, start_ipython
+from IPython.testing import globalipapp
 
 import nbbp
 from nbbp import magic
@@ -41,7 +41,8 @@ INEXACT = {     # cells that wait for the compiled engine
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = start_ipython() or get_ipython()     # one shell per process, shared
+    # one shell per process, shared (get_ipython: looked up after the shell started)
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
     shell.run_line_magic("load_ext", "nbbp")
     return shell
 
@@ -276,3 +277,20 @@ def test_ready_says_whether_a_kernel_is_loaded_without_loading_it(monkeypatch):
     assert loader.ready("run_scalar") is False and loader._loaded == {}
     loader.kernel("run_scalar")
     assert loader.ready("run_scalar") is True
+
+
+def test_the_background_load_waits_until_no_cell_has_run_for_a_moment(monkeypatch):
+    import threading
+    started = threading.Event()
+    monkeypatch.setattr(engine, "preload", lambda: started.set())
+    monkeypatch.setattr(magic, "_CELLS", {"running": True, "ended": 0.0, "loaded": True})
+    magic._preload_when_idle()
+    assert not started.wait(4 * magic.IDLE_SECONDS)       # a cell is running
+    magic._cell_ends()
+    assert started.wait(30)                                # idle: the load starts
+    started.clear()
+    magic._CELLS["running"] = True
+    magic._preload_when_idle()
+    magic._CELLS["loaded"] = False                         # %unload_ext: it gives up
+    magic._cell_ends()
+    assert not started.wait(4 * magic.IDLE_SECONDS)

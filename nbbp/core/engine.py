@@ -755,9 +755,10 @@ def entry_name(layout: Layout) -> str:
 
 def _exact(n: Node) -> bool:
     """Whether both engines compute ``n`` (a float64 scalar) to the same bits: an op
-    of :data:`EXACT_OPS`, or ``a ** 2`` / ``a ** 1`` (the kernels run ``a * a`` and a
-    copy; NumPy's power is correctly rounded there too)."""
-    return n.op in EXACT_OPS or n.op == "pow" and _const_value(n.inputs[1]) in (1.0, 2.0)
+    of :data:`EXACT_OPS`, or ``a ** 2``, ``a ** 1``, ``a ** 0`` (the kernels run ``a *
+    a`` and a copy; NumPy's power is exact there too; ``x ** 2``'s backward has
+    ``a ** 1``, ``x ** 1``'s ``a ** 0``)."""
+    return n.op in EXACT_OPS or n.op == "pow" and _const_value(n.inputs[1]) in (0.0, 1.0, 2.0)
 
 
 @contextlib.contextmanager
