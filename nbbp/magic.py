@@ -53,6 +53,7 @@ class Picture:
         return dot.save(self.model, path, **self.opts)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        _RENDERER_CHECK.join()      # the check %load_ext started: not a second dot run
         return dot.mimebundle(self.model, include, exclude, **self.opts)
 
     def __repr__(self) -> str:
@@ -340,6 +341,26 @@ def _check_renderer(choice: str) -> None:
     find_renderer(choice)
 
 
+class _Check:
+    """The background renderer check: a picture waits for it (``join``) rather than
+    running the same check again beside it."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+
+    def start(self, choice: str) -> None:
+        self.thread = threading.Thread(target=_check_renderer, args=(choice,), daemon=True,
+                                       name="nbbp-renderer")
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join()
+
+
+_RENDERER_CHECK = _Check()
+
+
 IDLE_SECONDS = 0.2    # the kernels' background load waits for this long without a cell
 # whether a cell runs, and when the last one ended (IPython's pre/post_run_cell events)
 _CELLS = {"running": True, "ended": 0.0, "loaded": False}
@@ -386,9 +407,7 @@ def load_ipython_extension(ipython: Any) -> None:
     for event, hook in _HOOKS:
         if hook not in ipython.events.callbacks[event]:
             ipython.events.register(event, hook)
-    magics = ipython.magics_manager.registry["BpgraphMagics"]
-    threading.Thread(target=_check_renderer, args=(magics.renderer,), daemon=True,
-                     name="nbbp-renderer").start()
+    _RENDERER_CHECK.start(ipython.magics_manager.registry["BpgraphMagics"].renderer)
     _CELLS.update(running=True, loaded=True)    # %load_ext runs in a cell
     _preload_when_idle()
 

@@ -71,9 +71,10 @@ STAND_IN_LIMIT = 1000   # nodes: a larger program waits for its kernel (see stan
 # ops whose result on float64 scalars is exact or the one correctly rounded IEEE 754
 # value, so the NumPy reference and the kernels agree to the bit (pow: see _exact).
 # Not relu: its backward's step node is fused into a mask and never computed by the
-# kernels, so --backward would draw it differently.
-EXACT_OPS = frozenset({"add", "sub", "mul", "div", "neg", "sqrt", "abs", "sign", "maximum",
-                       "minimum", "clip", "stop_gradient", "reshape",
+# kernels, so --backward would draw it differently; not maximum, minimum, clip: their
+# choice between 0.0 and -0.0 differs (maximum(0.0, -0.0)), and pictures print "-0".
+EXACT_OPS = frozenset({"add", "sub", "mul", "div", "neg", "sqrt", "abs", "sign",
+                       "stop_gradient", "reshape",
                        "broadcast_to", "sum_to", "where", "eq", "ge", "gt", "le", "lt",
                        "equal", "not_equal", "greater", "greater_equal", "less",
                        "less_equal", "logical_and", "logical_or", "logical_not"})
