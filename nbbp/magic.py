@@ -47,9 +47,11 @@ class Picture:
         return dot.to_dot(self.model, **self.opts)
 
     def svg(self) -> str:
+        _RENDERER_CHECK.join()
         return dot.svg(self.model, **self.opts)
 
     def save(self, path: str) -> Any:
+        _RENDERER_CHECK.join()
         return dot.save(self.model, path, **self.opts)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -382,11 +384,11 @@ def _preload_when_idle() -> None:
     from .core.engine import preload
 
     def wait() -> None:
-        while _CELLS["running"] or time.monotonic() - _CELLS["ended"] < IDLE_SECONDS:
-            if not _CELLS["loaded"]:
+        while _CELLS["loaded"]:          # %unload_ext: give up
+            if not _CELLS["running"] and time.monotonic() - _CELLS["ended"] >= IDLE_SECONDS:
+                preload()
                 return
             time.sleep(IDLE_SECONDS / 4)
-        preload()
     threading.Thread(target=wait, daemon=True, name="nbbp-idle").start()
 
 
