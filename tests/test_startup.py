@@ -50,12 +50,12 @@ def ip():
 
 @pytest.fixture(autouse=True)
 def clean(ip):
-    ip.run_line_magic("config", "BpgraphMagics.engine = 'numba'")
-    ip.run_line_magic("config", "BpgraphMagics.renderer = 'graphviz-pure'")
+    magics = ip.magics_manager.registry["BpgraphMagics"]
+    before = magics.engine, magics.renderer
+    magics.engine, magics.renderer = "numba", "graphviz-pure"
     yield
     magic.finish_loading()                 # nothing left standing in for the next test
-    ip.run_line_magic("config", "BpgraphMagics.engine = 'python'")
-    ip.run_line_magic("config", "BpgraphMagics.renderer = 'auto'")
+    magics.engine, magics.renderer = before
     ip.user_ns.pop("f", None)
 
 
