@@ -13,10 +13,14 @@ IPython is imported only when this module is, i.e. by ``%load_ext nbbp``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import keyword
 import os
 import re
 import sys
+import threading
+import time
+import weakref
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -43,12 +47,15 @@ class Picture:
         return dot.to_dot(self.model, **self.opts)
 
     def svg(self) -> str:
+        _RENDERER_CHECK.join()
         return dot.svg(self.model, **self.opts)
 
     def save(self, path: str) -> Any:
+        _RENDERER_CHECK.join()
         return dot.save(self.model, path, **self.opts)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        _RENDERER_CHECK.join()      # the check %load_ext started: not a second dot run
         return dot.mimebundle(self.model, include, exclude, **self.opts)
 
     def __repr__(self) -> str:
@@ -214,12 +221,18 @@ class BpgraphMagics(Magics):
                              "the %%bpgraph line, e.g.\n    x = param(3.0)\n    f = x * x")
 
         from .build import build
+        from .core.engine import stand_in
         try:
-            model = build(cell, output=args.output, namespace=self.shell.user_ns,
-                          engine=engine, name=name, first_line=2, dtype=args.dtype)
+            # a small cell computes on the NumPy reference while the kernels load (not
+            # a training panel: it trains in the compiled loop); the next cell switches
+            with contextlib.nullcontext() if args.train else stand_in():
+                model = build(cell, output=args.output, namespace=self.shell.user_ns,
+                              engine=engine, name=name, first_line=2, dtype=args.dtype)
             options.check(model, **opts)           # e.g. --collapse names a real scope
         except NbbpError as err:
             raise _usage(err, name) from None
+        if model.compiled.engine != model.engine:
+            _STANDING_IN.add(model)
         options.remember(model, **opts)
         if args.sliders is not None or args.train:
             from . import widgets
@@ -304,21 +317,112 @@ def _empty_cell(lines: list[str]) -> list[str]:
     return lines
 
 
+# models of %%bpgraph cells computing on the NumPy reference while the kernels load
+_STANDING_IN: weakref.WeakSet = weakref.WeakSet()
+
+
+def finish_loading(*_: Any) -> None:
+    """Before each cell (IPython's ``pre_run_cell`` event): switch the models that
+    started on the NumPy reference while the compiled kernels loaded to the compiled
+    engine (:meth:`nbbp.Model.finish_loading`), waiting for the kernels if they are
+    still loading, so every later cell uses them compiled."""
+    while _STANDING_IN:
+        model = _STANDING_IN.pop()
+        try:
+            model.finish_loading()
+        except Exception as exc:       # e.g. Numba failed to load: say so, in one line
+            print(f"nbbp: model {model.name!r} keeps computing on the NumPy reference "
+                  f"(engine='python'): the compiled engine did not load: {exc}",
+                  file=sys.stderr)
+
+
+def _check_renderer(choice: str) -> None:
+    """Find (and try once) the Graphviz program the first picture will use; mostly
+    waiting on a subprocess, so it costs the notebook's thread little."""
+    from .view.graphviz import find_renderer
+    find_renderer(choice)
+
+
+class _Check:
+    """The background renderer check: a picture waits for it (``join``) rather than
+    running the same check again beside it."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+
+    def start(self, choice: str) -> None:
+        self.thread = threading.Thread(target=_check_renderer, args=(choice,), daemon=True,
+                                       name="nbbp-renderer")
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join()
+
+
+_RENDERER_CHECK = _Check()
+
+
+IDLE_SECONDS = 0.2    # the kernels' background load waits for this long without a cell
+# whether a cell runs, and when the last one ended (IPython's pre/post_run_cell events)
+_CELLS = {"running": True, "ended": 0.0, "loaded": False}
+
+
+def _cell_starts(*_: Any) -> None:
+    _CELLS["running"] = True
+
+
+def _cell_ends(*_: Any) -> None:
+    _CELLS["running"], _CELLS["ended"] = False, time.monotonic()
+
+
+def _preload_when_idle() -> None:
+    """Load the kernels in the background once no cell has run for IDLE_SECONDS (as
+    people type the next one). Importing Numba holds the GIL most of the time: loading
+    while a cell runs slowed that cell about 2×. Cells that need the kernels before
+    then load them themselves."""
+    from .core.engine import preload
+
+    def wait() -> None:
+        while _CELLS["loaded"]:          # %unload_ext: give up
+            if not _CELLS["running"] and time.monotonic() - _CELLS["ended"] >= IDLE_SECONDS:
+                preload()
+                return
+            time.sleep(IDLE_SECONDS / 4)
+    threading.Thread(target=wait, daemon=True, name="nbbp-idle").start()
+
+
+_HOOKS = (("pre_run_cell", finish_loading), ("pre_run_cell", _cell_starts),
+          ("post_run_cell", _cell_ends))
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbbp``: register the ``%%bpgraph`` magic and the short display of
-    nbbp's errors, and start loading the compiled kernels in the background so the
-    first cell does not wait for Numba."""
+    nbbp's errors, check the Graphviz program, and load the compiled kernels in the
+    background once the notebook is idle; a first small cell run before they are
+    ready computes on the NumPy reference, and switches to the compiled engine before
+    the next cell."""
     ipython.register_magics(BpgraphMagics)
     ipython.set_custom_exc((NbbpError, KeyboardInterrupt), _custom_exc)
     if _empty_cell not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(_empty_cell)
-    from .core.engine import preload
-    preload()
+    for event, hook in _HOOKS:
+        if hook not in ipython.events.callbacks[event]:
+            ipython.events.register(event, hook)
+    _RENDERER_CHECK.start(ipython.magics_manager.registry["BpgraphMagics"].renderer)
+    _CELLS.update(running=True, loaded=True)    # %load_ext runs in a cell
+    _preload_when_idle()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """``%unload_ext nbbp``: errors show full tracebacks again."""
+    """``%unload_ext nbbp``: errors show full tracebacks again (and models still on
+    the NumPy reference switch to the compiled engine now)."""
+    finish_loading()
     if ipython.custom_exceptions == (NbbpError, KeyboardInterrupt):
         ipython.set_custom_exc((), None)
     if _empty_cell in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_empty_cell)
+    for event, hook in _HOOKS:
+        if hook in ipython.events.callbacks[event]:
+            ipython.events.unregister(event, hook)
+    _CELLS["loaded"] = False            # a waiting background load gives up

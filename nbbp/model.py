@@ -108,6 +108,18 @@ class Model:
         self._out = self.compiled.slot(output)
         self.compute()
 
+    def finish_loading(self) -> bool:
+        """Switch a model whose first values came from the NumPy reference while the
+        compiled kernels loaded (``self.compiled.engine == "python"`` though
+        ``self.engine == "numba"``: a ``%%bpgraph`` cell run right after ``%load_ext
+        nbbp``, see docs/engine.md) to the compiled engine, and recompute; waits for
+        the kernel if it is still loading. False if there was nothing to switch."""
+        if not self.backprop.finish_loading():
+            return False
+        self._call = self.compiled.call
+        self.compute()
+        return True
+
     # -- values ------------------------------------------------------------
     def compute(self) -> None:
         """Run forward and backward on the current leaf values (one compiled call)."""

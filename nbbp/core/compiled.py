@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import FeedError, NumericError
 from .autodiff import build_gradients, origin
-from .engine import Arena, Layout, make_program
+from .engine import Arena, Layout, StandIn, make_program
 from .graph import Graph, Node, leaves
 from .isa import S_F64
 from .ops import OPS, RNG_COUNTER
@@ -110,11 +110,12 @@ class Compiled:
                  keep: Sequence[Node] | None = None, watch: Sequence[Node] | None = None,
                  engine: str = "numba", layout: Layout | None = None,
                  arena: Arena | None = None, source: str | None = None) -> None:
-        self.graph, self.engine, self.source = graph, engine, source
+        self.graph, self.source = graph, source
         self.layout = Layout(graph) if layout is None else layout
         keep = list(compute) if keep is None else list(keep)
         self.watch = keep if watch is None else list(watch)
         self.program = make_program(self.layout, compute, engine, keep=keep, watch=self.watch)
+        self.engine = self.program.engine        # "python" while a StandIn runs
         self.arena = self.layout.new_arena() if arena is None else arena
         self.call = self.program.bind(self.arena)   # the hot path: no checks, returns a code
         # the float64 store as a memoryview: its items are Python floats, read and
@@ -192,6 +193,18 @@ class Compiled:
                 or node.id >= lay.n_nodes or lay.cls[node.id] != S_F64):
             return -1
         return int(lay.offsets[node.id])
+
+    def finish_loading(self) -> bool:
+        """Switch from a :class:`~nbbp.core.engine.StandIn` (the NumPy reference,
+        run while the kernels loaded) to the compiled program it stands in for, on
+        the same layout and arena, waiting for the kernel if it is still loading.
+        True if it switched; whoever holds the old :attr:`call` must take the new one
+        (a Model does). Values are not recomputed here."""
+        if not isinstance(self.program, StandIn):
+            return False
+        self.program = self.program.compiled()
+        self.engine, self.call = self.program.engine, self.program.bind(self.arena)
+        return True
 
     # -- running ------------------------------------------------------------
     def run(self, arena: Arena | None = None) -> None:
@@ -321,6 +334,14 @@ class Backprop:
 
     def set(self, node: Node, value: Any) -> None:
         self.compiled.set(node, value)
+
+    def finish_loading(self) -> bool:
+        """:meth:`Compiled.finish_loading`; the programs of :meth:`evaluate` made
+        while the reference stood in are made again, compiled, when next needed."""
+        if not self.compiled.finish_loading():
+            return False
+        self._fetchers.clear()
+        return True
 
     def run(self) -> None:
         """Forward and backward on the current leaf values (one compiled call)."""

@@ -13,8 +13,10 @@ This module knows nothing of notebooks, Graphviz or widgets.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -58,13 +60,25 @@ from .isa import (
     WRAP_OF,
     W,
 )
-from .loader import _loaded, kernel, kernels, preload  # noqa: F401  (public here too)
+from .loader import _loaded, kernel, kernels, preload, ready  # noqa: F401  (public here too)
 from .ops import OPS, conv_geometry, select_table
 
 BIG = 4096     # matrices at least this big are transposed by BLAS, not copied
 TENSOR_ONLY = ("erf",)   # ops run_scalar leaves out (kernels.unary_t): their graphs run on run_all
 ALIGN = 64     # bytes: every tensor slot starts on a cache line
 ENGINES = ("numba", "python")
+STAND_IN_LIMIT = 1000   # nodes: a larger program waits for its kernel (see stand_in)
+# ops whose result on float64 scalars is exact or the one correctly rounded IEEE 754
+# value, so the NumPy reference and the kernels agree to the bit (pow: see _exact).
+# Not relu: its backward's step node is fused into a mask and never computed by the
+# kernels, so --backward would draw it differently; not maximum, minimum, clip: their
+# choice between 0.0 and -0.0 differs (maximum(0.0, -0.0)), and pictures print "-0".
+EXACT_OPS = frozenset({"add", "sub", "mul", "div", "neg", "sqrt", "abs", "sign",
+                       "stop_gradient", "reshape",
+                       "broadcast_to", "sum_to", "where", "eq", "ge", "gt", "le", "lt",
+                       "equal", "not_equal", "greater", "greater_equal", "less",
+                       "less_equal", "logical_and", "logical_or", "logical_not"})
+_STAND_IN: ContextVar[int] = ContextVar("nbbp_stand_in", default=0)
 
 
 def _aligned(size: int, dtype: str) -> np.ndarray:
@@ -646,7 +660,7 @@ class Program:
         watch = list(keep if keep is not None else nodes) if watch is None else list(watch)
         self.code, self.nodes = lower(layout, nodes, keep, watch)
         self.n = len(self.nodes)
-        self._fn = kernel("run_scalar" if layout.scalar else "run_all")
+        self._fn = kernel(entry_name(layout))
         # programs with run-time indices: the kernel stops at an index out of range
         # (returning BAD_INDEX - p) and the call raises the error naming it
         self.takes = any(OPS[n.op].kind == TAKE for n in self.nodes if not n.is_leaf)
@@ -719,10 +733,66 @@ class PythonProgram:
         return functools.partial(self, arena)
 
 
+class StandIn(PythonProgram):
+    """The reference path standing in for a compiled :class:`Program` whose kernel is
+    still loading (see :func:`stand_in`); :meth:`compiled` makes that program. Its
+    ``engine`` says ``"python"``: that is what computes until the switch."""
+
+    def __init__(self, layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = None,
+                 watch: Sequence[Node] | None = None) -> None:
+        super().__init__(layout, nodes, keep, watch)
+        self._args = (list(nodes), keep, watch)
+
+    def compiled(self) -> Program:
+        """The compiled program this stands in for (waits if its kernel is still loading)."""
+        return Program(self.layout, *self._args)
+
+
+def entry_name(layout: Layout) -> str:
+    """The kernel a compiled program over ``layout`` runs: ``run_scalar`` for an
+    all-float64 scalar graph, ``run_all`` otherwise."""
+    return "run_scalar" if layout.scalar else "run_all"
+
+
+def _exact(n: Node) -> bool:
+    """Whether both engines compute ``n`` (a float64 scalar) to the same bits: an op
+    of :data:`EXACT_OPS`, or ``a ** 2``, ``a ** 1``, ``a ** 0`` (the kernels run ``a *
+    a`` and a copy; NumPy's power is exact there too; ``x ** 2``'s backward has
+    ``a ** 1``, ``x ** 1``'s ``a ** 0``)."""
+    return n.op in EXACT_OPS or n.op == "pow" and _const_value(n.inputs[1]) in (0.0, 1.0, 2.0)
+
+
+@contextlib.contextmanager
+def stand_in(limit: int = STAND_IN_LIMIT) -> Iterator[None]:
+    """Let small programs start on the NumPy reference while their kernel loads.
+
+    Inside the block, :func:`make_program` asked for the ``numba`` engine returns a
+    :class:`StandIn` — the reference path — when the program's kernel is not loaded
+    yet (:func:`~nbbp.core.loader.ready`, e.g. while ``%load_ext nbbp`` preloads it),
+    it computes at most ``limit`` nodes, all float64 scalars, and every op is one
+    whose result both engines give to the bit (:func:`_exact`: arithmetic, sqrt,
+    relu, … — not tanh or exp, where NumPy's and the kernels' last bits may differ,
+    which a picture's tooltips would show). Its owner switches to the compiled
+    program later (``Compiled.finish_loading``). Any other program is compiled at
+    once, waiting for its kernel, as outside the block. The ``%%bpgraph`` magic builds
+    its cells in this block.
+    """
+    token = _STAND_IN.set(limit)
+    try:
+        yield
+    finally:
+        _STAND_IN.reset(token)
+
+
 def make_program(layout: Layout, nodes: Sequence[Node], engine: str = "numba",
                  keep: Sequence[Node] | None = None, watch: Sequence[Node] | None = None):
-    """A runnable program for ``nodes`` on the chosen engine (see :class:`Program`)."""
+    """A runnable program for ``nodes`` on the chosen engine (see :class:`Program`;
+    within :func:`stand_in`, maybe a :class:`StandIn` for it)."""
     if engine == "numba":
+        limit = _STAND_IN.get()
+        if (limit and len(nodes) <= limit and layout.scalar and all(map(_exact, nodes))
+                and not ready(entry_name(layout))):
+            return StandIn(layout, nodes, keep, watch)
         return Program(layout, nodes, keep, watch)
     if engine == "python":
         return PythonProgram(layout, nodes, keep, watch)

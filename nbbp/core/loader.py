@@ -37,6 +37,12 @@ def kernel(name: str) -> Callable:
     return fn
 
 
+def ready(name: str) -> bool:
+    """Whether the kernel ``name`` is loaded, i.e. :func:`kernel` returns it at once
+    (asking never waits for, nor starts, a load)."""
+    return name in _loaded
+
+
 def preload(names: tuple[str, ...] = ("run_scalar", "run_all", "train")) -> threading.Thread:
     """Load the kernels in a background thread (``%load_ext nbbp`` does this), so the
     first model of a session does not wait for Numba's start-up."""
