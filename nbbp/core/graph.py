@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -221,7 +222,8 @@ class Graph:
     @property
     def line(self) -> int | None:
         """The source line new nodes record (the cell line being run), or None."""
-        return self._line
+        line = self._line
+        return line() if line.__class__ is _SourceLine else line
 
     @line.setter
     def line(self, line: int | None) -> None:
@@ -231,6 +233,16 @@ class Graph:
     def at_line(self, line: int | None) -> Iterator[None]:
         """Record ``line`` on the nodes built inside (None: no line)."""
         saved, self._line = self._line, line
+        try:
+            yield
+        finally:
+            self._line = saved
+
+    @contextlib.contextmanager
+    def lines_of(self, filename: str) -> Iterator[None]:
+        """Record on each node built inside the line being run in the innermost frame
+        of code compiled as ``filename`` (a cell), looked up when the node is built."""
+        saved, self._line = self._line, _SourceLine(filename)
         try:
             yield
         finally:
@@ -290,10 +302,12 @@ class Graph:
                              "every axis needs at least one element")
         full = exact_name or self.unique_name(name if name is not None else op)
         scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
+        line = self._line
+        if line.__class__ is _SourceLine:
+            line = line()
         node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
                     scope, tuple(map(int, shape)) if shape else (), role or self._role, value,
-                    trainable,
-                    name is None, self._line, dtype)
+                    trainable, name is None, line, dtype)
         self.nodes.append(node)
         self.by_name[full] = node
         return node
@@ -346,6 +360,25 @@ class Graph:
             for pos, x in enumerate(n.inputs):
                 out[x.id].append((n, pos))
         return out
+
+
+class _SourceLine:
+    """The line being run in the innermost frame of a file (see :meth:`Graph.lines_of`):
+    a walk up the stack when a node is built, instead of a trace function that Python
+    would call on every line and every function call of the build."""
+
+    __slots__ = ("filename",)
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def __call__(self) -> int | None:
+        frame, filename = sys._getframe(1), self.filename
+        while frame is not None:
+            if frame.f_code.co_filename == filename:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
 
 
 # -- leaves ---------------------------------------------------------------------
