@@ -14,6 +14,7 @@ This module knows nothing of notebooks, Graphviz or widgets.
 from __future__ import annotations
 
 import functools
+from array import array
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -292,6 +293,9 @@ def _row_tail(small: Node, big: Node) -> bool:
     return bool(shape) and tuple(big.shape[len(big.shape) - len(shape):]) == tuple(shape)
 
 
+_NO_INFO: dict = {}     # the info of a step without any (shared: never written to)
+
+
 def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     """Peephole rewrites: which instruction computes ``n`` and from which nodes.
 
@@ -304,7 +308,8 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     op = OPS[n.op]
     if op.name == "pow" and _const_value(n.inputs[1]) in (1.0, 2.0):
         a = n.inputs[0]
-        return ("mul", (a, a), {}) if _const_value(n.inputs[1]) == 2.0 else ("copy", (a,), {})
+        return ("mul", (a, a), _NO_INFO) if _const_value(n.inputs[1]) == 2.0 \
+            else ("copy", (a,), _NO_INFO)
     if op.kind == MATMUL:
         flags, ins = 0, list(n.inputs)
         for i, x in enumerate(ins):
@@ -319,33 +324,54 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
         a, b = n.inputs
         for g, s in ((a, b), (b, a)):
             if s.op == "step" and g.shape == n.shape and s.shape == n.shape:
-                return "mask", (g, s.inputs[0]), {}
+                return "mask", (g, s.inputs[0]), _NO_INFO
     if op.name == "relu" and n.inputs[0].op == "add" and n.inputs[0].shape == n.shape:
-        return "addrelu", n.inputs[0].inputs, {}
+        return "addrelu", n.inputs[0].inputs, _NO_INFO
     if op.kind == BINARY and len(n.inputs) == 2:
         # a scalar broadcast to the other operand's shape (the backward pass of sum and
         # mean makes these) is read as the scalar: the binary kernel broadcasts it
         ins = tuple(x.inputs[0] if x.op == "broadcast_to" and x.inputs[0].size == 1
                     and o.shape == n.shape else x
                     for x, o in zip(n.inputs, n.inputs[::-1]))
-        return op.name, ins, {}
-    return op.name, n.inputs, {}
+        return op.name, ins, _NO_INFO
+    return op.name, n.inputs, _NO_INFO
 
 
 def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: bool = True
          ) -> list[tuple[Node, str, tuple[Node, ...], dict]]:
     """The instructions for ``nodes`` (op nodes in build order) after rewrites,
     without those whose values nothing in ``keep`` needs (all are kept by default)."""
-    steps = [(n, *_rewrite(n)) if rewrite else (n, n.op, n.inputs, {}) for n in nodes]
+    def step(n: Node) -> tuple[Node, str, tuple[Node, ...], dict]:
+        return (n, *_rewrite(n)) if rewrite else (n, n.op, n.inputs, _NO_INFO)
+
     if keep is None:
-        return steps
+        return [step(n) for n in nodes]
     live = {n.id for n in keep}
     out = []
-    for step in reversed(steps):
-        if step[0].id in live:
-            out.append(step)
-            live.update(x.id for x in step[2])
-    return out[::-1]
+    for n in reversed(nodes):           # only the steps something kept needs
+        if n.id in live:
+            st = step(n)
+            out.append(st)
+            live.update(x.id for x in st[2])
+    out.reverse()
+    return out
+
+
+class _Rows:
+    """The instructions :func:`lower` appends (lists of ``W`` ints), packed as they come:
+    8 bytes an int instead of a Python list per instruction (with a large graph the
+    lists, their array and its copy were most of the memory a model ever takes)."""
+
+    __slots__ = ("ints",)
+
+    def __init__(self) -> None:
+        self.ints = array("q")
+
+    def append(self, row: list[int]) -> None:
+        self.ints.extend(row)
+
+    def __len__(self) -> int:
+        return len(self.ints) // W
 
 
 def _retarget(row: list[int], name: str) -> None:
@@ -372,7 +398,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     """
     off, cls = layout.offsets.tolist(), layout.cls.tolist()   # lists: fast to index
     steps = plan(nodes, keep)
-    rows: list[list[int]] = []
+    rows = _Rows()
     computed: list[Node] = []
     aux: list[int] = []
 
@@ -520,12 +546,14 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         row[KIND] = INTERNAL_KIND[r[0]]
         rows.append(row)
     base = len(rows) * W
-    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)   # rows: lists of W ints
-    for i, f in aux_fields:
-        instr[i, f] += base
     watch_list = [int(v) for w in watch for v in (cls[w.id], off[w.id], w.size)]
     tail = [base + len(aux), len(watch)]
-    code = np.concatenate([instr.ravel(), np.asarray(aux + watch_list + tail, dtype=np.int64)])
+    code = np.empty(base + len(aux) + len(watch_list) + len(tail), dtype=np.int64)
+    if base:
+        code[:base] = np.frombuffer(rows.ints, dtype=np.int64)
+    code[base:] = aux + watch_list + tail
+    for i, f in aux_fields:
+        code[i * W + f] += base
     return code, computed
 
 
