@@ -22,6 +22,7 @@ from .dtypes import DEFAULT, FLOATS, dtype_of, float_dtype
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
+NO_ATTRS: dict[str, Any] = {}   # the attrs of every node without any: one dict, never written
 
 
 def valid_name(name: object) -> bool:
@@ -87,7 +88,8 @@ class Node:
     Arithmetic on nodes builds new nodes: ``x * y + 1`` adds a ``mul``, a ``const``
     and an ``add`` node to the graph that ``x`` belongs to. The operators (and ``.T``)
     come from the op table: :mod:`nbbp.core.ops` installs them on this class when it
-    is imported, so this module does not depend on it.
+    is imported, so this module does not depend on it. A node's ``attrs`` are read,
+    never written: nodes without any share one empty dict (:data:`NO_ATTRS`).
     """
 
     __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape", "size",
@@ -305,7 +307,8 @@ class Graph:
         line = self._line
         if line.__class__ is _SourceLine:
             line = line()
-        node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
+        node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs) if attrs else NO_ATTRS,
+                    full,
                     scope, tuple(map(int, shape)) if shape else (), role or self._role, value,
                     trainable, name is None, line, dtype)
         self.nodes.append(node)
@@ -337,14 +340,15 @@ class Graph:
         """
         seen: set[int] = set()
         stack = list(targets)
+        pop, push, add = stack.pop, stack.extend, seen.add
         while stack:
-            n = stack.pop()
+            n = pop()
             i = n.id
             if i in seen:
                 continue
-            seen.add(i)
+            add(i)
             if i not in stop:
-                stack.extend(n.inputs)
+                push(n.inputs)
         nodes = self.nodes                 # a node's id is its index in build order
         return [nodes[i] for i in sorted(seen) if i < len(nodes)]
 
