@@ -135,10 +135,10 @@ class Layout:
                                         _promoted(n.inputs)]
         self.cls = np.array(cls, dtype=np.int64)
         self.work = np.array(work, dtype=np.int64)
-        self.scalar = all(n.size == 1 for n in nodes) and not any(
+        size = np.fromiter((n.size for n in nodes), np.int64, len(nodes))
+        self.scalar = bool((size == 1).all()) and not any(
             OPS[n.op].kind in (SOFTMAX, RANDOM) or n.op in TENSOR_ONLY for n in nodes
         ) and not any(cls)
-        offsets = [0] * self.n_nodes
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
 
@@ -149,17 +149,22 @@ class Layout:
             pos[c] += size
             return at
 
-        for n in nodes:                # scalars first, packed
-            if n.size == 1:
-                offsets[n.id] = place(cls[n.id], 1)
-        for n in nodes:                # then tensors, aligned
-            if n.size != 1:
-                offsets[n.id] = place(cls[n.id], n.size)
+        # scalars first, packed in build order within their class (NumPy: a large
+        # graph is mostly scalars), then tensors, aligned
+        packed = np.zeros(len(nodes), dtype=np.int64)
+        for c in range(len(STORAGES)):
+            at = np.flatnonzero((size == 1) & (self.cls == c))
+            packed[at] = np.arange(len(at))
+            pos[c] = len(at)
+        offsets = packed.tolist()
+        for i in np.flatnonzero(size != 1).tolist():
+            offsets[i] = place(cls[i], nodes[i].size)
         # operands read in another class (also through the lowering's rewrites, which
         # read an input's inputs): one shadow slot each, in the reader's class
         self.shadow: dict[tuple[int, int], int] = {}
         self.scratch: dict[int, int] = {}
-        for n in nodes:
+        one_class = work == cls and len(set(cls)) <= 1   # nothing to read in another
+        for n in () if one_class else nodes:
             c = work[n.id]
             if c != cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
@@ -408,7 +413,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     every node in ``watch``, then its start and length, which the kernels check for
     nan and inf.
     """
-    off, cls = layout.offsets.tolist(), layout.cls.tolist()   # lists: fast to index
+    off, cls, work = layout.offsets.tolist(), layout.cls.tolist(), layout.work.tolist()
     steps = plan(nodes, keep)
     rows = _Rows()
     computed: list[Node] = []
@@ -439,7 +444,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
 
     for n, name, ins, info in steps:
         op = OPS[_FUSED.get(name, name)]
-        c = int(layout.work[n.id])
+        c = work[n.id]                       # lists: fast to index
         row = [0] * W
         out_at = layout.scratch.get(n.id, off[n.id])
         row[0], row[1], row[SIZE] = _CODES.get(name, op.code), out_at, n.size
