@@ -363,13 +363,18 @@ def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: boo
 
     if keep is None:
         return [step(n) for n in nodes]
-    live = {n.id for n in keep}
+    if not keep:
+        return []
+    live = bytearray(1 + max([n.id for n in keep] + [n.id for n in nodes[-1:]]))
+    for n in keep:
+        live[n.id] = 1
     out = []
     for n in reversed(nodes):           # only the steps something kept needs
-        if n.id in live:
+        if live[n.id]:
             st = step(n)
             out.append(st)
-            live.update(x.id for x in st[2])
+            for x in st[2]:
+                live[x.id] = 1
     out.reverse()
     return out
 
@@ -413,7 +418,9 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     every node in ``watch``, then its start and length, which the kernels check for
     nan and inf.
     """
-    off, cls, work = layout.offsets.tolist(), layout.cls.tolist(), layout.work.tolist()
+    # fast to index: lists of the small class numbers, packed offsets (no int objects)
+    off = array("q", layout.offsets.astype(np.int64).tobytes())
+    cls, work = layout.cls.tolist(), layout.work.tolist()
     steps = plan(nodes, keep)
     rows = _Rows()
     computed: list[Node] = []
@@ -564,11 +571,8 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         rows.append(row)
     base = len(rows) * W
     watch_list = [int(v) for w in watch for v in (cls[w.id], off[w.id], w.size)]
-    tail = [base + len(aux), len(watch)]
-    code = np.empty(base + len(aux) + len(watch_list) + len(tail), dtype=np.int64)
-    if base:
-        code[:base] = np.frombuffer(rows.ints, dtype=np.int64)
-    code[base:] = aux + watch_list + tail
+    rows.ints.extend(aux + watch_list + [base + len(aux), len(watch)])
+    code = np.frombuffer(rows.ints, dtype=np.int64)   # the program: no copy
     for i, f in aux_fields:
         code[i * W + f] += base
     return code, computed
