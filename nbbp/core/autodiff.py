@@ -131,10 +131,13 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
         graph.truncate(start)
         raise
 
+    del anc, rel, contribs, named     # a large graph's sets: free before pruning
     # the forward node each new node serves, by position among the new nodes
     serves: list[Node | None] = [None] * (len(graph.nodes) - start)
-    for (at, n), (end, _) in zip(spans, spans[1:] + [(len(graph.nodes), None)]):
+    ends = [at for at, _ in spans[1:]] + [len(graph.nodes)]
+    for (at, n), end in zip(spans, ends):
         serves[at - start:end - start] = [n] * (end - at)
+    del spans, ends
     keep = [n for n in result.total.values()] + list(result.edge.values())
     kept = _prune(graph, start, keep)
     table = _ORIGIN.setdefault(graph, {})
