@@ -344,7 +344,8 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
                 return "mask", (g, s.inputs[0]), _NO_INFO
     if op.name == "relu" and n.inputs[0].op == "add" and n.inputs[0].shape == n.shape:
         return "addrelu", n.inputs[0].inputs, _NO_INFO
-    if op.kind == BINARY and len(n.inputs) == 2:
+    if op.kind == BINARY and len(n.inputs) == 2 and (n.inputs[0].op == "broadcast_to"
+                                                     or n.inputs[1].op == "broadcast_to"):
         # a scalar broadcast to the other operand's shape (the backward pass of sum and
         # mean makes these) is read as the scalar: the binary kernel broadcasts it
         ins = tuple(x.inputs[0] if x.op == "broadcast_to" and x.inputs[0].size == 1
@@ -421,6 +422,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     # fast to index: lists of the small class numbers, packed offsets (no int objects)
     off = array("q", layout.offsets.astype(np.int64).tobytes())
     cls, work = layout.cls.tolist(), layout.work.tolist()
+    scratch = layout.scratch
     steps = plan(nodes, keep)
     rows = _Rows()
     computed: list[Node] = []
@@ -453,7 +455,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         op = OPS[_FUSED.get(name, name)]
         c = work[n.id]                       # lists: fast to index
         row = [0] * W
-        out_at = layout.scratch.get(n.id, off[n.id])
+        out_at = scratch.get(n.id, off[n.id]) if scratch else off[n.id]
         row[0], row[1], row[SIZE] = _CODES.get(name, op.code), out_at, n.size
         row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
         row[STORAGE] = c
@@ -472,7 +474,8 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             rows.append(row)
             computed.append(n)
             continue
-        row[2] = src(ins[0], c)
+        x = ins[0]
+        row[2] = off[x.id] if cls[x.id] == c else src(x, c)     # src, inlined
         if name in ("copy", "stop_gradient", "assign_state") or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)
                 and op.dtypes != "index"):
@@ -481,7 +484,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             pass
         elif op.kind == BINARY:
             a, b = ins
-            row[3] = src(b, c)
+            row[3] = off[b.id] if cls[b.id] == c else src(b, c)
             if a.size == n.size and b.size == n.size:
                 row[6] = 0
             elif a.size == n.size and b.size == 1:
@@ -556,7 +559,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
         rows.append(row)
         computed.append(n)
-        if n.id in layout.scratch:           # computed in its inputs' class: copy over
+        if scratch and n.id in scratch:      # computed in its inputs' class: copy over
             cast = [0] * W
             cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, off[n.id], out_at, c, n.size
             cast[KIND], cast[STORAGE], cast[WRAP] = K_CAST, cls[n.id], _wrap(n.dtype)
