@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import BuildError
 from . import ops
 from .dtypes import is_float
-from .graph import Graph, Node
+from .graph import LEAF_OPS, Graph, Node
 
 # graph -> {id(gradient node): (its id, the id of the forward node whose backward step
 # built it)}: lets a nan in the backward pass be reported at the user's forward node
@@ -151,16 +151,22 @@ def _backward(graph, n: Node, contribs: dict[int, list[Node]], rel: set[int], st
     of its inputs its contribution through the op's VJP rule."""
     parts = contribs.pop(n.id)
     g = parts[0]
-    for p in parts[1:]:
-        g = g + p
+    if len(parts) > 1:
+        for p in parts[1:]:
+            g = g + p
     if g.id >= start and g.auto_named and g.id not in named:
         graph.rename(g, "d" + _base(n))
         g.auto_named = True       # still an automatic name: `d1 = grad(f, x)` wins
         named.add(g.id)
     result.total[n.id] = g
     op = ops.OPS[n.op]
-    if n.is_leaf or op.vjp is None or not any(i.id in rel for i in n.inputs):
+    if op.vjp is None or n.op in LEAF_OPS:
         return
+    for i in n.inputs:
+        if i.id in rel:
+            break
+    else:
+        return                     # no input needs a gradient
     vjps = op.vjp(g, n)
     for pos, (x, c) in enumerate(zip(n.inputs, vjps)):
         if c is None or x.id not in rel:
