@@ -275,12 +275,13 @@ class Graph:
     # -- building ------------------------------------------------------------
     def unique_name(self, base: str, scope: str | None = None) -> str:
         """``scope/base``, or ``scope/base_1``, ``_2``, … if taken (TensorFlow's rule)."""
-        scope = self.scope if scope is None else scope
+        scope = self._scope if scope is None else scope
         full = f"{scope}/{base}" if scope else base
-        if full not in self.by_name:
+        taken = self.by_name
+        if full not in taken:
             return full
         k = self._next_suffix.get(full, 1)
-        while f"{full}_{k}" in self.by_name:
+        while f"{full}_{k}" in taken:
             k += 1
         self._next_suffix[full] = k + 1
         return f"{full}_{k}"
