@@ -278,7 +278,8 @@ class _LazyNames:
     def __str__(self) -> str:
         return ", ".join(n.name for n in self.nodes)
 
-    __format__ = lambda self, spec: format(str(self), spec)  # noqa: E731
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def _gather_dtype(op: Op, args: tuple) -> tuple[str | None, str | None]:
