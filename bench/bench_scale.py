@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/bench_scale.py                    # 1k, 10k, 100k nodes, chain and wide sum
     python bench/bench_scale.py --sizes 1000000    # one size
     python bench/bench_scale.py --magic 200000     # a %%bpgraph cell looping to N nodes
+    python bench/bench_scale.py --cases chain:60000,wide:50000   # ~100k forward nodes each
 
 Every case runs in a **fresh subprocess** (so peak memory is that case's alone), after
 importing nbbp and loading the scalar kernel from Numba's cache. Shapes:
@@ -104,17 +105,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="1000,10000,100000",
                    help="comma-separated N (default 1000,10000,100000)")
     p.add_argument("--kinds", default="chain,wide", help="chain, wide or both")
+    p.add_argument("--cases", default="",
+                   help="comma-separated kind:N cases instead of --sizes × --kinds, e.g. "
+                        "chain:60000,wide:50000 (~100k forward nodes each)")
     p.add_argument("--magic", type=int, default=0,
                    help="also time a %%%%bpgraph cell building this many chain ops")
     args = p.parse_args(argv)
     print("| shape | N | forward nodes | all nodes | build | Model | run | peak RSS | Δ peak |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for n in (int(s) for s in args.sizes.split(",") if s):
-        for kind in args.kinds.split(","):
-            r = run_child(CHILD, kind, str(n))
-            print(f"| {kind} | {n:,} | {r['forward']:,} | {r['nodes']:,} | {r['build']:.2f} s "
-                  f"| {r['model']:.2f} s | {r['run'] * 1e3:.2f} ms | {r['peak_mb']:.0f} MB "
-                  f"| {r['delta_mb']:.0f} MB |", flush=True)
+    cases = [(k, int(n)) for k, n in (c.split(":") for c in args.cases.split(",") if c)] \
+        or [(kind, int(n)) for n in args.sizes.split(",") if n for kind in args.kinds.split(",")]
+    for kind, n in cases:
+        if kind not in ("chain", "wide"):
+            p.error(f"unknown shape {kind!r}: use chain or wide")
+        r = run_child(CHILD, kind, str(n))
+        print(f"| {kind} | {n:,} | {r['forward']:,} | {r['nodes']:,} | {r['build']:.2f} s "
+              f"| {r['model']:.2f} s | {r['run'] * 1e3:.2f} ms | {r['peak_mb']:.0f} MB "
+              f"| {r['delta_mb']:.0f} MB |", flush=True)
     if args.magic:
         r = run_child(MAGIC, str(args.magic))
         print(f"\n%%bpgraph cell, loop of {args.magic:,} ops ({r['nodes']:,} nodes): "

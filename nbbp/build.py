@@ -244,23 +244,9 @@ def _callee(err: NbbpError) -> str | None:
 
 
 def _exec_traced(code, glb: dict, g: Graph) -> None:
-    """Run the source, recording the current line on the graph for node provenance."""
-    import sys
-
-    def tracer(frame, event, arg):
-        if frame.f_code.co_filename != FILENAME:
-            return None
-        if event == "line":
-            g.line = frame.f_lineno
-        return tracer
-
-    old = sys.gettrace()
-    sys.settrace(tracer)
-    try:
+    """Run the source; each node records the source line that built it."""
+    with g.lines_of(FILENAME):
         exec(code, glb)
-    finally:
-        sys.settrace(old)
-        g.line = None
 
 
 def build(source: str, output: str | None = None, namespace: Mapping[str, Any] | None = None,

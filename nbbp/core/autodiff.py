@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import BuildError
 from . import ops
 from .dtypes import is_float
-from .graph import Graph, Node
+from .graph import LEAF_OPS, Graph, Node
 
 # graph -> {id(gradient node): (its id, the id of the forward node whose backward step
 # built it)}: lets a nan in the backward pass be reported at the user's forward node
@@ -97,7 +97,8 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
     result = Gradients(ys)
     contribs: dict[int, list[Node]] = {}
     named: set[int] = set()          # gradient nodes already named after a total
-    made: dict[int, Node] = {}       # id(gradient node) -> the forward node it serves
+    spans: list[tuple[int, Node]] = []   # (first new node's index, the forward node it
+                                         # serves): each step's nodes follow one another
     try:
         with graph.role("grad"), graph.at_line(None):
             for y, gy in zip(ys, grad_ys):
@@ -115,7 +116,7 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                                              f"{y.shape}")
                 contribs.setdefault(y.id, []).append(seed)
                 if seed.id >= start:
-                    made[id(seed)] = y
+                    spans.append((seed.id, y))
 
             # in reverse build order, one scope entered per run of nodes sharing it
             todo = (n for n in reversed(graph.nodes[:start]) if n.id in rel)
@@ -124,17 +125,23 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                     for n in run:
                         if n.id not in contribs:
                             continue
-                        before = len(graph.nodes)
+                        spans.append((len(graph.nodes), n))
                         _backward(graph, n, contribs, rel, start, named, result)
-                        made.update((id(m), n) for m in graph.nodes[before:])
     except BaseException:
         graph.truncate(start)
         raise
 
+    del anc, rel, contribs, named     # a large graph's sets: free before pruning
+    # the forward node each new node serves, by position among the new nodes
+    serves: list[Node | None] = [None] * (len(graph.nodes) - start)
+    ends = [at for at, _ in spans[1:]] + [len(graph.nodes)]
+    for (at, n), end in zip(spans, ends):
+        serves[at - start:end - start] = [n] * (end - at)
+    del spans, ends
     keep = [n for n in result.total.values()] + list(result.edge.values())
-    _prune(graph, start, keep)
+    kept = _prune(graph, start, keep)
     table = _ORIGIN.setdefault(graph, {})
-    table.update((id(m), (m.id, made[id(m)].id)) for m in graph.nodes[start:] if id(m) in made)
+    table.update((id(m), (m.id, serves[j].id)) for j, m in kept if serves[j] is not None)
     return result
 
 
@@ -144,16 +151,22 @@ def _backward(graph, n: Node, contribs: dict[int, list[Node]], rel: set[int], st
     of its inputs its contribution through the op's VJP rule."""
     parts = contribs.pop(n.id)
     g = parts[0]
-    for p in parts[1:]:
-        g = g + p
+    if len(parts) > 1:
+        for p in parts[1:]:
+            g = g + p
     if g.id >= start and g.auto_named and g.id not in named:
         graph.rename(g, "d" + _base(n))
         g.auto_named = True       # still an automatic name: `d1 = grad(f, x)` wins
         named.add(g.id)
     result.total[n.id] = g
     op = ops.OPS[n.op]
-    if n.is_leaf or op.vjp is None or not any(i.id in rel for i in n.inputs):
+    if op.vjp is None or n.op in LEAF_OPS:
         return
+    for i in n.inputs:
+        if i.id in rel:
+            break
+    else:
+        return                     # no input needs a gradient
     vjps = op.vjp(g, n)
     for pos, (x, c) in enumerate(zip(n.inputs, vjps)):
         if c is None or x.id not in rel:
@@ -173,17 +186,19 @@ def _base(n: Node) -> str:
     return n.name.rsplit("/", 1)[-1]
 
 
-def _prune(graph, start: int, keep: list[Node]) -> None:
+def _prune(graph, start: int, keep: list[Node]) -> list[tuple[int, Node]]:
     """Drop nodes the transform built but nothing uses (e.g. the gradient of a
-    constant exponent), so the backward graph holds only what it needs."""
+    constant exponent), so the backward graph holds only what it needs; return the
+    nodes kept, each with its position among the new nodes before."""
     needed = {n.id for n in graph.ancestors(keep)}
     new = graph.nodes[start:]
+    kept = [(j, n) for j, n in enumerate(new) if n.id in needed]
     graph.truncate(start)
-    for n in new:
-        if n.id in needed:
-            n.id = len(graph.nodes)
-            graph.nodes.append(n)
-            graph.by_name[n.name] = n
+    for _, n in kept:
+        n.id = len(graph.nodes)
+        graph.nodes.append(n)
+        graph.by_name[n.name] = n
+    return kept
 
 
 def gradients(ys: Node | Sequence[Node], xs: Node | Sequence[Node],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 
@@ -148,10 +149,10 @@ class Layout:
                                         _promoted(n.inputs)]
         self.cls = np.array(cls, dtype=np.int64)
         self.work = np.array(work, dtype=np.int64)
-        self.scalar = all(n.size == 1 for n in nodes) and not any(
+        size = np.fromiter((n.size for n in nodes), np.int64, len(nodes))
+        self.scalar = bool((size == 1).all()) and not any(
             OPS[n.op].kind in (SOFTMAX, RANDOM) or n.op in TENSOR_ONLY for n in nodes
         ) and not any(cls)
-        offsets = [0] * self.n_nodes
         pos = [0] * len(STORAGES)
         align = [ALIGN // np.dtype(d).itemsize for d in STORAGES]
 
@@ -162,17 +163,22 @@ class Layout:
             pos[c] += size
             return at
 
-        for n in nodes:                # scalars first, packed
-            if n.size == 1:
-                offsets[n.id] = place(cls[n.id], 1)
-        for n in nodes:                # then tensors, aligned
-            if n.size != 1:
-                offsets[n.id] = place(cls[n.id], n.size)
+        # scalars first, packed in build order within their class (NumPy: a large
+        # graph is mostly scalars), then tensors, aligned
+        packed = np.zeros(len(nodes), dtype=np.int64)
+        for c in range(len(STORAGES)):
+            at = np.flatnonzero((size == 1) & (self.cls == c))
+            packed[at] = np.arange(len(at))
+            pos[c] = len(at)
+        offsets = packed.tolist()
+        for i in np.flatnonzero(size != 1).tolist():
+            offsets[i] = place(cls[i], nodes[i].size)
         # operands read in another class (also through the lowering's rewrites, which
         # read an input's inputs): one shadow slot each, in the reader's class
         self.shadow: dict[tuple[int, int], int] = {}
         self.scratch: dict[int, int] = {}
-        for n in nodes:
+        one_class = work == cls and len(set(cls)) <= 1   # nothing to read in another
+        for n in () if one_class else nodes:
             c = work[n.id]
             if c != cls[n.id]:
                 self.scratch[n.id] = place(c, n.size)
@@ -227,6 +233,18 @@ class Layout:
             return float(v[o]) if self.cls[node.id] == S_F64 else v[o]
         out = v[o:o + node.size].reshape(node.shape)
         return out.astype(node.dtype) if self.cls[node.id] == S_I64 else out.copy()
+
+    def read_many(self, arena: Arena, nodes: Sequence[Node]) -> list:
+        """``[read(arena, n) for n in nodes]``, with the float64 scalars (most nodes of
+        a large scalar graph) gathered in one NumPy step."""
+        if not nodes:
+            return []
+        ids = np.fromiter((n.id for n in nodes), np.int64, len(nodes))
+        fast = (self.cls[ids] == S_F64) & np.fromiter((n.shape == () for n in nodes), bool,
+                                                      len(nodes))
+        values = arena.stores[S_F64][np.where(fast, self.offsets[ids], 0)].tolist()
+        return [v if f else self.read(arena, n)
+                for v, f, n in zip(values, fast.tolist(), nodes)]
 
     def write(self, arena: Arena, node: Node, value) -> None:
         o = self.offsets[node.id]
@@ -306,6 +324,9 @@ def _row_tail(small: Node, big: Node) -> bool:
     return bool(shape) and tuple(big.shape[len(big.shape) - len(shape):]) == tuple(shape)
 
 
+_NO_INFO: dict = {}     # the info of a step without any (shared: never written to)
+
+
 def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     """Peephole rewrites: which instruction computes ``n`` and from which nodes.
 
@@ -318,7 +339,8 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
     op = OPS[n.op]
     if op.name == "pow" and _const_value(n.inputs[1]) in (1.0, 2.0):
         a = n.inputs[0]
-        return ("mul", (a, a), {}) if _const_value(n.inputs[1]) == 2.0 else ("copy", (a,), {})
+        return ("mul", (a, a), _NO_INFO) if _const_value(n.inputs[1]) == 2.0 \
+            else ("copy", (a,), _NO_INFO)
     if op.kind == MATMUL:
         flags, ins = 0, list(n.inputs)
         for i, x in enumerate(ins):
@@ -333,33 +355,60 @@ def _rewrite(n: Node) -> tuple[str, tuple[Node, ...], dict]:
         a, b = n.inputs
         for g, s in ((a, b), (b, a)):
             if s.op == "step" and g.shape == n.shape and s.shape == n.shape:
-                return "mask", (g, s.inputs[0]), {}
+                return "mask", (g, s.inputs[0]), _NO_INFO
     if op.name == "relu" and n.inputs[0].op == "add" and n.inputs[0].shape == n.shape:
-        return "addrelu", n.inputs[0].inputs, {}
-    if op.kind == BINARY and len(n.inputs) == 2:
+        return "addrelu", n.inputs[0].inputs, _NO_INFO
+    if op.kind == BINARY and len(n.inputs) == 2 and (n.inputs[0].op == "broadcast_to"
+                                                     or n.inputs[1].op == "broadcast_to"):
         # a scalar broadcast to the other operand's shape (the backward pass of sum and
         # mean makes these) is read as the scalar: the binary kernel broadcasts it
         ins = tuple(x.inputs[0] if x.op == "broadcast_to" and x.inputs[0].size == 1
                     and o.shape == n.shape else x
                     for x, o in zip(n.inputs, n.inputs[::-1]))
-        return op.name, ins, {}
-    return op.name, n.inputs, {}
+        return op.name, ins, _NO_INFO
+    return op.name, n.inputs, _NO_INFO
 
 
 def plan(nodes: Sequence[Node], keep: Sequence[Node] | None = None, rewrite: bool = True
          ) -> list[tuple[Node, str, tuple[Node, ...], dict]]:
     """The instructions for ``nodes`` (op nodes in build order) after rewrites,
     without those whose values nothing in ``keep`` needs (all are kept by default)."""
-    steps = [(n, *_rewrite(n)) if rewrite else (n, n.op, n.inputs, {}) for n in nodes]
+    def step(n: Node) -> tuple[Node, str, tuple[Node, ...], dict]:
+        return (n, *_rewrite(n)) if rewrite else (n, n.op, n.inputs, _NO_INFO)
+
     if keep is None:
-        return steps
-    live = {n.id for n in keep}
+        return [step(n) for n in nodes]
+    if not keep:
+        return []
+    live = bytearray(1 + max([n.id for n in keep] + [n.id for n in nodes[-1:]]))
+    for n in keep:
+        live[n.id] = 1
     out = []
-    for step in reversed(steps):
-        if step[0].id in live:
-            out.append(step)
-            live.update(x.id for x in step[2])
-    return out[::-1]
+    for n in reversed(nodes):           # only the steps something kept needs
+        if live[n.id]:
+            st = step(n)
+            out.append(st)
+            for x in st[2]:
+                live[x.id] = 1
+    out.reverse()
+    return out
+
+
+class _Rows:
+    """The instructions :func:`lower` appends (lists of ``W`` ints), packed as they come:
+    8 bytes an int instead of a Python list per instruction (with a large graph the
+    lists, their array and its copy were most of the memory a model ever takes)."""
+
+    __slots__ = ("ints",)
+
+    def __init__(self) -> None:
+        self.ints = array("q")
+
+    def append(self, row: list[int]) -> None:
+        self.ints.extend(row)
+
+    def __len__(self) -> int:
+        return len(self.ints) // W
 
 
 def _retarget(row: list[int], name: str) -> None:
@@ -384,9 +433,12 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
     every node in ``watch``, then its start and length, which the kernels check for
     nan and inf.
     """
-    off, cls = layout.offsets.tolist(), layout.cls.tolist()   # lists: fast to index
+    # fast to index: lists of the small class numbers, packed offsets (no int objects)
+    off = array("q", layout.offsets.astype(np.int64).tobytes())
+    cls, work = layout.cls.tolist(), layout.work.tolist()
+    scratch = layout.scratch
     steps = plan(nodes, keep)
-    rows: list[list[int]] = []
+    rows = _Rows()
     computed: list[Node] = []
     aux: list[int] = []
 
@@ -415,9 +467,9 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
 
     for n, name, ins, info in steps:
         op = OPS[_FUSED.get(name, name)]
-        c = int(layout.work[n.id])
+        c = work[n.id]                       # lists: fast to index
         row = [0] * W
-        out_at = layout.scratch.get(n.id, off[n.id])
+        out_at = scratch.get(n.id, off[n.id]) if scratch else off[n.id]
         row[0], row[1], row[SIZE] = _CODES.get(name, op.code), out_at, n.size
         row[KIND] = KIND_ID[op.kind]         # the kernels dispatch on this, then row[0]
         row[STORAGE] = c
@@ -436,7 +488,8 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             rows.append(row)
             computed.append(n)
             continue
-        row[2] = src(ins[0], c)
+        x = ins[0]
+        row[2] = off[x.id] if cls[x.id] == c else src(x, c)     # src, inlined
         if name in ("copy", "stop_gradient", "assign_state") or (
                 n.size == 1 and ins[0].size == 1 and op.kind in (REDUCE, LAYOUT)
                 and op.dtypes != "index"):
@@ -445,7 +498,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             pass
         elif op.kind == BINARY:
             a, b = ins
-            row[3] = src(b, c)
+            row[3] = off[b.id] if cls[b.id] == c else src(b, c)
             if a.size == n.size and b.size == n.size:
                 row[6] = 0
             elif a.size == n.size and b.size == 1:
@@ -520,7 +573,7 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
             raise NbbpError(f"internal: no lowering for op {op.name!r}")
         rows.append(row)
         computed.append(n)
-        if n.id in layout.scratch:           # computed in its inputs' class: copy over
+        if scratch and n.id in scratch:      # computed in its inputs' class: copy over
             cast = [0] * W
             cast[0], cast[1], cast[2], cast[3], cast[SIZE] = CAST, off[n.id], out_at, c, n.size
             cast[KIND], cast[STORAGE], cast[WRAP] = K_CAST, cls[n.id], _wrap(n.dtype)
@@ -534,12 +587,11 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
         row[KIND] = INTERNAL_KIND[r[0]]
         rows.append(row)
     base = len(rows) * W
-    instr = np.array(rows, dtype=np.int64).reshape(len(rows), W)   # rows: lists of W ints
-    for i, f in aux_fields:
-        instr[i, f] += base
     watch_list = [int(v) for w in watch for v in (cls[w.id], off[w.id], w.size)]
-    tail = [base + len(aux), len(watch)]
-    code = np.concatenate([instr.ravel(), np.asarray(aux + watch_list + tail, dtype=np.int64)])
+    rows.ints.extend(aux + watch_list + [base + len(aux), len(watch)])
+    code = np.frombuffer(rows.ints, dtype=np.int64)   # the program: no copy
+    for i, f in aux_fields:
+        code[i * W + f] += base
     return code, computed
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from .dtypes import DEFAULT, FLOATS, dtype_of, float_dtype
 
 MAX_NDIM = 4
 LEAF_OPS = ("param", "input", "const")
+NO_ATTRS: dict[str, Any] = {}   # the attrs of every node without any: one dict, never written
 
 
 def valid_name(name: object) -> bool:
@@ -86,7 +88,8 @@ class Node:
     Arithmetic on nodes builds new nodes: ``x * y + 1`` adds a ``mul``, a ``const``
     and an ``add`` node to the graph that ``x`` belongs to. The operators (and ``.T``)
     come from the op table: :mod:`nbbp.core.ops` installs them on this class when it
-    is imported, so this module does not depend on it.
+    is imported, so this module does not depend on it. A node's ``attrs`` are read,
+    never written: nodes without any share one empty dict (:data:`NO_ATTRS`).
     """
 
     __slots__ = ("graph", "id", "op", "inputs", "attrs", "name", "scope", "shape", "size",
@@ -221,7 +224,8 @@ class Graph:
     @property
     def line(self) -> int | None:
         """The source line new nodes record (the cell line being run), or None."""
-        return self._line
+        line = self._line
+        return line() if line.__class__ is _SourceLine else line
 
     @line.setter
     def line(self, line: int | None) -> None:
@@ -231,6 +235,16 @@ class Graph:
     def at_line(self, line: int | None) -> Iterator[None]:
         """Record ``line`` on the nodes built inside (None: no line)."""
         saved, self._line = self._line, line
+        try:
+            yield
+        finally:
+            self._line = saved
+
+    @contextlib.contextmanager
+    def lines_of(self, filename: str) -> Iterator[None]:
+        """Record on each node built inside the line being run in the innermost frame
+        of code compiled as ``filename`` (a cell), looked up when the node is built."""
+        saved, self._line = self._line, _SourceLine(filename)
         try:
             yield
         finally:
@@ -261,12 +275,13 @@ class Graph:
     # -- building ------------------------------------------------------------
     def unique_name(self, base: str, scope: str | None = None) -> str:
         """``scope/base``, or ``scope/base_1``, ``_2``, … if taken (TensorFlow's rule)."""
-        scope = self.scope if scope is None else scope
+        scope = self._scope if scope is None else scope
         full = f"{scope}/{base}" if scope else base
-        if full not in self.by_name:
+        taken = self.by_name
+        if full not in taken:
             return full
         k = self._next_suffix.get(full, 1)
-        while f"{full}_{k}" in self.by_name:
+        while f"{full}_{k}" in taken:
             k += 1
         self._next_suffix[full] = k + 1
         return f"{full}_{k}"
@@ -290,10 +305,13 @@ class Graph:
                              "every axis needs at least one element")
         full = exact_name or self.unique_name(name if name is not None else op)
         scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
-        node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs or {}), full,
+        line = self._line
+        if line.__class__ is _SourceLine:
+            line = line()
+        node = Node(self, len(self.nodes), op, tuple(inputs), dict(attrs) if attrs else NO_ATTRS,
+                    full,
                     scope, tuple(map(int, shape)) if shape else (), role or self._role, value,
-                    trainable,
-                    name is None, self._line, dtype)
+                    trainable, name is None, line, dtype)
         self.nodes.append(node)
         self.by_name[full] = node
         return node
@@ -323,14 +341,15 @@ class Graph:
         """
         seen: set[int] = set()
         stack = list(targets)
+        pop, push, add = stack.pop, stack.extend, seen.add
         while stack:
-            n = stack.pop()
+            n = pop()
             i = n.id
             if i in seen:
                 continue
-            seen.add(i)
+            add(i)
             if i not in stop:
-                stack.extend(n.inputs)
+                push(n.inputs)
         nodes = self.nodes                 # a node's id is its index in build order
         return [nodes[i] for i in sorted(seen) if i < len(nodes)]
 
@@ -346,6 +365,25 @@ class Graph:
             for pos, x in enumerate(n.inputs):
                 out[x.id].append((n, pos))
         return out
+
+
+class _SourceLine:
+    """The line being run in the innermost frame of a file (see :meth:`Graph.lines_of`):
+    a walk up the stack when a node is built, instead of a trace function that Python
+    would call on every line and every function call of the build."""
+
+    __slots__ = ("filename",)
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def __call__(self) -> int | None:
+        frame, filename = sys._getframe(1), self.filename
+        while frame is not None:
+            if frame.f_code.co_filename == filename:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
 
 
 # -- leaves ---------------------------------------------------------------------

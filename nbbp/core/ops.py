@@ -231,7 +231,7 @@ def _dtype(op: Op, args: tuple, attrs: dict | None = None) -> tuple[str | None, 
                  if isinstance(a, Node)]
     if not nodes:
         return None, None
-    names = ", ".join(n.name for n in nodes)
+    names = nodes[0].name if len(nodes) == 1 else _LazyNames(nodes)  # for errors only
     kinds = {_kind(n.dtype) for n in nodes}
     if rule == "cast":
         attrs.setdefault("dtype", nodes[0].dtype)
@@ -266,6 +266,22 @@ def _dtype(op: Op, args: tuple, attrs: dict | None = None) -> tuple[str | None, 
     return dtype, dtype
 
 
+class _LazyNames:
+    """``a, b``: the input names an error message shows, joined only if one is raised
+    (a graph builds many nodes and raises few errors)."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = nodes
+
+    def __str__(self) -> str:
+        return ", ".join(n.name for n in self.nodes)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 def _gather_dtype(op: Op, args: tuple) -> tuple[str | None, str | None]:
     """take / take_grad: the values keep their dtype; the indices must be an integer
     node (float indices are a one-line error naming both dtypes)."""
@@ -288,32 +304,70 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
     """Add a node applying op ``name`` to ``args`` (numbers and arrays become consts
     of the nodes' dtype)."""
     op = OPS[name]
-    graph = next((a.graph for a in args if isinstance(a, Node)), None) or get_graph()
+    graph = next((a.graph for a in args if isinstance(a, Node)), None)
+    if graph is None:
+        graph = get_graph()
     start = len(graph.nodes)
     try:
-        lift, dtype = _dtype(op, args, attrs)
-        lift = lift or graph.dtype
-        dtype = dtype or lift
-        if op.dtypes == "where" and len(args) == 3:
-            inputs = (_lift(args[0], graph, "bool" if not is_float(lift) else lift),
-                      *(_lift(a, graph, lift) for a in args[1:]))
+        fast = None if attrs else _elementwise_fast(op, args, graph)
+        if fast is not None:
+            inputs, shape, dtype = fast
         else:
-            try:
-                inputs = tuple(_lift(a, graph, lift) for a in args)
-            except BuildError as e:
-                raise BuildError(f"{name}: {e}") from None
-        shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
-        if (graph.current_role == "grad" and op.elementwise
-                and builtins.all(i.op == "const" for i in inputs)):
-            # fold constants the gradient rules create (e.g. the exponent b − 1 of
-            # pow's VJP), so the engine can see through them
-            graph.truncate(start)
-            value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=dtype)
-            return graph.add_node("const", shape=shape, value=value, dtype=dtype)
+            lift, dtype = _dtype(op, args, attrs)
+            lift = lift or graph.dtype
+            dtype = dtype or lift
+            if op.dtypes == "where" and len(args) == 3:
+                inputs = (_lift(args[0], graph, "bool" if not is_float(lift) else lift),
+                          *(_lift(a, graph, lift) for a in args[1:]))
+            else:
+                try:
+                    inputs = tuple(_lift(a, graph, lift) for a in args)
+                except BuildError as e:
+                    raise BuildError(f"{name}: {e}") from None
+            shape = _SHAPE_RULES[op.kind](op, inputs, attrs)
+            if (graph.current_role == "grad" and op.elementwise
+                    and builtins.all(i.op == "const" for i in inputs)):
+                # fold constants the gradient rules create (e.g. the exponent b − 1 of
+                # pow's VJP), so the engine can see through them
+                graph.truncate(start)
+                value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=dtype)
+                return graph.add_node("const", shape=shape, value=value, dtype=dtype)
         return graph.add_node(name, inputs, attrs, shape, name=name_, dtype=dtype)
     except BaseException:
         graph.truncate(start)   # no half-built consts left behind
         raise
+
+
+_FAST_KINDS = (UNARY, BINARY)
+_FAST_RULES = ("float", "numeric", "any")
+_NUMBERS = (float, int)
+
+
+def _elementwise_fast(op: Op, args: tuple, graph) -> tuple[tuple[Node, ...],
+                                                          tuple[int, ...], str] | None:
+    """The inputs, shape and dtype of the commonest node — a unary or binary op on
+    nodes of one floating dtype and one shape, or on such a node and a Python number —
+    without the general rules' work (the dtype rule's sets and promotion, NumPy's
+    broadcasting), which would give the same answer; None for anything else, which
+    the general path decides (tests/test_scale.py checks that both agree)."""
+    if op.kind not in _FAST_KINDS or op.dtypes not in _FAST_RULES or len(args) > 2:
+        return None
+    dtype = shape = None
+    fold = graph._role == "grad"       # all-constant inputs in the backward pass: fold
+    for a in args:
+        if a.__class__ is Node:
+            if dtype is None:
+                dtype, shape = a.dtype, a.shape
+            elif a.dtype != dtype or a.shape != shape:
+                return None
+            if a.op != "const":
+                fold = False
+        elif a.__class__ not in _NUMBERS:
+            return None
+    if fold or dtype not in FLOATS:
+        return None
+    return (tuple(a if a.__class__ is Node else _lift(a, graph, dtype) for a in args),
+            shape, dtype)
 
 
 def _show(op: Op, inputs: tuple[Node, ...]) -> str:
@@ -324,6 +378,11 @@ def _show(op: Op, inputs: tuple[Node, ...]) -> str:
 
 
 def _broadcast(op: Op, shapes: list[tuple[int, ...]], inputs) -> tuple[int, ...]:
+    # shapes that are all equal, or scalars beside one shape, broadcast to that shape
+    # (NumPy's broadcast_shapes would say the same, ~5 µs later)
+    full = [s for s in shapes if s]
+    if not full or full.count(full[0]) == len(full):
+        return tuple(map(int, full[0])) if full else ()
     try:
         return tuple(int(d) for d in np.broadcast_shapes(*shapes))
     except ValueError:

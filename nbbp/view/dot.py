@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..core.compiled import paused_gc
 from ..errors import NbbpError
 from . import thumbs
 from .graphviz import INSTALL_HINT, find_renderer, run_renderer
@@ -180,6 +181,11 @@ def to_dot(model: Any, **opts: Any) -> str:
 def scene_dot(sc: Scene) -> str:
     """The DOT text of a :class:`~nbbp.view.scene.Scene` (a live view passes one whose
     numbers are placeholders as wide as any value, to lay the graph out once)."""
+    with paused_gc():      # a large graph: a collection would walk all of it
+        return _scene_dot(sc)
+
+
+def _scene_dot(sc: Scene) -> str:
     o = sc.opts
     sc.images = []
     out = [f"digraph {_q(sc.model.name)} {{",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.compiled import paused_gc
 from ..core.graph import leaves
 from ..core.ops import OPS, index_text
 from .numbers import SMALL, caption, elements, fmt, formula, full, norm, shape_text, summary
@@ -69,6 +70,10 @@ class Scene:
     """A model read once for drawing: values, gradients, units, clusters."""
 
     def __init__(self, model: Any, opts: Options) -> None:
+        with paused_gc():      # a large graph: a collection would walk all of it
+            self._setup(model, opts)
+
+    def _setup(self, model: Any, opts: Options) -> None:
         self.model, self.opts = model, opts
         m = model
         self.out_name = _base(m.output.name)
@@ -95,18 +100,54 @@ class Scene:
     def read(self) -> None:
         """(Re)read values, gradients and edge contributions from the model: a live
         view reads again after every change without redoing the rest."""
+        with paused_gc():
+            self._read()
+
+    def _read(self) -> None:
+        m = self.model
+        grads = getattr(getattr(m, "backprop", None), "grads", None)
+        if grads is None or getattr(m, "compiled", None) is None:
+            self._read_each()
+            return
+        # a model: its values in one gather from the arena (a large graph has many)
+        lay, arena = m.compiled.layout, m.compiled.arena
+        total, edge = grads.total, grads.edge
+        keys = [(n.id, pos) for n in self.forward for pos in range(len(n.inputs))]
+        enodes = [edge.get(k) for k in keys]
+        gnodes = [(n, total.get(n.id)) for n in self.forward]
+        # a float64 scalar's gradient is its gradient node's value (Model.grad_of)
+        direct = [(n, g) for n, g in gnodes if g is not None and n.dtype == "float64"
+                  and g.dtype == "float64" and g.shape == ()]
+        values = lay.read_many(arena, [*self.nodes, *(g for _, g in direct),
+                                       *(e for e in enodes if e is not None)])
+        k, d = len(self.nodes), len(direct)
+        self.value = dict(zip((n.id for n in self.nodes), values[:k]))
+        got = dict(zip((n.id for n, _ in direct), values[k:k + d]))
+        self.grad: dict[int, Any] = {n.id: got[n.id] if n.id in got else m.grad_of(n)
+                                     for n, g in gnodes if g is not None}
+        read = iter(values[k + d:])
+        self.egrad = {key: None if e is None else next(read) for key, e in zip(keys, enodes)}
+        self._contribs()
+
+    def _read_each(self) -> None:
         m = self.model
         self.value = {n.id: m.value_of(n) for n in self.nodes}
-        self.grad: dict[int, Any] = {}
-        self.egrad: dict[tuple[int, int], Any] = {}
-        self.contribs: dict[int, list] = {n.id: [] for n in self.forward}
+        self.grad = {}
+        self.egrad = {}
         for n in self.forward:
             if m.grad_node(n) is not None:
                 self.grad[n.id] = m.grad_of(n)
-            for pos, x in enumerate(n.inputs):
+            for pos in range(len(n.inputs)):
                 gn = m.edge_grad_node(n, pos)
-                g = None if gn is None else m.value_of(gn)
-                self.egrad[(n.id, pos)] = g
+                self.egrad[(n.id, pos)] = None if gn is None else m.value_of(gn)
+        self._contribs()
+
+    def _contribs(self) -> None:
+        """Each forward node's incoming contributions, in build order of the edges."""
+        self.contribs: dict[int, list] = {n.id: [] for n in self.forward}
+        for n in self.forward:
+            for pos, x in enumerate(n.inputs):
+                g = self.egrad[(n.id, pos)]
                 if g is not None:
                     self.contribs[x.id].append(g)
 
