@@ -4,7 +4,8 @@ Run from the repository root::
 
     python bench/bench_scale.py                    # 1k, 10k, 100k nodes, chain and wide sum
     python bench/bench_scale.py --sizes 1000000    # one size
-    python bench/bench_scale.py --magic 200000     # a %%bpgraph cell looping to N nodes
+    python bench/bench_scale.py --magic 200000     # a %%bpgraph cell looping N ops
+    python bench/bench_scale.py --magic 120000     # … that builds 200k nodes (W5's pattern)
     python bench/bench_scale.py --cases chain:60000,wide:50000   # ~100k forward nodes each
 
 Every case runs in a **fresh subprocess** (so peak memory is that case's alone), after
@@ -84,7 +85,8 @@ t2 = time.perf_counter()
 bundle = pic._repr_mimebundle_()
 t3 = time.perf_counter()
 m = ip.user_ns["f"]
-print(json.dumps({"n": n, "nodes": len(m.graph.nodes), "load_ext": t1 - t0,
+print(json.dumps({"n": n, "nodes": len(m.graph.nodes), "forward": len(m.forward),
+                  "load_ext": t1 - t0,
                   "cell": t2 - t1, "picture": t3 - t2, "formats": sorted(bundle),
                   "peak_mb": rss(), "delta_mb": rss() - base}))
 """
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['delta_mb']:.0f} MB |", flush=True)
     if args.magic:
         r = run_child(MAGIC, str(args.magic))
-        print(f"\n%%bpgraph cell, loop of {args.magic:,} ops ({r['nodes']:,} nodes): "
+        print(f"\n%%bpgraph cell, loop of {args.magic:,} ops ({r['forward']:,} nodes built by "
+              f"the loop, {r['nodes']:,} with the gradient): "
               f"%load_ext {r['load_ext']:.2f} s, cell {r['cell']:.2f} s, picture "
               f"{r['picture']:.2f} s ({', '.join(r['formats'])}); peak RSS "
               f"{r['peak_mb']:.0f} MB (Δ {r['delta_mb']:.0f} MB)")

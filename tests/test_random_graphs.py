@@ -143,3 +143,18 @@ def test_edges_sum_to_node_gradients(prog):
         contribs = [e.grad for e in m.edges if e.src == node.name and e.grad is not None]
         total = sum(np.asarray(c) for c in contribs) if contribs else 0.0
         np.testing.assert_allclose(total, m.grad_of(node), rtol=1e-12, atol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs())
+def test_the_program_computes_every_ancestor_of_its_targets(prog):
+    """Backprop compiles the forward nodes and the transform's new nodes without
+    walking the graph again: that list is exactly the ancestors of every value the
+    picture shows (the walk it replaced)."""
+    m, _ = _model(*prog)
+    bp = m.backprop
+    targets = bp.forward + list(bp.grads.total.values()) + list(bp.grads.edge.values())
+    walked = [n for n in m.graph.ancestors(targets) if not n.is_leaf]
+    start = min(g.id for g in bp.grads.total.values())      # the seed, built first
+    built = bp.forward + m.graph.nodes[start:]
+    assert [n.id for n in walked] == [n.id for n in built if not n.is_leaf]

@@ -69,8 +69,10 @@ def _as_nodes(xs, what: str) -> list[Node]:
 
 def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
                     grad_ys: Sequence[Node | None] | None = None,
-                    stop: Sequence[Node] = ()) -> Gradients:
-    """Add the gradient nodes of ``sum(ys)`` with respect to every node in ``xs``."""
+                    stop: Sequence[Node] = (), *,
+                    ancestors: Sequence[Node] | None = None) -> Gradients:
+    """Add the gradient nodes of ``sum(ys)`` with respect to every node in ``xs``
+    (``ancestors``: ``graph.ancestors(ys)``, if the caller has it)."""
     ys = _as_nodes(ys, "gradients(ys, ...): ys")
     xs = _as_nodes(xs, "gradients(..., xs): xs")
     graph = ys[0].graph
@@ -82,7 +84,7 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
     stop_ids = {n.id for n in stop}
 
     # nodes on a path from some x to some y: only they get gradients
-    anc = {n.id for n in graph.ancestors(ys)}
+    anc = {n.id for n in (graph.ancestors(ys) if ancestors is None else ancestors)}
     # only floating values carry gradients: a path through an integer or boolean node
     # (argmax, a comparison, a cast to int, gather's indices) carries none
     rel: set[int] = {x.id for x in xs if is_float(x.dtype)}

@@ -314,12 +314,17 @@ class Backprop:
     def _build(self, output: Node, engine: str, source: str | None) -> None:
         self.output, self.graph = output, output.graph
         self.forward = self.graph.ancestors([output])
-        self.grads = build_gradients(output, [n for n in self.forward if n.op != "const"])
+        start = len(self.graph.nodes)
+        self.grads = build_gradients(output, [n for n in self.forward if n.op != "const"],
+                                     ancestors=self.forward)
         targets = (self.forward + list(self.grads.total.values())
                    + list(self.grads.edge.values()))
         watch = [output] + [self.grads.total[n.id] for n in leaves(self.forward)
                             if n.id in self.grads.total]
-        compute = [n for n in self.graph.ancestors(targets) if not n.is_leaf]
+        # the ancestors of every target, in build order, without walking the graph
+        # again: the transform keeps only new nodes its gradients need, and those read
+        # only forward nodes and each other
+        compute = [n for n in self.forward + self.graph.nodes[start:] if not n.is_leaf]
         self.compiled = Compiled(self.graph, compute, keep=targets, watch=watch,
                                  engine=engine, source=source)
         self._fetchers: dict[tuple, Compiled] = {}
