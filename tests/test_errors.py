@@ -92,3 +92,14 @@ def test_where_masks_a_nan_branch_without_error():
 def test_bad_shapes_from_initialisers(src, message):
     with pytest.raises(nbbp.BuildError, match=message):
         nbbp.build(src, namespace={"np": np})
+
+
+def test_a_constant_division_by_zero_is_one_error_line_not_a_numpy_warning():
+    """The backward pass folds its constants (here −x/(0·0)); an inf there is the run's
+    to report, as one NumericError naming the node, with no NumPy warning before it."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # any RuntimeWarning fails the test
+        with pytest.raises(nbbp.NumericError) as info:
+            nbbp.build("x = param(2.0)\ny = x / (1.5 - 1.5)")
+    assert str(info.value).startswith("line 2: node 'y' = div(x, 0) produced inf from x = 2")

@@ -330,7 +330,8 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
                 # fold constants the gradient rules create (e.g. the exponent b − 1 of
                 # pow's VJP), so the engine can see through them
                 graph.truncate(start)
-                value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=dtype)
+                with np.errstate(all="ignore"):   # an inf or nan here is the run's to report
+                    value = np.asarray(op.impl(*(i.value for i in inputs)), dtype=dtype)
                 return graph.add_node("const", shape=shape, value=value, dtype=dtype)
         return graph.add_node(name, inputs, attrs, shape, name=name_, dtype=dtype)
     except BaseException:
