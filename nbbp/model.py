@@ -507,6 +507,7 @@ class Function:
 
     def __init__(self, model: Model, names: Iterable[str], wrt: Any = None) -> None:
         self.model = model
+        model.finish_loading()       # a first cell's stand-in: the function runs compiled
         entries = ([model._leaf_slot(k) for k in names] if names
                    else list(model._leaf_slots))
         self.names = tuple(e[0].name for e in entries)

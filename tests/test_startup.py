@@ -179,6 +179,16 @@ def test_the_model_keeps_working_across_the_switch(ip, monkeypatch):
     assert m.compiled.engine == "numba" and m.value < 21.0
 
 
+def test_a_function_made_in_the_first_cell_runs_compiled(ip, monkeypatch):
+    """``m.function`` is the fast call: made while the reference stands in, it switches
+    the model first, so it never keeps the reference's call."""
+    _, m = cell(ip, "f", ARTICLE, monkeypatch, kernels_loading=True)
+    assert m.compiled.engine == "python"
+    f = m.function("x", "y")
+    assert m.compiled.engine == "numba" and f._kernel == m._call
+    assert f(2.0, 1.0) == (6.0, (4.0, 5.0)) and m.grads == {"x": 4.0, "y": 5.0}
+
+
 def test_a_nan_in_the_first_cell_is_the_same_usage_error(ip, monkeypatch):
     body = "x = param(-1.0)\ny = param(2.0)\nf = log(x) * y"
     messages = []
