@@ -110,7 +110,6 @@ class Scene:
             self._read_each()
             return
         # a model: its values in one gather from the arena (a large graph has many)
-        lay, arena = m.compiled.layout, m.compiled.arena
         total, edge = grads.total, grads.edge
         keys = [(n.id, pos) for n in self.forward for pos in range(len(n.inputs))]
         enodes = [edge.get(k) for k in keys]
@@ -118,7 +117,7 @@ class Scene:
         # a float64 scalar's gradient is its gradient node's value (Model.grad_of)
         direct = [(n, g) for n, g in gnodes if g is not None and n.dtype == "float64"
                   and g.dtype == "float64" and g.shape == ()]
-        values = lay.read_many(arena, [*self.nodes, *(g for _, g in direct),
+        values = m.compiled.read_many([*self.nodes, *(g for _, g in direct),
                                        *(e for e in enodes if e is not None)])
         k, d = len(self.nodes), len(direct)
         self.value = dict(zip((n.id for n in self.nodes), values[:k]))
