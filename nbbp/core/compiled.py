@@ -213,6 +213,18 @@ class Compiled:
         self._current(nodes, arena)
         return self.layout.read_many(self.arena if arena is None else arena, nodes)
 
+    def scalars(self, ids: np.ndarray) -> np.ndarray:
+        """The values of float64 scalar nodes, by id (an int64 array), in one gather:
+        what a picture of a large graph needs of every node (its largest gradient),
+        without a Python step per node unless one must be computed first (:meth:`fill`)."""
+        if self.partial:
+            self.complete()
+        self.missing(())                        # (makes the written mask)
+        unwritten = ids[np.frombuffer(self._written, np.uint8)[ids] == 0]
+        if unwritten.size:
+            self.fill([self.graph.nodes[i] for i in unwritten.tolist()])
+        return self.arena.stores[S_F64][self.layout.offsets[ids]]
+
     def _current(self, nodes: Sequence[Node], arena: Arena | None) -> None:
         """Make the values of ``nodes`` in ``arena`` (default: the own one) current:
         complete a :attr:`partial` run, compute what the program does not (:meth:`fill`)."""
