@@ -98,3 +98,13 @@ def test_a_node_outside_the_program_is_computed_and_a_nan_there_read_back_not_ra
         assert np.isnan(m.value_of(unused)) and m.value == -3.0
         assert m.value_of(twice) == 2.0 * np.exp(-1.0)
         assert m.compiled.read_many([twice, f, x]) == [2.0 * np.exp(-1.0), -3.0, -1.0]
+
+
+def test_a_fed_op_node_reads_the_value_it_was_fed():
+    """Model.run feeding an op node (the gradient check feeds every node ± ε): the fed
+    value is read back, not recomputed from the node's inputs."""
+    for engine in ("numba", "python"):
+        m = build(CELLS["relu"][0], engine)
+        y = m.output.inputs[0].inputs[0]             # y = relu(x * w + 1.5)
+        assert m.run(m.output, {m.output: 7.0}) == 7.0
+        assert m.run([y, m.output], {y: 2.0}) == [2.0, 4.0 + m.value - m.value_of(y) ** 2]

@@ -133,9 +133,12 @@ class Compiled:
             self.partial = False
             self.run()
 
-    #: per node id, 1 if the program writes the node's slot (made on the first read of
-    #: an op node; None again when the program changes)
+    #: per node id, 1 if the program writes the node's slot or it is :attr:`fed` (made
+    #: on the first read of an op node; None again when the program changes)
     _written: bytearray | None = None
+    #: the ids of the nodes whose values are given, not computed (:meth:`fetching`'s
+    #: ``fed``): a read takes the value given, as a leaf's
+    fed: frozenset[int] = frozenset()
 
     def missing(self, nodes: Iterable[Node]) -> list[Node]:
         """The op nodes among ``nodes`` whose slots the program never writes: fused away
@@ -148,6 +151,9 @@ class Compiled:
             written = bytearray(self.layout.n_nodes)
             for n in self.program.nodes:
                 written[n.id] = 1
+            for i in self.fed:
+                if i < len(written):
+                    written[i] = 1
             self._written = written
         return [n for n in nodes if not n.is_leaf and n.id < len(written)
                 and not written[n.id]]
@@ -193,8 +199,10 @@ class Compiled:
         stop = frozenset(n.id for n in fed)
         compute = [n for n in graph.ancestors(list(fetches), stop)
                    if not n.is_leaf and n.id not in stop]
-        return cls(graph, compute, keep=fetches, watch=watch, engine=engine, layout=layout,
-                   arena=arena, source=source)
+        out = cls(graph, compute, keep=fetches, watch=watch, engine=engine, layout=layout,
+                  arena=arena, source=source)
+        out.fed = stop
+        return out
 
     # -- values -------------------------------------------------------------
     def set(self, node: Node, value: Any, arena: Arena | None = None) -> None:
