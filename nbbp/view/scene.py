@@ -3,6 +3,8 @@
 :class:`Scene` reads a model once (values, gradients, the contribution on every edge),
 decides which scopes are drawn as one node, and answers the questions the DOT writer
 in :mod:`nbbp.view.dot` and the text listing ask. It knows nothing of DOT syntax.
+A large flat graph is read and walked only where it is drawn (a window: its latest
+``max_nodes - 1`` nodes; see :meth:`Scene._window`), so a picture costs what it shows.
 """
 
 from __future__ import annotations
@@ -723,7 +725,7 @@ class _Rest:
         self.count, self.first, self.inline = count, first, inline
 
     def __contains__(self, i: object) -> bool:
-        return isinstance(i, int) and (i < self.first or i in self.inline)
+        return i < self.first or i in self.inline   # type: ignore[operator]
 
     def __len__(self) -> int:
         return self.count + len(self.inline)
