@@ -133,9 +133,56 @@ class Compiled:
             self.partial = False
             self.run()
 
+    #: per node id, 1 if the program writes the node's slot or it is :attr:`fed` (made
+    #: on the first read of an op node; None again when the program changes)
+    _written: bytearray | None = None
+    #: the ids of the nodes whose values are given, not computed (:meth:`fetching`'s
+    #: ``fed``): a read takes the value given, as a leaf's
+    fed: frozenset[int] = frozenset()
+
+    def missing(self, nodes: Iterable[Node]) -> list[Node]:
+        """The op nodes among ``nodes`` whose slots the program never writes: fused away
+        (relu's backward ``g * step(y)`` is one ``mask`` instruction, its ``step`` node is
+        never computed), not kept, or not part of the program at all. Their slots hold
+        no value of theirs; :meth:`read`, :meth:`view` and :meth:`read_many` compute
+        them first (:meth:`fill`)."""
+        written = self._written
+        if written is None:
+            written = bytearray(self.layout.n_nodes)
+            for n in self.program.nodes:
+                written[n.id] = 1
+            for i in self.fed:
+                if i < len(written):
+                    written[i] = 1
+            self._written = written
+        return [n for n in nodes if not n.is_leaf and n.id < len(written)
+                and not written[n.id]]
+
+    def fill(self, nodes: Sequence[Node], arena: Arena | None = None) -> None:
+        """Compute, on the own arena (or ``arena``), the :meth:`missing` ones of
+        ``nodes`` from the values the program left there: only the nodes between what
+        the program wrote and them, into their own slots, which the program never
+        writes, so nothing it computed changes. The program for each set of missing
+        nodes is made once; a nan is read back, not raised (the program's own run
+        watches what it watches)."""
+        todo = self.missing(nodes)
+        if not todo:
+            return
+        key = tuple(dict.fromkeys(n.id for n in todo))
+        fills = self.__dict__.setdefault("_fills", {})
+        sub = fills.get(key)
+        if sub is None:
+            done = _Written(self._written)      # look no further than what is there
+            stop = [n for n in self.graph.ancestors(todo, done) if n.id in done]
+            sub = fills[key] = Compiled.fetching(
+                todo, stop, engine=self.program.engine,
+                layout=self.layout, arena=self.arena, source=self.source, watch=[])
+        sub.program(self.arena if arena is None else arena)
+
     def __getstate__(self) -> dict:
-        """A copy (``copy.deepcopy``) carries the arena, not the memoryview onto it."""
-        return {k: v for k, v in self.__dict__.items() if k != "f64"}
+        """A copy (``copy.deepcopy``) carries the arena, not the memoryview onto it
+        (nor the programs of :meth:`fill`, made again when needed)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("f64", "_fills")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -152,8 +199,10 @@ class Compiled:
         stop = frozenset(n.id for n in fed)
         compute = [n for n in graph.ancestors(list(fetches), stop)
                    if not n.is_leaf and n.id not in stop]
-        return cls(graph, compute, keep=fetches, watch=watch, engine=engine, layout=layout,
-                   arena=arena, source=source)
+        out = cls(graph, compute, keep=fetches, watch=watch, engine=engine, layout=layout,
+                  arena=arena, source=source)
+        out.fed = stop
+        return out
 
     # -- values -------------------------------------------------------------
     def set(self, node: Node, value: Any, arena: Arena | None = None) -> None:
@@ -163,19 +212,39 @@ class Compiled:
     def read(self, node: Node, arena: Arena | None = None) -> float | np.ndarray:
         """A copy of the node's value: a float for float64 scalars, a NumPy scalar of
         the node's dtype for others, an array otherwise."""
-        if arena is None:
-            if self.partial and not node.is_leaf:    # (a leaf is never out of date)
-                self.complete()
-            arena = self.arena
-        return self.layout.read(arena, node)
+        if not node.is_leaf:                        # (a leaf is never out of date)
+            self._current((node,), arena)
+        return self.layout.read(self.arena if arena is None else arena, node)
+
+    def read_many(self, nodes: Sequence[Node], arena: Arena | None = None) -> list:
+        """``[read(n) for n in nodes]``, the float64 scalars gathered in one step."""
+        self._current(nodes, arena)
+        return self.layout.read_many(self.arena if arena is None else arena, nodes)
+
+    def scalars(self, ids: np.ndarray) -> np.ndarray:
+        """The values of float64 scalar nodes, by id (an int64 array), in one gather:
+        what a picture of a large graph needs of every node (its largest gradient),
+        without a Python step per node unless one must be computed first (:meth:`fill`)."""
+        if self.partial:
+            self.complete()
+        self.missing(())                        # (makes the written mask)
+        unwritten = ids[np.frombuffer(self._written, np.uint8)[ids] == 0]
+        if unwritten.size:
+            self.fill([self.graph.nodes[i] for i in unwritten.tolist()])
+        return self.arena.stores[S_F64][self.layout.offsets[ids]]
+
+    def _current(self, nodes: Sequence[Node], arena: Arena | None) -> None:
+        """Make the values of ``nodes`` in ``arena`` (default: the own one) current:
+        complete a :attr:`partial` run, compute what the program does not (:meth:`fill`)."""
+        if arena is None and self.partial:
+            self.complete()
+        self.fill(nodes, arena)
 
     def view(self, node: Node, arena: Arena | None = None) -> np.ndarray:
         """The node's value as a view into the arena (writing to it changes the arena)."""
-        if arena is None:
-            if self.partial and not node.is_leaf:
-                self.complete()
-            arena = self.arena
-        return self.layout.view(arena, node)
+        if not node.is_leaf:
+            self._current((node,), arena)
+        return self.layout.view(self.arena if arena is None else arena, node)
 
     def redraw(self, arena: Arena | None = None) -> None:
         """Advance the graph's random counter (``rng_counter``), so the next run draws
@@ -204,6 +273,8 @@ class Compiled:
             return False
         self.program = self.program.compiled()
         self.engine, self.call = self.program.engine, self.program.bind(self.arena)
+        self._written = None
+        self.__dict__.pop("_fills", None)
         return True
 
     # -- running ------------------------------------------------------------
@@ -238,6 +309,19 @@ class Compiled:
         if line and 0 < line <= len(lines):
             err.located(line, None, lines[line - 1])
         raise err
+
+
+class _Written:
+    """The ids of the nodes a program writes, as ``stop`` for :meth:`Graph.ancestors`
+    (ids past the layout count as there: nothing reads them)."""
+
+    __slots__ = ("written",)
+
+    def __init__(self, written: bytearray) -> None:
+        self.written = written
+
+    def __contains__(self, i: int) -> bool:
+        return i >= len(self.written) or bool(self.written[i])
 
 
 # how to keep an op in its domain, e.g. sqrt(maximum(x, eps)); {0}, {1}: its inputs

@@ -3,6 +3,8 @@
 :class:`Scene` reads a model once (values, gradients, the contribution on every edge),
 decides which scopes are drawn as one node, and answers the questions the DOT writer
 in :mod:`nbbp.view.dot` and the text listing ask. It knows nothing of DOT syntax.
+A large flat graph is read and walked only where it is drawn (a window: its latest
+``max_nodes - 1`` nodes; see :meth:`Scene._window`), so a picture costs what it shows.
 """
 
 from __future__ import annotations
@@ -89,13 +91,13 @@ class Scene:
         self.nodes = self.forward + self.backward
         self.images: list[tuple[int, str]] = []   # picture slots in the DOT text's order
         self.image_dir: str | None = None         # PNG output: pictures as files here
-        self.read()
         seed = m.grad_node(m.output)
         self.seed_id = None if seed is None else seed.id
         self.means: dict[int, str] = {}
         if self.backward:
             self._explain_backward()
         self._units()
+        self.read()
 
     def read(self) -> None:
         """(Re)read values, gradients and edge contributions from the model: a live
@@ -109,25 +111,49 @@ class Scene:
         if grads is None or getattr(m, "compiled", None) is None:
             self._read_each()
             return
-        # a model: its values in one gather from the arena (a large graph has many)
-        lay, arena = m.compiled.layout, m.compiled.arena
+        # a model: its values in one gather from the arena (a large graph has many);
+        # a window (see _window) reads only what it draws and what those nodes read
+        forward, nodes = self.shown_forward, self.shown
+        if self.first:
+            nodes = list(dict.fromkeys([*nodes, *(x for n in nodes for x in n.inputs)]))
         total, edge = grads.total, grads.edge
-        keys = [(n.id, pos) for n in self.forward for pos in range(len(n.inputs))]
+        keys = [(n.id, pos) for n in forward for pos in range(len(n.inputs))]
         enodes = [edge.get(k) for k in keys]
-        gnodes = [(n, total.get(n.id)) for n in self.forward]
+        gnodes = [(n, total.get(n.id)) for n in forward]
         # a float64 scalar's gradient is its gradient node's value (Model.grad_of)
         direct = [(n, g) for n, g in gnodes if g is not None and n.dtype == "float64"
                   and g.dtype == "float64" and g.shape == ()]
-        values = lay.read_many(arena, [*self.nodes, *(g for _, g in direct),
+        values = m.compiled.read_many([*nodes, *(g for _, g in direct),
                                        *(e for e in enodes if e is not None)])
-        k, d = len(self.nodes), len(direct)
-        self.value = dict(zip((n.id for n in self.nodes), values[:k]))
+        k, d = len(nodes), len(direct)
+        self.value = dict(zip((n.id for n in nodes), values[:k]))
         got = dict(zip((n.id for n, _ in direct), values[k:k + d]))
         self.grad: dict[int, Any] = {n.id: got[n.id] if n.id in got else m.grad_of(n)
                                      for n, g in gnodes if g is not None}
         read = iter(values[k + d:])
         self.egrad = {key: None if e is None else next(read) for key, e in zip(keys, enodes)}
+        if self.first:      # the rest is read when asked for (a listing of every edge)
+            self.value, self.grad, self.egrad = self._lazy(self.value, self.grad, self.egrad)
         self._contribs()
+
+    def _lazy(self, value: dict, grad: dict, egrad: dict) -> tuple[dict, dict, dict]:
+        """The window's values, gradients and edge contributions, the others read from
+        the model when asked for, as :meth:`_read_each` reads them."""
+        m, nodes = self.model, self.model.graph.nodes
+        known = self.fwd_ids
+
+        def grad_of(i: int) -> Any:
+            return m.grad_of(nodes[i]) if i in known and m.grad_node(nodes[i]) is not None \
+                else _NONE
+
+        def egrad_of(key: tuple[int, int]) -> Any:
+            if key[0] not in known or not 0 <= key[1] < len(nodes[key[0]].inputs):
+                return _NONE
+            gn = m.edge_grad_node(nodes[key[0]], key[1])
+            return None if gn is None else m.value_of(gn)
+
+        return (_Lazy(value, lambda i: m.value_of(nodes[i]) if i in known else _NONE),
+                _Lazy(grad, grad_of), _Lazy(egrad, egrad_of))
 
     def _read_each(self) -> None:
         m = self.model
@@ -143,13 +169,28 @@ class Scene:
         self._contribs()
 
     def _contribs(self) -> None:
-        """Each forward node's incoming contributions, in build order of the edges."""
-        self.contribs: dict[int, list] = {n.id: [] for n in self.forward}
-        for n in self.forward:
+        """Each forward node's incoming contributions, in build order of the edges (in
+        a window, of the window's nodes, whose consumers are all in the window; the
+        others' when first asked for, e.g. by a listing of every node)."""
+        self.contribs: dict[int, list] = self._contribs_of(self.shown_forward)
+        if self.first:
+            every: dict[int, list] = {}
+
+            def contribs_of(i: int) -> Any:
+                if not every:
+                    every.update(self._contribs_of(self.forward))
+                return every.get(i, _NONE)
+
+            self.contribs = _Lazy(self.contribs, contribs_of)
+
+    def _contribs_of(self, forward: list) -> dict[int, list]:
+        out: dict[int, list] = {n.id: [] for n in forward}
+        for n in forward:
             for pos, x in enumerate(n.inputs):
                 g = self.egrad[(n.id, pos)]
-                if g is not None:
-                    self.contribs[x.id].append(g)
+                if g is not None and x.id in out:
+                    out[x.id].append(g)
+        return out
 
     # -- which scopes are one node ------------------------------------------------
     def _units(self) -> None:
@@ -160,7 +201,10 @@ class Scene:
         self.collapsed = list(o.collapse) + [f"grad/{c}" for c in o.collapse
                                              if f"grad/{c}" in scopes]
         self.auto: list[str] = []
-        self.rest: set[int] = set()
+        self.rest: set[int] | _Rest = set()
+        self.shown, self.shown_forward, self.first = self.nodes, self.forward, 0
+        if self._window():
+            return
         self._assign()
         if o.max_nodes and len(self.unit_order) > o.max_nodes:
             sizes: dict[str, int] = {}
@@ -181,12 +225,44 @@ class Scene:
                 self.rest = {n.id for n in self.nodes if self.unit[n.id] not in keep}
                 self._assign()
 
+    #: draw a large flat graph from its latest nodes alone (:meth:`_window`); False
+    #: reads and walks every node, as the tests' oracle does
+    windowed = True
+
+    def _window(self) -> bool:
+        """A flat forward graph (no scopes, nothing collapsed) with more nodes than
+        ``max_nodes`` is drawn as its latest ``max_nodes - 1`` nodes and a box for the
+        rest: then only those nodes are read and walked (:attr:`shown`), so the picture
+        of a 500k-node cell costs what it draws. Every earlier node is in the rest
+        (:class:`_Rest`), as :meth:`_units` would find node by node. False if this is
+        not such a graph."""
+        o, m = self.opts, self.model
+        if not (self.windowed and o.max_nodes > 1 and not o.collapse and not self.backward
+                and not self.scopes and getattr(m, "compiled", None) is not None
+                and getattr(getattr(m, "backprop", None), "grads", None) is not None):
+            return False
+        k, p, nodes = 0, len(self.nodes), self.nodes
+        while p > 0 and k < o.max_nodes + 1:
+            p -= 1
+            if not self.inline(nodes[p]):
+                k += 1
+                if k == o.max_nodes - 1:
+                    start = p
+        if k <= o.max_nodes:
+            return False                    # it fits: every node is drawn
+        self.shown = self.shown_forward = nodes[start:]
+        self.first = nodes[start].id
+        self.rest = _Rest(start, self.first, {n.id for n in self.shown if self.inline(n)})
+        self._assign()
+        return True
+
     def _assign(self) -> None:
         cache: dict[str, str | None] = {}
-        self.unit: dict[int, str] = {}
-        self.unit_order: list[str] = []
-        seen: set[str] = set()
-        for n in self.nodes:
+        self.unit: dict[int, str] = {} if not self.first else _Units(
+            self.first, self.model.graph.nodes, self.inline)
+        self.unit_order: list[str] = ["rest"] if self.first else []
+        seen: set[str] = set(self.unit_order)
+        for n in self.shown:
             own = "" if self.inline(n) else f"n{n.id}"     # "": not drawn
             if n.id in self.rest:
                 key = own and "rest"
@@ -201,7 +277,8 @@ class Scene:
                 seen.add(key)
                 self.unit_order.append(key)
         self.scope_of_key = {"s_" + _ident(c): c for c in self.collapsed}
-        self.forward_keys = {self.unit[n.id] for n in self.forward}
+        self.forward_keys = {self.unit[n.id] for n in self.shown_forward} | set(
+            self.unit_order[:1] if self.first else ())
 
     def ties(self) -> dict[int, list[int]]:
         """Params in a scope drawn beside their first consumer in that scope (same
@@ -209,10 +286,10 @@ class Scene:
         in rank and a deep network is drawn as a staircase."""
         out: dict[int, list[int]] = {}
         first: dict[int, Any] = {}
-        for n in self.forward:
+        for n in self.shown_forward:
             for x in n.inputs:
                 first.setdefault(x.id, n)
-        for n in self.forward:
+        for n in self.shown_forward:
             c = first.get(n.id)
             if n.op == "param" and n.scope and c is not None and c.scope == n.scope \
                     and self.unit[n.id] == f"n{n.id}" and self.unit[c.id] == f"n{c.id}":
@@ -226,10 +303,12 @@ class Scene:
         if self.opts.rankdir != "auto":
             return self.opts.rankdir
         depth: dict[int, int] = {}
-        for n in self.nodes:
+        first = self.first        # in a window, every earlier node is 1 deep (the rest)
+        for n in self.shown:
             u = self.unit[n.id]
-            depth[n.id] = max((depth[x.id] + (self.unit[x.id] != u) for x in n.inputs
-                               if x.id in depth and self.unit[x.id]), default=1)
+            depth[n.id] = max((depth.get(x.id, 1) + (self.unit[x.id] != u) for x in n.inputs
+                               if (x.id in depth or x.id < first) and self.unit[x.id]),
+                              default=1)
         if self.backward and self.seed_id in depth:
             depth[self.seed_id] = depth[self.model.output.id] + 1
             for n in self.backward:
@@ -251,9 +330,9 @@ class Scene:
                 clusters[path] = kids
             return clusters[path]
 
-        by_key = {n.id: n for n in self.nodes}
+        by_key = {n.id: n for n in self.shown}
         first: dict[str, int] = {}
-        for n in self.nodes:
+        for n in self.shown:
             first.setdefault(self.unit[n.id], n.id)
         for key in self.unit_order:
             if key == "rest":
@@ -329,7 +408,7 @@ class Scene:
 
     def node_by_id(self, nid: int):
         if not hasattr(self, "_by_id"):
-            self._by_id = {n.id: n for n in self.nodes}
+            self._by_id = {n.id: n for n in self.shown}
         return self._by_id[nid]
 
     # -- tensors as pictures ------------------------------------------------------------
@@ -427,7 +506,7 @@ class Scene:
         out: list[EdgeView] = []
         groups: dict[tuple[str, str], EdgeView] = {}
         oname = self.out_name
-        for n in self.forward:
+        for n in self.shown_forward if collapse else self.forward:
             for pos, x in enumerate(n.inputs):
                 g = self.egrad[(n.id, pos)]
                 src, dst = (self.unit[x.id], self.unit[n.id]) if collapse else \
@@ -503,9 +582,27 @@ class Scene:
                     f"several edges combined: {into.label}")
 
     def top_magnitude(self) -> float:
+        """The largest finite :func:`~nbbp.view.numbers.norm` of an edge's contribution
+        over the whole graph (the colour scale); in a window, read from the arena in
+        one step for the float64 scalars, node by node for the others."""
+        if self.first:
+            return self._top_in_arena()
         mags = [mag for mag in (norm(g) for g in self.egrad.values() if g is not None)
                 if math.isfinite(mag)]
         return max(mags, default=0.0)
+
+    def _top_in_arena(self) -> float:
+        m = self.model
+        enodes = list(m.backprop.grads.edge.values())
+        # ids of the float64 scalars, ~id of the others (tensors, other dtypes)
+        ids = np.fromiter((g.id if g.shape == () and g.dtype == "float64" else ~g.id
+                           for g in enodes), np.int64, len(enodes))
+        scalar = ids >= 0
+        a = np.abs(m.compiled.scalars(ids[scalar]))
+        a = a[np.isfinite(a)]
+        mags = [float(a.max())] if a.size else []
+        others = (norm(m.value_of(m.graph.nodes[i])) for i in (~ids[~scalar]).tolist())
+        return max([*mags, *(v for v in others if math.isfinite(v))], default=0.0)
 
     def backward_edges(self) -> list[tuple[str, str, str, bool]]:
         """(tail, head, id, is_seed) of the gradient graph's edges, deduplicated."""
@@ -585,7 +682,73 @@ class Scene:
         return lines
 
     def rest_info(self) -> tuple[str, str]:
-        params = sum(1 for n in self.nodes if n.id in self.rest and n.op == "param")
+        params = (self.rest.params(self.nodes) if isinstance(self.rest, _Rest) else
+                  sum(1 for n in self.nodes if n.id in self.rest and n.op == "param"))
         return (f"… {len(self.rest):,} earlier nodes ({params} param"
                 f"{'' if params == 1 else 's'})",
                 "not drawn to keep the picture readable; draw all with max_nodes=0")
+
+
+_NONE = object()      # a _Lazy key that has no value
+
+
+class _Lazy(dict):
+    """A dict of what a window read, reading any other key when asked for (``read``
+    returns ``_NONE`` for a key the full dict would not have)."""
+
+    def __init__(self, known: dict, read: Any) -> None:
+        super().__init__(known)
+        self.read = read
+
+    def __missing__(self, key: Any) -> Any:
+        v = self.read(key)
+        if v is _NONE:
+            raise KeyError(key)
+        self[key] = v
+        return v
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key, _NONE) is not _NONE
+
+
+class _Rest:
+    """The ids of the nodes a window does not draw: every node before its first
+    (``first``; ``count`` of them) and the window's own literal numbers."""
+
+    def __init__(self, count: int, first: int, inline: set[int]) -> None:
+        self.count, self.first, self.inline = count, first, inline
+
+    def __contains__(self, i: object) -> bool:
+        return i < self.first or i in self.inline   # type: ignore[operator]
+
+    def __len__(self) -> int:
+        return self.count + len(self.inline)
+
+    def params(self, nodes: list) -> int:
+        return sum(1 for n in nodes[:self.count] if n.op == "param")
+
+
+class _Units(dict):
+    """A window's units, the nodes before it in the rest: ``"rest"``, or ``""`` for a
+    literal number (not drawn)."""
+
+    def __init__(self, first: int, nodes: list, inline: Any) -> None:
+        super().__init__()
+        self.first, self.nodes, self.inline = first, nodes, inline
+
+    def __missing__(self, i: int) -> str:
+        if not 0 <= i < self.first:
+            raise KeyError(i)
+        return "" if self.inline(self.nodes[i]) else "rest"
+
+    def get(self, i: Any, default: Any = None) -> Any:
+        try:
+            return self[i]
+        except KeyError:
+            return default
