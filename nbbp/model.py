@@ -630,11 +630,12 @@ _MISSING = object()
 
 def _fast_lane(f: Function) -> type:
     """A subclass of :class:`Function` for this one function whose ``__call__`` has
-    the common call — every argument a Python float, by position — written out for
-    its slots (one type check, one slot write per argument, the kernel, one read),
-    as ``collections.namedtuple`` writes its class: the generic ``__call__`` costs
-    ~3× more per call in loops over zips and tuples. Anything else (keywords, other
-    types, a wrong count) goes to the generic ``__call__``, with its checks and errors.
+    the common call — every argument a Python float, by position or every one by
+    name — written out for its slots (one type check, one slot write per argument, the
+    kernel, one read), as ``collections.namedtuple`` writes its class: the generic
+    ``__call__`` costs ~1.6× more per call in loops over zips and tuples. Anything else
+    (other types, a wrong count, unknown or repeated names) goes to the generic
+    ``__call__``, with its checks and errors.
     """
     a = [f"a{i}" for i in range(f._n)]
     sig = "".join(f"{x}=_M, " for x in a)
