@@ -225,9 +225,7 @@ class Compiled:
         """The values of float64 scalar nodes, by id (an int64 array), in one gather:
         what a picture of a large graph needs of every node (its largest gradient),
         without a Python step per node unless one must be computed first (:meth:`fill`)."""
-        if self.partial:
-            self.complete()
-        self.missing(())                        # (makes the written mask)
+        self._current((), None)        # a partial run completed; the written mask made
         unwritten = ids[np.frombuffer(self._written, np.uint8)[ids] == 0]
         if unwritten.size:
             self.fill([self.graph.nodes[i] for i in unwritten.tolist()])
