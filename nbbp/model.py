@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .core._call import FastCall
 from .core.compiled import Backprop, Compiled, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
@@ -476,7 +477,7 @@ class Model:
                 f"{len(self.forward)} nodes, engine={self.engine}>")
 
 
-class Function:
+class Function(FastCall):
     """A model called like a function (``m.function(*names, wrt=...)``).
 
     ``f(*values, **named)`` takes a value for each of ``names`` (the leaves it sets; by
@@ -490,8 +491,9 @@ class Function:
     is checked as ``set`` checks it, with the same errors, and a nan or inf restores the
     previous values and raises :class:`~nbbp.errors.NumericError`. Results are fresh
     objects (Python floats, or copies of arrays), never views that the next call
-    overwrites. Python floats for float64 scalar leaves take the fast path (a slot
-    write each, through a memoryview); other values go through ``set``'s conversion.
+    overwrites. Python floats for float64 scalar leaves, with scalar gradients, take the
+    fast path, in C (:class:`nbbp.core._call.FastCall`: a type check and a slot write
+    each, the kernel, the reads); other values go through ``set``'s conversion.
     A ``wrt`` that leaves out part of the backward pass (a network's params, not its
     input) runs only the part it needs; the model completes the rest before anything
     reads it.
@@ -522,10 +524,6 @@ class Function:
         self._mv, self._kernel, self._out = model._mv, model._call, model._out
         self._pick = (itemgetter(*self.names) if len(self.names) > 1
                       else lambda d: (d[self.names[0]],))
-        # every argument a float64 scalar: the old values come back as one tuple
-        self._offs = offs if offs and min(offs) >= 0 else None
-        self._old = (itemgetter(*offs) if len(offs) > 1 else lambda mv: (mv[offs[0]],)) \
-            if self._offs else None
         self.single = isinstance(wrt, str)
         if wrt is None:
             grads = entries
@@ -541,8 +539,10 @@ class Function:
                       and (self.single or len(slots) > 1) else None)
         self._pruned = wrt is not None and self._prune()
         self._args = (tuple(names), wrt)     # to rebuild it (pickle, copy)
-        if self._offs is not None and self._read is not None and self._out >= 0:
-            self.__class__ = _fast_lane(self)
+        if offs and slots and min(offs) >= 0 and min(slots) >= 0 and self._out >= 0:
+            # every argument and gradient a float64 scalar: the common call in C
+            self._arm(self._mv, tuple(offs), self.names, self._out, tuple(slots),
+                      self.single, self._kernel, model.compiled if self._pruned else None)
 
     def __reduce__(self):
         return Function, (self.model, *self._args)
@@ -564,7 +564,8 @@ class Function:
         self._kernel = sub.call
         return True
 
-    def __call__(self, *args: Any, **named: Any) -> tuple[Any, Any]:
+    def _generic(self, *args: Any, **named: Any) -> tuple[Any, Any]:
+        """Every call the C fast path does not take (see :class:`FastCall`)."""
         if named:                        # by name: every name once, nothing positional
             try:
                 if args or len(named) != self._n:
@@ -623,47 +624,6 @@ class Function:
     def __repr__(self) -> str:
         wrt = repr(self.wrt[0]) if self.single else f"({', '.join(self.wrt)})"
         return f"<function of {self.model.name!r}({', '.join(self.names)}), wrt={wrt}>"
-
-
-_MISSING = object()
-
-
-def _fast_lane(f: Function) -> type:
-    """A subclass of :class:`Function` for this one function whose ``__call__`` has
-    the common call — every argument a Python float, by position or every one by
-    name — written out for its slots (one type check, one slot write per argument, the
-    kernel, one read), as ``collections.namedtuple`` writes its class: the generic
-    ``__call__`` costs ~1.6× more per call in loops over zips and tuples. Anything else
-    (other types, a wrong count, unknown or repeated names) goes to the generic
-    ``__call__``, with its checks and errors.
-    """
-    a = [f"a{i}" for i in range(f._n)]
-    sig = "".join(f"{x}=_M, " for x in a)
-    given = f"*[x for x in ({', '.join(a)},) if x is not _M], *more"
-    src = (f"def __call__(self, {sig}/, *more, **named):\n"
-           f"    if named:\n"
-           f"        if a0 is not _M or more or len(named) != {f._n}:\n"
-           f"            return Function.__call__(self, {given}, **named)\n"
-           f"        try:\n"
-           f"            ({', '.join(a)},) = _pick(named)\n"
-           f"        except KeyError:\n"
-           f"            return Function.__call__(self, **named)\n"
-           f"    elif more:\n"
-           f"        return Function.__call__(self, {given})\n"
-           f"    if {' and '.join(f'type({x}) is float' for x in a)}:\n"
-           f"        old = _old(_mv)\n"
-           + "".join(f"        _mv[{o}] = {x}\n" for o, x in zip(f._offs, a))
-           + "        if _kernel() < 0:\n"
-           + ("            _compiled.partial = True\n" if f._pruned else "")
-           + f"            return _mv[{f._out}], _read(_mv)\n"
-           f"        return self._nan(old)\n"
-           f"    return Function.__call__(self, {given})\n")
-    env = {"_M": _MISSING, "_mv": f._mv, "_old": f._old, "_kernel": f._kernel,
-           "_read": f._read, "_pick": f._pick, "_compiled": f.model.compiled,
-           "Function": Function}
-    exec(src, env)   # noqa: S102 — our own source, built from ints
-    return type("Function", (Function,), {"__call__": env["__call__"], "__doc__": Function.__doc__,
-                                          "__module__": __name__})
 
 
 def _flatten(fetches: Any, resolve) -> tuple[list[Node], Any]:

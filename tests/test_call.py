@@ -74,8 +74,8 @@ def test_function_results_are_fresh_not_views_of_the_arena():
     assert np.array_equal(m.grad_of("x"), [8.0, 4.0])
 
 
-@pytest.mark.parametrize("bad", ["a", None, [1.0, 2.0], float("nan"), float("inf"),
-                                 np.ones(3), 1e400])
+@pytest.mark.parametrize("bad", ["a", "3.0", b"3", None, [1.0, 2.0], float("nan"),
+                                 float("inf"), -float("inf"), np.ones(3), 1e400])
 def test_function_errors_are_sets_and_leave_the_model_as_it_was(bad):
     m = nbbp.build(W1)
     f = m.function("x", "y")
@@ -163,16 +163,26 @@ def test_a_deep_copy_has_its_own_memory():
     assert f(2.0, 1.0) == (6.0, (4.0, 5.0)) and m2.set(x=3.0).value == 21.0
 
 
-def test_the_fast_lane_and_the_generic_call_agree_on_every_form():
-    """Floats by position take the written-out ``__call__``; keywords, ints, NumPy
-    scalars and mixes take the generic one — every form gives the same numbers."""
+class _Float(float):
+    pass
+
+
+def test_the_c_call_and_the_generic_call_agree_on_every_form():
+    """Floats by position or every one by name take the call in C; ints, bools, NumPy
+    scalars, float subclasses and mixes of positions and names take the generic one —
+    every form gives the same numbers, and the reference engine (NumPy, its program
+    called from the same C call) gives them to the last bits tanh rounds apart."""
     m = nbbp.build(W2)
     o = m.function()
-    assert isinstance(o, nbbp.model.Function) and type(o) is not nbbp.model.Function
+    assert isinstance(o, nbbp.model.Function) and o._armed
     args = (2.0, 0.0, -3.0, 1.0, 6.8813735870195432)
     want = o(*args)
+    ref = nbbp.build(W2, engine="python").function()
+    rv, rg = ref(*args)
+    assert rv == pytest.approx(want[0], rel=1e-15) and rg == pytest.approx(want[1], rel=1e-15)
     forms = [lambda: o(*args), lambda: o(**dict(zip(o.names, args))),
              lambda: o(2, 0, -3.0, 1.0, np.float64(args[4])),
+             lambda: o(_Float(2.0), False, -3.0, True, args[4]),
              lambda: o(*args[:2], **dict(zip(o.names[2:], args[2:])))]
     for form in forms:
         assert form() == want
@@ -183,6 +193,39 @@ def test_the_fast_lane_and_the_generic_call_agree_on_every_form():
     assert _error(lambda: o(*bad)) == err and m.value == want[0]     # restored
     assert o(*args) == want and nbbp.build(W1).function()(3.0, 2.0) == (21.0, (12.0, 10.0))
 
+
+
+def test_the_c_call_keeps_no_reference_it_should_not():
+    """100k calls leave no memory behind (every tuple and float the call makes is
+    handed to the caller or freed), the arguments' reference counts are as before, and
+    a function dropped with its model is collected (the arena's buffer released)."""
+    import gc
+    import sys
+    import tracemalloc
+    import weakref
+
+    m = nbbp.build(W1)
+    f, fy = m.function("x", "y"), m.function("x", "y", wrt="y")
+    a, b = 1.25, 2.5
+    counts = sys.getrefcount(a), sys.getrefcount(b)
+    tracemalloc.start()
+    for _ in range(2):
+        for _ in range(50_000):
+            f(a, b)
+            fy(x=a, y=b)
+        before = tracemalloc.get_traced_memory()[0]
+    for _ in range(50_000):
+        f(a, b)
+        fy(x=a, y=b)
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 10_000, f"{grown} bytes kept by 100k calls"
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == counts
+    assert f(a, b) == (a * a * b + b + 1, (2 * a * b, a * a + 1))
+    gone = weakref.ref(f)
+    del f, fy, m
+    gc.collect()
+    assert gone() is None
 
 
 MLP = """X = input(DATA)
