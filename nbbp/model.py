@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .core._call import FastCall
+from .core._call import FastCall, FastSet
 from .core.compiled import Backprop, Compiled, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
@@ -118,6 +118,7 @@ class Model:
         if not self.backprop.finish_loading():
             return False
         self._call = self.compiled.call
+        self.__dict__.pop("_fast", None)     # it holds the old call
         self.compute()
         return True
 
@@ -179,6 +180,9 @@ class Model:
         """∂output/∂leaf for every param and input, by name."""
         if self.compiled.partial:
             self.compiled.complete()
+        fast = self._fast.grads()           # every gradient a float64 scalar: in C
+        if fast is not None:
+            return fast
         mv, bp = self._mv, self.backprop
         return {n.name: mv[g] if g >= 0 else bp.grad_of(n) for n, _, g in self._leaf_slots}
 
@@ -201,7 +205,9 @@ class Model:
         the new values produce a nan or inf, the old values are restored and a
         :class:`NumericError` names the node. Returns the model.
         """
-        items = kw if values is None else {**values, **kw}
+        items = kw if values is None else values if not kw else {**values, **kw}
+        if self._fast.set(items):        # Python floats for float64 scalars: done in C
+            return self
         get = self._leaves.get
         self._run(self._write([(get(k) or self._leaf_slot(k), v) for k, v in items.items()]))
         return self
@@ -224,7 +230,7 @@ class Model:
         return Function(self, names, wrt)
 
     def __getstate__(self) -> dict:     # copies: the memoryview comes from the copy's arena
-        return {k: v for k, v in self.__dict__.items() if k != "_mv"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_mv", "_fast")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -237,6 +243,18 @@ class Model:
         order (a slot is -1 where the fast path does not apply: see Compiled.slot)."""
         c, bp = self.compiled, self.backprop
         return [(n, c.slot(n), bp.grad_slot(n)) for n in leaves(self.forward)]
+
+    @cached_property
+    def _fast(self) -> FastSet:
+        """``set``'s common case — Python floats for float64 scalar leaves, by keyword —
+        and ``grads`` when every gradient is a float64 scalar, in C
+        (:class:`nbbp.core._call.FastSet`); it declines anything else, and a nan, and
+        ``set``'s own path then does the work with its checks and errors."""
+        e = self._leaf_slots
+        slots = {n.name: o for n, o, _ in e if o >= 0}
+        reads = all(g >= 0 for _, _, g in e)
+        return FastSet(self._mv, slots, tuple(n.name for n, _, _ in e) if reads else None,
+                       tuple(g for _, _, g in e) if reads else None, self._call, self.compiled)
 
     @cached_property
     def _leaves(self) -> dict[Any, tuple[Node, int, int]]:

@@ -195,8 +195,48 @@ def test_the_c_call_and_the_generic_call_agree_on_every_form():
 
 
 
+special = st.sampled_from([float("nan"), float("inf"), -float("inf"), -0.0, 1e308, 5e-324])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(finite, special), st.one_of(finite, special), st.booleans())
+def test_set_in_c_equals_the_reference_engine_or_raises_its_error(x, y, by_dict):
+    """``m.set`` of floats (in C) against the NumPy reference engine's ``set`` (the
+    Python path): the same value and gradients, or the same error with every value
+    as it was before."""
+    m, ref = nbbp.build(W1), nbbp.build(W1, engine="python")
+    for model in (m, ref):
+        model.set(x=0.5, y=-1.5)
+    before = (m.value, m.grads)
+
+    def set_(model):
+        return model.set({"x": x, "y": y}) if by_dict else model.set(x=x, y=y)
+
+    try:
+        set_(ref)
+    except nbbp.NbbpError as e:
+        assert _error(lambda: set_(m)) == (type(e), str(e))
+        assert (m.value, m.grads) == before and (m["x"].value, m["y"].value) == (0.5, -1.5)
+        return
+    set_(m)
+    assert (m.value, m.grads) == (ref.value, ref.grads)
+    assert m.grads == pytest.approx({"x": 2 * x * y, "y": x * x + 1}, rel=1e-12, abs=1e-300)
+
+
+def test_set_in_c_takes_floats_for_float64_scalars_only():
+    m = nbbp.build(MIXED)
+    assert m._fast.grads() is None                       # x's gradient is an array
+    assert m.set(w=2.0).value == 10.0 and m._fast.set({"w": 2.0})
+    assert not m._fast.set({"x": 1.0}) and not m._fast.set({"w": 2})      # declined
+    assert m.set(w=2, x=[2.0, 1.0]).grads["w"] == 5.0   # the Python path takes them
+    assert _error(lambda: m.set(w="2.0")) == (
+        nbbp.FeedError, "set 'w': needs a number or an array of numbers, got str '2.0'")
+    assert "no node named 'v'" in _error(lambda: m.set(v=1.0))[1]
+    assert m.value == 10.0
+
+
 def test_the_c_call_keeps_no_reference_it_should_not():
-    """100k calls leave no memory behind (every tuple and float the call makes is
+    """75k calls of each C path leave no memory behind (every tuple, dict and float made is
     handed to the caller or freed), the arguments' reference counts are as before, and
     a function dropped with its model is collected (the arena's buffer released)."""
     import gc
@@ -209,17 +249,16 @@ def test_the_c_call_keeps_no_reference_it_should_not():
     a, b = 1.25, 2.5
     counts = sys.getrefcount(a), sys.getrefcount(b)
     tracemalloc.start()
-    for _ in range(2):
-        for _ in range(50_000):
+    for _ in range(3):
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(25_000):
             f(a, b)
             fy(x=a, y=b)
-        before = tracemalloc.get_traced_memory()[0]
-    for _ in range(50_000):
-        f(a, b)
-        fy(x=a, y=b)
+            m.set(x=a, y=b)
+            _ = m.grads
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    assert grown < 10_000, f"{grown} bytes kept by 100k calls"
+    assert grown < 10_000, f"{grown} bytes kept by 25k calls"
     assert (sys.getrefcount(a), sys.getrefcount(b)) == counts
     assert f(a, b) == (a * a * b + b + 1, (2 * a * b, a * a + 1))
     gone = weakref.ref(f)

@@ -127,7 +127,9 @@ def test_keyboard_interrupt_inside_nbbp_is_short(ip, capsys, monkeypatch):
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(nbbp.Model, "compute", interrupted)
-    lines = short(ip, capsys, "f.set(x=1.0)", "KeyboardInterrupt: stopped inside nbbp", HINT)
+    # an int: set's Python path, which runs the model through compute (a float runs
+    # it from C, nbbp.core._call)
+    lines = short(ip, capsys, "f.set(x=1)", "KeyboardInterrupt: stopped inside nbbp", HINT)
     assert len(lines) == 2
 
 

@@ -14,7 +14,12 @@
  * A run that meets a nan or inf calls `_nan(old)` with the arguments' previous values,
  * which restores them and raises nbbp's NumericError naming the node.
  *
- * The arena is held through the buffer protocol for the object's lifetime, so its
+ * `FastSet` is the same for `Model.set(**floats)`: every keyword a Python float for a
+ * float64 scalar leaf is written and the model's kernel run; anything else, or a nan,
+ * leaves the arena as it was and says so, and `set`'s Python path does the work with
+ * its checks and errors. It also reads the gradients of the leaves into a new dict.
+ *
+ * The arena is held through the buffer protocol for an object's lifetime, so its
  * memory cannot move or be freed under us.
  */
 #define PY_SSIZE_T_CLEAN
@@ -98,6 +103,33 @@ slot(PyObject *o, Py_ssize_t size, Py_ssize_t *res)
     return 0;
 }
 
+/* hold `arena`, a writable float64 buffer, in `view`; its length in values, or -1 */
+static Py_ssize_t
+hold_arena(PyObject *arena, Py_buffer *view)
+{
+    if (PyObject_GetBuffer(arena, view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->itemsize != 8 || view->format == NULL || strcmp(view->format, "d") != 0) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_TypeError, "the arena must be a float64 buffer");
+        return -1;
+    }
+    return view->len / 8;
+}
+
+/* call the kernel; `*status` is what it returned (negative: every watched value is
+   finite). -1 with an exception set if it raised. */
+static int
+run_kernel(PyObject *kernel, Py_ssize_t *status)
+{
+    PyObject *r = PyObject_CallNoArgs(kernel);
+    if (r == NULL)
+        return -1;
+    *status = PyLong_AsSsize_t(r);
+    Py_DECREF(r);
+    return *status == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 PyDoc_STRVAR(arm_doc,
 "_arm(arena, offsets, names, out, grads, single, kernel, partial)\n--\n\n"
 "Take the common call from now on: ``arena`` a writable float64 buffer (the model's\n"
@@ -133,16 +165,10 @@ fc_arm(FastCall *self, PyObject *args)
         return NULL;
     }
     disarm(self);
-    if (PyObject_GetBuffer(arena, &self->view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+    Py_ssize_t size = hold_arena(arena, &self->view);
+    if (size < 0)
         return NULL;
     self->armed = 1;     /* holds the buffer from here: disarm releases it */
-    if (self->view.itemsize != 8 || self->view.format == NULL
-            || strcmp(self->view.format, "d") != 0) {
-        disarm(self);
-        PyErr_SetString(PyExc_TypeError, "_arm: the arena must be a float64 buffer");
-        return NULL;
-    }
-    Py_ssize_t size = self->view.len / 8;
     self->grads = PyMem_New(Py_ssize_t, ng);
     if (self->grads == NULL) {
         disarm(self);
@@ -222,13 +248,9 @@ fc_call(FastCall *self, PyObject *args, PyObject *kwargs)
         arena[self->offs[i]] = new[i];
     }
     Py_INCREF(self);    /* the kernel is Python-callable: keep ourselves alive through it */
-    PyObject *r = PyObject_CallNoArgs(self->kernel);
+    Py_ssize_t status;
     PyObject *res = NULL;
-    if (r == NULL)
-        goto done;
-    Py_ssize_t status = PyLong_AsSsize_t(r);
-    Py_DECREF(r);
-    if (status == -1 && PyErr_Occurred())
+    if (run_kernel(self->kernel, &status) < 0)
         goto done;
     if (status >= 0) {   /* a nan or inf: the Python side names it and restores `old` */
         PyObject *prev = PyTuple_New(n);
@@ -321,9 +343,205 @@ static PyType_Spec fc_spec = {
     .slots = fc_slots,
 };
 
+/* ------------------------------------------------------------------ FastSet */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *slots;        /* dict: a float64 scalar leaf's name -> its value slot */
+    PyObject *names;        /* tuple of str: the leaves whose gradients grads() reads, or NULL */
+    Py_ssize_t *grads;      /* their gradient slots */
+    PyObject *kernel;       /* as FastCall's */
+    PyObject *compiled;     /* .partial becomes False after a run (it computed everything) */
+    Py_buffer view;
+    Py_ssize_t size;
+} FastSet;
+
+static int
+fs_traverse(FastSet *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->slots);
+    Py_VISIT(self->names);
+    Py_VISIT(self->kernel);
+    Py_VISIT(self->compiled);
+    return 0;     /* not view.obj: see fc_traverse */
+}
+
+static int
+fs_clear(FastSet *self)
+{
+    if (self->view.obj != NULL)
+        PyBuffer_Release(&self->view);
+    PyMem_Free(self->grads);
+    self->grads = NULL;
+    Py_CLEAR(self->slots);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->kernel);
+    Py_CLEAR(self->compiled);
+    return 0;
+}
+
+static void
+fs_dealloc(FastSet *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    fs_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+fs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *arena, *slots, *names, *grads, *kernel, *compiled;
+    if (!PyArg_ParseTuple(args, "OO!OOOO:FastSet", &arena, &PyDict_Type, &slots,
+                          &names, &grads, &kernel, &compiled))
+        return NULL;
+    int reads = names != Py_None;       /* else grads() returns None */
+    if (reads && !(PyTuple_Check(names) && PyTuple_Check(grads)
+                   && PyTuple_GET_SIZE(names) == PyTuple_GET_SIZE(grads))) {
+        PyErr_SetString(PyExc_TypeError, "FastSet: names and grads must be tuples of one "
+                        "length, or None");
+        return NULL;
+    }
+    Py_ssize_t ng = reads ? PyTuple_GET_SIZE(grads) : 0;
+    FastSet *self = (FastSet *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->size = hold_arena(arena, &self->view);
+    if (self->size < 0) {
+        self->view.obj = NULL;
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->slots = PyDict_Copy(slots);
+    self->grads = PyMem_New(Py_ssize_t, ng ? ng : 1);
+    if (self->slots == NULL || self->grads == NULL) {
+        int nomem = self->grads == NULL;
+        Py_DECREF(self);
+        return nomem ? PyErr_NoMemory() : NULL;
+    }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0, i;
+    while (PyDict_Next(self->slots, &pos, &key, &value))
+        if (slot(value, self->size, &i) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    for (i = 0; i < ng; i++)
+        if (slot(PyTuple_GET_ITEM(grads, i), self->size, &self->grads[i]) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    self->names = reads ? Py_NewRef(names) : NULL;
+    self->kernel = Py_NewRef(kernel);
+    self->compiled = Py_NewRef(compiled);
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(fs_set_doc,
+"set(values: dict) -> bool\n--\n\n"
+"If every value is a Python float for a float64 scalar leaf, write them, run the\n"
+"kernel and return True. Otherwise -- another type, another name, a nan or inf in\n"
+"the run -- leave the leaves as they were and return False.");
+
+static PyObject *
+fs_set(FastSet *self, PyObject *values)
+{
+    Py_ssize_t slots[MAX_ARGS];
+    double new[MAX_ARGS], old[MAX_ARGS];
+    if (!PyDict_CheckExact(values))
+        Py_RETURN_FALSE;
+    Py_ssize_t n = PyDict_GET_SIZE(values), pos = 0, k = 0;
+    if (n > MAX_ARGS)
+        Py_RETURN_FALSE;
+    PyObject *key, *value;
+    while (PyDict_Next(values, &pos, &key, &value)) {
+        PyObject *at = PyDict_GetItemWithError(self->slots, key);
+        if (at == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_FALSE;
+        }
+        if (!PyFloat_CheckExact(value))
+            Py_RETURN_FALSE;
+        slots[k] = PyLong_AsSsize_t(at);    /* checked in range when made */
+        new[k++] = PyFloat_AS_DOUBLE(value);
+    }
+    double *arena = (double *)self->view.buf;
+    for (k = 0; k < n; k++) {
+        old[k] = arena[slots[k]];
+        arena[slots[k]] = new[k];
+    }
+    Py_ssize_t status;
+    if (run_kernel(self->kernel, &status) < 0)
+        return NULL;
+    if (status >= 0) {     /* undo in reverse (a name twice is impossible in a dict) */
+        for (k = n - 1; k >= 0; k--)
+            arena[slots[k]] = old[k];
+        Py_RETURN_FALSE;
+    }
+    if (PyObject_SetAttr(self->compiled, str_partial, Py_False) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(fs_grads_doc,
+"grads() -> dict | None\n--\n\n"
+"The gradients of the leaves named when made, by name, as new Python floats (None if\n"
+"it was made without names: some gradient is not a float64 scalar).");
+
+static PyObject *
+fs_grads(FastSet *self, PyObject *unused)
+{
+    if (self->names == NULL)
+        Py_RETURN_NONE;
+    Py_ssize_t ng = PyTuple_GET_SIZE(self->names);
+    PyObject *res = PyDict_New();
+    double *arena = (double *)self->view.buf;
+    for (Py_ssize_t i = 0; res != NULL && i < ng; i++) {
+        PyObject *g = PyFloat_FromDouble(arena[self->grads[i]]);
+        if (g == NULL || PyDict_SetItem(res, PyTuple_GET_ITEM(self->names, i), g) < 0)
+            Py_CLEAR(res);
+        Py_XDECREF(g);
+    }
+    return res;
+}
+
+static PyMethodDef fs_methods[] = {
+    {"set", (PyCFunction)fs_set, METH_O, fs_set_doc},
+    {"grads", (PyCFunction)fs_grads, METH_NOARGS, fs_grads_doc},
+    {NULL}
+};
+
+PyDoc_STRVAR(fs_doc,
+"FastSet(arena, slots, names, grads, kernel, compiled)\n--\n\n"
+"Model.set's common case and Model.grads in C: ``slots`` maps each float64 scalar\n"
+"leaf's name to its value slot in ``arena``; ``names`` and ``grads`` are the leaves\n"
+"whose gradients grads() reads and their slots; ``kernel`` runs the model's program;\n"
+"``compiled.partial`` is set False after a run.");
+
+static PyType_Slot fs_slots[] = {
+    {Py_tp_doc, (void *)fs_doc},
+    {Py_tp_new, fs_new},
+    {Py_tp_dealloc, fs_dealloc},
+    {Py_tp_traverse, fs_traverse},
+    {Py_tp_clear, fs_clear},
+    {Py_tp_methods, fs_methods},
+    {0, NULL}
+};
+
+static PyType_Spec fs_spec = {
+    .name = "nbbp.core._call.FastSet",
+    .basicsize = sizeof(FastSet),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = fs_slots,
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "nbbp.core._call",
-    "The common call of a model's function, in C (see FastCall).", -1, NULL,
+    "A model's common calls in C: FastCall (m.function) and FastSet (m.set, m.grads).", -1, NULL,
 };
 
 PyMODINIT_FUNC
@@ -338,10 +556,14 @@ PyInit__call(void)
     if (m == NULL)
         return NULL;
     PyObject *tp = PyType_FromSpec(&fc_spec);
-    if (tp == NULL || PyModule_AddObject(m, "FastCall", tp) < 0) {
-        Py_XDECREF(tp);
-        Py_DECREF(m);
-        return NULL;
-    }
+    if (tp == NULL || PyModule_AddObject(m, "FastCall", tp) < 0)
+        goto fail;
+    tp = PyType_FromSpec(&fs_spec);
+    if (tp == NULL || PyModule_AddObject(m, "FastSet", tp) < 0)
+        goto fail;
     return m;
+fail:
+    Py_XDECREF(tp);
+    Py_DECREF(m);
+    return NULL;
 }
