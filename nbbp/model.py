@@ -160,7 +160,17 @@ class Model:
         return self.backprop.edge_grad_node(dst, pos)
 
     def __getitem__(self, name: str) -> NodeView:
-        return NodeView(self, self.node(name))
+        view = self._views.get(name) if type(name) is str else None
+        if view is None:
+            view = NodeView(self, self.node(name))
+            if type(name) is str:
+                self._views[name] = view
+        return view
+
+    @cached_property
+    def _views(self) -> dict[str, NodeView]:
+        """``m[name]``'s views by name, made once (a view holds no values: it reads)."""
+        return {}
 
     @property
     def nodes(self) -> list[NodeView]:
@@ -230,7 +240,7 @@ class Model:
         return Function(self, names, wrt)
 
     def __getstate__(self) -> dict:     # copies: the memoryview comes from the copy's arena
-        return {k: v for k, v in self.__dict__.items() if k not in ("_mv", "_fast")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_mv", "_fast", "_views")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

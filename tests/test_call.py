@@ -136,6 +136,18 @@ def test_fast_set_path_keeps_every_check():
     assert (m.value, m.grads) == (6.0, {"x": 4.0, "y": 5.0})
 
 
+def test_a_view_is_made_once_per_name_and_reads_the_current_values():
+    m = nbbp.build(W1)
+    x = m["x"]
+    assert m["x"] is x and (x.value, x.grad) == (3.0, 12.0)
+    m.set(x=1.0)
+    assert (x.value, x.grad) == (1.0, 4.0) and m[x.node] is not x     # by node: a new view
+    assert "no node named 'z'" in _error(lambda: m["z"])[1] and "z" not in m._views
+    assert _error(lambda: m[["x"]])[1] == "nodes are named by strings, got list ['x']"
+    m2 = copy.deepcopy(m)
+    assert m2["x"]._m is m2 and m2["x"].value == 1.0
+
+
 def test_fast_reads_match_the_reference_engine():
     for src in (W1, W2, MIXED):
         m, ref = nbbp.build(src), nbbp.build(src, engine="python")
