@@ -251,6 +251,70 @@ def test_displayed_formula_is_the_local_derivative(name):
         np.testing.assert_allclose(m.grads[f"x{i}"], local, rtol=1e-12, err_msg=text)
 
 
+ELEMENTWISE_CASES = [c for c in ALL_CASES
+                     if OPS[c.values[0]].kind in (UNARY, BINARY) and c.values[1] < 2
+                     and OPS[c.values[0]].dtypes != "logical" and c.values[0] != "cast"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name,k", ELEMENTWISE_CASES)
+def test_a_non_finite_input_gives_what_the_reference_gives(name, k, bad):
+    """Every elementwise op on a scalar and on an array with one input nan or ±inf:
+    the kernels give the NumPy reference engine's outcome — the same NumericError
+    text, or the same values (a kernel that turned nan into a number would hide it)."""
+    def outcome(engine):
+        m, values, *_ = build_case(name, k, engine, seed=5)
+        v = np.array(values[0], dtype=float)
+        v.flat[0] = bad
+        try:
+            m.set(x0=v)
+        except nbbp.NumericError as e:
+            return str(e)
+        return m.value, m.grads
+
+    want, got = outcome("python"), outcome("numba")
+    if isinstance(want, str) or isinstance(got, str):
+        # both name the node; "nan" or "inf" may differ where NumPy's power takes its
+        # square-root shortcut (power(-inf, 0.5) is nan, C's pow gives inf)
+        assert isinstance(got, str) and got.replace("inf", "nan") == want.replace("inf", "nan")
+    else:
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-13, atol=1e-15)
+        for key in want[1]:
+            np.testing.assert_allclose(got[1][key], want[1][key], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name,a,b", [
+    ("pow", -0.0, -3.0), ("pow", -0.0, -2.0), ("pow", 0.0, -1.5), ("pow", -3.0, np.inf),
+    ("pow", -0.5, np.inf), ("pow", -np.inf, 1.9967), ("pow", -np.inf, -0.3661),
+    ("pow", -np.inf, -3.0), ("pow", -8.0, 1 / 3), ("pow", np.nan, 0.0),
+    ("floordiv", -3.0, np.inf), ("floordiv", 3.0, -np.inf), ("floordiv", -7.0, 2.0),
+    ("floordiv", 7.5, -2.0), ("floordiv", np.inf, 2.0), ("floordiv", np.nan, 2.0),
+    ("floordiv", 1.0, 0.0), ("floordiv", 0.0, 0.0), ("floordiv", -0.0, 5.0),
+    ("floordiv", 1e308, 1e-308), ("mod", -3.0, np.inf), ("mod", 7.5, -2.0),
+    ("mod", np.inf, 2.0), ("relu", np.nan, None), ("relu", -0.0, None),
+    ("relu", -np.inf, None)])
+def test_edge_values_are_numpys(name, a, b):
+    """IEEE edge cases of the kernels' scalar ops (the functions the interpreters
+    inline, called directly) against NumPy's own function: the same value, sign of
+    zero included, or nan where NumPy gives nan. (NumPy's power(-inf, 0.5) is nan, by
+    its square-root shortcut, where C's pow and NumPy's power at other exponents give
+    inf; the kernels follow C there.)"""
+    from nbbp.core import kernels as k
+
+    code = OPS[name].code
+    with np.errstate(all="ignore"):
+        if b is None:
+            want, got = float(np.maximum(a, 0.0)), k.unary(code, a)
+        else:
+            fn = {"pow": np.power, "floordiv": np.floor_divide, "mod": np.mod}[name]
+            want, got = float(fn(a, b)), k.binary(code, a, b)
+    assert type(got) is float
+    if np.isnan(want):
+        assert np.isnan(got)
+    else:
+        assert got == want and np.signbit(got) == np.signbit(want)
+
+
 @pytest.mark.parametrize("name,k", ALL_CASES)
 def test_compiled_kernel_matches_python_reference(name, k):
     a, *_ = build_case(name, k, "numba", seed=3)

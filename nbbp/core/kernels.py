@@ -179,8 +179,8 @@ def unary(op, x):
         return math.tanh(x)
     if op == SIGMOID:
         return 0.5 * (math.tanh(0.5 * x) + 1.0)
-    if op == RELU:
-        return x if x > 0.0 else 0.0
+    if op == RELU:                  # nan passes, as in NumPy's maximum and _unary_loop
+        return x if x > 0.0 or x != x else 0.0
     if op == SOFTPLUS:
         return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
     if op == SIGN:
@@ -210,11 +210,11 @@ def binary(op, x, y):
         return x - y
     if op == DIV:
         return x / y
-    if op == POW:
-        if x < 0.0 and y != math.floor(y):
+    if op == POW:                   # C's pow, as NumPy's power (Numba's ** is Python's)
+        if x < 0.0 and x != -math.inf and y != np.floor(y):
             return math.nan
-        if x == 0.0 and y < 0.0:
-            return math.inf
+        if x == 0.0 and y < 0.0:        # -0.0 to an odd power: -inf
+            return math.copysign(math.inf, x) if np.fmod(y, 2.0) == -1.0 else math.inf
         return x ** y
     if op == MAXIMUM:
         return x if x >= y or x != x else y
@@ -246,10 +246,18 @@ def binary(op, x, y):
 
 @njit(inline="always", **_JIT)
 def _ffloordiv(x, y):
-    """NumPy's floor_divide of floats (x // 0 is ±inf, or nan for 0 // 0)."""
+    """NumPy's floor_divide of floats, step for step as its ``npy_divmod`` (x // 0 is
+    ±inf, or nan for 0 // 0; ±inf // y and nan // y are nan; -3 // inf is -1)."""
     if y == 0.0:
         return x / y
-    return math.floor(x / y)
+    m = np.fmod(x, y)
+    d = (x - m) / y
+    if m != 0.0 and (y < 0.0) != (m < 0.0):
+        d -= 1.0
+    if d == 0.0:
+        return math.copysign(0.0, x / y)
+    f = np.floor(d)
+    return f + 1.0 if d - f > 0.5 else f
 
 
 @njit(inline="always", **_JIT)
