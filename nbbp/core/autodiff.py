@@ -84,14 +84,17 @@ def build_gradients(ys: Node | Sequence[Node], xs: Sequence[Node],
     stop_ids = {n.id for n in stop}
 
     # nodes on a path from some x to some y: only they get gradients
-    anc = {n.id for n in (graph.ancestors(ys) if ancestors is None else ancestors)}
+    ancestors = graph.ancestors(ys) if ancestors is None else ancestors   # build order
+    anc = {n.id for n in ancestors}
     # only floating values carry gradients: a path through an integer or boolean node
     # (argmax, a comparison, a cast to int, gather's indices) carries none
     rel: set[int] = {x.id for x in xs if is_float(x.dtype)}
-    for n in graph.nodes:
-        if (n.id in anc and n.id not in stop_ids and is_float(n.dtype)
-                and any(i.id in rel for i in n.inputs)):
-            rel.add(n.id)
+    for n in ancestors:
+        if n.id not in rel and n.id not in stop_ids and is_float(n.dtype):
+            for i in n.inputs:
+                if i.id in rel:
+                    rel.add(n.id)
+                    break
     rel &= anc
     rel -= stop_ids - {x.id for x in xs}
 
@@ -191,10 +194,22 @@ def _base(n: Node) -> str:
 def _prune(graph, start: int, keep: list[Node]) -> list[tuple[int, Node]]:
     """Drop nodes the transform built but nothing uses (e.g. the gradient of a
     constant exponent), so the backward graph holds only what it needs; return the
-    nodes kept, each with its position among the new nodes before."""
-    needed = {n.id for n in graph.ancestors(keep)}
+    nodes kept, each with its position among the new nodes before. A new node's
+    inputs come before it, so one walk back over the new nodes finds what ``keep``
+    uses (the forward graph, which nothing here drops, is not walked)."""
     new = graph.nodes[start:]
-    kept = [(j, n) for j, n in enumerate(new) if n.id in needed]
+    used = bytearray(len(new))
+    for n in keep:
+        if n.id >= start:
+            used[n.id - start] = 1
+    for j in range(len(new) - 1, -1, -1):
+        if used[j]:
+            for i in new[j].inputs:
+                if i.id >= start:
+                    used[i.id - start] = 1
+    if used.find(0) < 0:           # nothing to drop: every node stays where it is
+        return list(enumerate(new))
+    kept = [(j, n) for j, n in enumerate(new) if used[j]]
     graph.truncate(start)
     for _, n in kept:
         n.id = len(graph.nodes)
