@@ -22,6 +22,7 @@ The inputs cycle through :func:`bench.calls.pool`, so every call gets new values
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -39,11 +40,7 @@ def forms(workload: str) -> dict:
     names = NAMES[workload]
     f = m.function(*names)
     nxt = pool(workload)
-    kws = [dict(zip(names, nxt())) for _ in range(8)]
-    it = iter(range(10**12))
-
-    def kw() -> dict:
-        return kws[next(it) % 8]
+    kw = itertools.cycle([dict(zip(names, nxt())) for _ in range(8)]).__next__
 
     def set_grads():
         m.set(**kw())
