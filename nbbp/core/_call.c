@@ -122,7 +122,9 @@ hold_arena(PyObject *arena, Py_buffer *view)
 static int
 run_kernel(PyObject *kernel, Py_ssize_t *status)
 {
+    Py_INCREF(kernel);      /* alive through the call, whatever the call does to us */
     PyObject *r = PyObject_CallNoArgs(kernel);
+    Py_DECREF(kernel);
     if (r == NULL)
         return -1;
     *status = PyLong_AsSsize_t(r);
@@ -266,6 +268,10 @@ fc_call(FastCall *self, PyObject *args, PyObject *kwargs)
         }
         res = PyObject_CallMethodOneArg((PyObject *)self, str_nan, prev);
         Py_DECREF(prev);
+        goto done;
+    }
+    if (!self->armed) {     /* only if the kernel's Python disarmed us: nothing to read */
+        PyErr_SetString(PyExc_RuntimeError, "the function was changed while it ran");
         goto done;
     }
     if (self->partial != NULL && PyObject_SetAttr(self->partial, str_partial, Py_True) < 0)
@@ -458,6 +464,8 @@ fs_set(FastSet *self, PyObject *values)
         Py_RETURN_FALSE;
     PyObject *key, *value;
     while (PyDict_Next(values, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key))      /* no user code runs while we iterate */
+            Py_RETURN_FALSE;
         PyObject *at = PyDict_GetItemWithError(self->slots, key);
         if (at == NULL) {
             if (PyErr_Occurred())
