@@ -521,7 +521,9 @@ class Function(FastCall):
     objects (Python floats, or copies of arrays), never views that the next call
     overwrites. Python floats for float64 scalar leaves, with scalar gradients, take the
     fast path, in C (:class:`nbbp.core._call.FastCall`: a type check and a slot write
-    each, the kernel, the reads); other values go through ``set``'s conversion.
+    each, the kernel, the reads); NumPy arrays of each leaf's float dtype and shape are
+    copied straight into the model and the gradients straight out; other values go
+    through ``set``'s conversion.
     A ``wrt`` that leaves out part of the backward pass (a network's params, not its
     input) runs only the part it needs; the model completes the rest before anything
     reads it.
@@ -566,6 +568,7 @@ class Function(FastCall):
         self._read = (itemgetter(*slots) if slots and min(slots) >= 0
                       and (self.single or len(slots) > 1) else None)
         self._pruned = wrt is not None and self._prune()
+        self._views, self._gviews = self._array_views()
         self._args = (tuple(names), wrt)     # to rebuild it (pickle, copy)
         if offs and slots and min(offs) >= 0 and min(slots) >= 0 and self._out >= 0:
             # every argument and gradient a float64 scalar: the common call in C
@@ -574,6 +577,23 @@ class Function(FastCall):
 
     def __reduce__(self):
         return Function, (self.model, *self._args)
+
+    def _array_views(self) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None]:
+        """For the common array call — every argument an ndarray of its leaf's float
+        dtype and shape, a network's params — the leaves' views onto the arena (what
+        ``set`` would check and write comes down to one copy in, the old values one
+        copy out), and the gradients' views when each is an array of its node's dtype
+        that the program writes (what ``grad_of`` would read comes down to one copy
+        out). None where that does not hold."""
+        m = self.model
+        lay, arena, c = m.layout, m.arena, m.compiled
+        leaves = [e[0] for e in self._entries]
+        views = ([lay.view(arena, n) for n in leaves] if leaves and all(
+            n.dtype in ("float64", "float32") and n.shape != () for n in leaves) else None)
+        gs = [m.backprop.grads.total.get(n.id) for n in self._wrt_nodes]
+        ok = gs and all(g is not None and g.dtype == n.dtype and n.shape != ()
+                        for g, n in zip(gs, self._wrt_nodes)) and not c.missing(gs)
+        return views, [lay.view(arena, g) for g in gs] if ok else None
 
     def _prune(self) -> bool:
         """With ``wrt`` naming some nodes only, run the part of the backward pass their
@@ -603,7 +623,14 @@ class Function(FastCall):
                 args = self._bind(args, named)
         elif len(args) != self._n:
             args = self._bind(args, named)
-        saved = self.model._write(zip(self._entries, args))
+        views = self._views
+        if views is not None and all(type(a) is np.ndarray and a.dtype == v.dtype
+                                     and a.shape == v.shape for a, v in zip(args, views)):
+            saved = [(e, v.copy()) for e, v in zip(self._entries, views)]   # set's result,
+            for v, a in zip(views, args):                                 # without its
+                np.copyto(v, a)                                           # conversions
+        else:
+            saved = self.model._write(zip(self._entries, args))
         if self._kernel() >= 0:          # nan or inf: the model's run names the node
             self.model._run(saved)       # and puts the old values back
         return self._results()
@@ -623,7 +650,8 @@ class Function(FastCall):
         if self._read is not None:
             grads = self._read(mv)
         else:
-            grads = tuple(self.model.grad_of(n) for n in self._wrt_nodes)
+            grads = (tuple(v.copy() for v in self._gviews) if self._gviews is not None
+                     else tuple(self.model.grad_of(n) for n in self._wrt_nodes))
             grads = grads[0] if self.single else grads
         compiled.partial = self._pruned
         return value, grads

@@ -327,6 +327,65 @@ def test_a_function_of_the_params_runs_only_their_part_of_the_backward_pass(engi
         np.array_equal(v, full.grads[k]) for k, v in m.grads.items())
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("wrt", [None, ("W", "b"), "W"])
+def test_the_array_lane_equals_set_s_path(dtype, wrt):
+    """Arrays of each leaf's dtype and shape are copied straight into the arena and the
+    gradients straight out; every other form goes through ``set``'s conversions — the
+    same numbers, fresh arrays, and on a nan the same error with the values restored.
+    Oracles: the reference engine's set + grad_of, and finite differences (f64)."""
+    from oracles import fd_grad
+    rng = np.random.default_rng(4)
+    ns = {"DATA": rng.normal(size=(5, 4)), "W0": rng.normal(size=(4, 3)),
+          "B0": rng.normal(size=3)}
+    m = nbbp.build(MLP, namespace=ns, dtype=dtype)
+    ref = nbbp.build(MLP, namespace=ns, dtype=dtype, engine="python")
+    f = m.function("W", "b", wrt=wrt)
+    assert f._views is not None and f._gviews is not None
+    t = np.dtype(dtype).type
+    W, b = (ns["W0"] + 0.3).astype(dtype), (ns["B0"] - 0.2).astype(dtype)
+    loss, grads = f(W, b)
+    ref.set(W=W, b=b)
+    names = [wrt] if isinstance(wrt, str) else wrt or ("W", "b")
+    want = [ref.grad_of(k) for k in names]
+    got = [grads] if isinstance(wrt, str) else list(grads)
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == "float64" else dict(rtol=2e-6, atol=1e-7)
+    assert type(loss) is type(ref.value)
+    np.testing.assert_allclose(loss, ref.value, **tol)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype == t and g.shape == w.shape
+        np.testing.assert_allclose(g, w, **tol)
+        assert not np.shares_memory(g, m.arena.stores[0]) and not np.shares_memory(
+            g, m.arena.stores[1])
+    if dtype == "float64" and wrt == ("W", "b"):
+        def loss_of(Wv):
+            h = np.tanh(ns["DATA"] @ Wv + b)
+            return np.mean(h * h)
+        np.testing.assert_allclose(got[0], fd_grad(loss_of, W), rtol=1e-6, atol=1e-9)
+    for other in ([W.tolist(), b], [W.astype("float64" if dtype == "float32" else "float32"),
+                                    b], [np.asfortranarray(W), b[::-1][::-1]]):
+        lo, gr = f(*other)                     # lists, another dtype, other layouts
+        assert lo == pytest.approx(loss, rel=1e-6)
+        for g, w in zip([gr] if isinstance(wrt, str) else gr, got):
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+    bad = W.copy()
+    bad[0, 0] = np.nan
+    err = _error(lambda: f(bad, b))
+    assert err == _error(lambda: m.set(W=bad, b=b)) and err[0] is nbbp.NumericError
+    assert np.array_equal(m["W"].value, W) and np.array_equal(m["b"].value, b)
+
+
+def test_the_array_lane_is_off_for_scalar_leaves_and_mixed_dtypes():
+    m = nbbp.build(MIXED)
+    f = m.function("x", "w", wrt="x")
+    assert f._views is None and f._gviews is not None     # w is a scalar: set's path
+    value, gx = f(np.array([1.0, 2.0]), 2.0)
+    assert value == 10.0 and np.array_equal(gx, [4.0, 8.0])
+    g = m.function("x", wrt=("x", "w"))
+    assert g._views is not None and g._gviews is None      # w's gradient is a float
+    assert g(np.array([1.0, 1.0]))[1][1] == 2.0
+
+
 def test_a_pruned_function_reports_nan_as_set_does():
     m, ns = _mlp()
     f = m.function("W", wrt="W")
