@@ -590,6 +590,8 @@ class Function(FastCall):
         leaves = [e[0] for e in self._entries]
         views = ([lay.view(arena, n) for n in leaves] if leaves and all(
             n.dtype in ("float64", "float32") and n.shape != () for n in leaves) else None)
+        if views is not None and any(v.dtype != n.dtype for v, n in zip(views, leaves)):
+            views = None                 # stored in another class: set's conversion
         gs = [m.backprop.grads.total.get(n.id) for n in self._wrt_nodes]
         ok = gs and all(g is not None and g.dtype == n.dtype and n.shape != ()
                         for g, n in zip(gs, self._wrt_nodes)) and not c.missing(gs)
