@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .core._call import FastCall, FastSet
+from .core._call import FastCall, FastSet, ModelBase
 from .core.compiled import Backprop, Compiled, as_array
 from .core.compiled import short as _fmt
 from .core.engine import ENGINES
@@ -74,7 +74,7 @@ class NodeView:
                 f"grad={_fmt(self.grad)}>")
 
 
-class Model:
+class Model(ModelBase):
     """A graph's output with values and gradients, kept up to date.
 
     >>> import nbbp
@@ -87,6 +87,10 @@ class Model:
     (21.0, {'x': 12.0, 'y': 10.0})
     >>> m.set(x=1.0).value
     5.0
+
+    ``set``, ``value`` and ``grads`` are :class:`nbbp.core._call.ModelBase`'s: done in
+    C for Python floats and float64 scalars, and by :meth:`_set`, :meth:`_value` and
+    :meth:`_grads` otherwise.
     """
 
     def __init__(self, output: Node, engine: str = "numba", source: str | None = None,
@@ -118,7 +122,7 @@ class Model:
         if not self.backprop.finish_loading():
             return False
         self._call = self.compiled.call
-        self.__dict__.pop("_fast", None)     # it holds the old call
+        self._fast = None                    # it holds the old call
         self.compute()
         return True
 
@@ -128,9 +132,9 @@ class Model:
         if self._call() >= 0:
             self.compiled.raise_numeric(self.arena)
 
-    @property
-    def value(self) -> float | np.ndarray:
-        """The output's value."""
+    def _value(self) -> float | np.ndarray:
+        """The output's value (``value`` where it is not a float64 scalar, or before
+        the first ``set`` or ``grads``)."""
         if self._out >= 0:
             return self._mv[self._out]
         return self.compiled.read(self.output)
@@ -185,12 +189,11 @@ class Model:
     def inputs(self) -> dict[str, float | np.ndarray]:
         return {n.name: self.value_of(n) for n in leaves(self.forward, "input")}
 
-    @property
-    def grads(self) -> dict[str, float | np.ndarray]:
-        """∂output/∂leaf for every param and input, by name."""
+    def _grads(self) -> dict[str, float | np.ndarray]:
+        """∂output/∂leaf for every param and input, by name (``grads``' Python path)."""
         if self.compiled.partial:
             self.compiled.complete()
-        fast = self._fast.grads()           # every gradient a float64 scalar: in C
+        fast = self._armed().grads()        # every gradient a float64 scalar: in C
         if fast is not None:
             return fast
         mv, bp = self._mv, self.backprop
@@ -208,15 +211,11 @@ class Model:
         return out
 
     # -- changing leaves ----------------------------------------------------
-    def set(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Model:
-        """Give leaves new values, then recompute values and gradients.
-
-        Keyword names or a dict (needed for scoped names like ``"hidden/W1"``). If
-        the new values produce a nan or inf, the old values are restored and a
-        :class:`NumericError` names the node. Returns the model.
-        """
+    def _set(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Model:
+        """``set``'s Python path: a dict, other types, other leaves, a nan (see
+        :meth:`ModelBase.set <nbbp.core._call.ModelBase.set>` for the contract)."""
         items = kw if values is None else values if not kw else {**values, **kw}
-        if self._fast.set(items):        # Python floats for float64 scalars: done in C
+        if self._armed().set(items):     # Python floats for float64 scalars: done in C
             return self
         get = self._leaves.get
         self._run(self._write([(get(k) or self._leaf_slot(k), v) for k, v in items.items()]))
@@ -240,7 +239,7 @@ class Model:
         return Function(self, names, wrt)
 
     def __getstate__(self) -> dict:     # copies: the memoryview comes from the copy's arena
-        return {k: v for k, v in self.__dict__.items() if k not in ("_mv", "_fast", "_views")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_mv", "_views")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -254,17 +253,22 @@ class Model:
         c, bp = self.compiled, self.backprop
         return [(n, c.slot(n), bp.grad_slot(n)) for n in leaves(self.forward)]
 
-    @cached_property
-    def _fast(self) -> FastSet:
+    def _armed(self) -> FastSet:
         """``set``'s common case — Python floats for float64 scalar leaves, by keyword —
-        and ``grads`` when every gradient is a float64 scalar, in C
-        (:class:`nbbp.core._call.FastSet`); it declines anything else, and a nan, and
-        ``set``'s own path then does the work with its checks and errors."""
-        e = self._leaf_slots
-        slots = {n.name: o for n, o, _ in e if o >= 0}
-        reads = all(g >= 0 for _, _, g in e)
-        return FastSet(self._mv, slots, tuple(n.name for n, _, _ in e) if reads else None,
-                       tuple(g for _, _, g in e) if reads else None, self._call, self.compiled)
+        ``value`` and ``grads`` when every gradient is a float64 scalar, in C
+        (:class:`nbbp.core._call.FastSet`, kept as ``_fast``; made on the first ``set``
+        or ``grads``, not with the model: it walks the leaves); it declines anything
+        else, and a nan, and the Python paths then do the work with their checks and
+        errors."""
+        if self._fast is None:
+            e = self._leaf_slots
+            slots = {n.name: o for n, o, _ in e if o >= 0}
+            reads = all(g >= 0 for _, _, g in e)
+            self._fast = FastSet(self._mv, slots,
+                                 tuple(n.name for n, _, _ in e) if reads else None,
+                                 tuple(g for _, _, g in e) if reads else None, self._call,
+                                 self.compiled, self._out)
+        return self._fast
 
     @cached_property
     def _leaves(self) -> dict[Any, tuple[Node, int, int]]:

@@ -237,7 +237,8 @@ def test_set_in_c_equals_the_reference_engine_or_raises_its_error(x, y, by_dict)
 
 def test_set_in_c_takes_floats_for_float64_scalars_only():
     m = nbbp.build(MIXED)
-    assert m._fast.grads() is None                       # x's gradient is an array
+    assert m._fast is None                               # made on the first set or grads
+    assert m._armed().grads() is None                    # x's gradient is an array
     assert m.set(w=2.0).value == 10.0 and m._fast.set({"w": 2.0})
     assert not m._fast.set({"x": 1.0}) and not m._fast.set({"w": 2})      # declined
     assert m.set(w=2, x=[2.0, 1.0]).grads["w"] == 5.0   # the Python path takes them
@@ -267,7 +268,8 @@ def test_the_c_call_keeps_no_reference_it_should_not():
             f(a, b)
             fy(x=a, y=b)
             m.set(x=a, y=b)
-            _ = m.grads
+            m.set({"x": b, "y": a})
+            _ = m.grads, m.value
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert grown < 10_000, f"{grown} bytes kept by 25k calls"
@@ -277,6 +279,30 @@ def test_the_c_call_keeps_no_reference_it_should_not():
     del f, fy, m
     gc.collect()
     assert gone() is None
+
+
+def test_the_model_takes_set_value_and_grads_in_c_once_armed():
+    """``ModelBase``: before the first ``set`` or ``grads`` nothing is armed and the
+    Python paths answer; after it, the C paths give the same values (the closed form);
+    ``set`` with a dict is taken in C too, a wrong call gets one clear line, and a deep
+    copy starts unarmed and independent."""
+    import copy
+
+    m = nbbp.build(W1)
+    assert m._fast is None and (m.value, m.grads) == (21.0, {"x": 12.0, "y": 10.0})
+    assert m._fast is not None                           # grads armed it
+    assert m.set({"x": 2.0}, y=1.0) is m and (m.value, m.grads) == (6.0, {"x": 4.0, "y": 5.0})
+    assert m.set({"y": 3.0}).value == 2.0 * 2.0 * 3.0 + 3.0 + 1
+    with pytest.raises(TypeError) as e:
+        m.set({"x": 1.0}, {"y": 1.0})
+    assert str(e.value) == "set() takes at most one positional argument (a dict of values), 2 given"
+    assert "no node named 'z'" in _error(lambda: m.set({"z": 1.0}))[1]
+    with pytest.raises(TypeError, match="_fast must be a FastSet or None"):
+        m._fast = object()
+    c = copy.deepcopy(m)
+    assert c._fast is None and (c.value, c.grads) == (m.value, m.grads)
+    c.set(x=1.0)
+    assert (c.value, m.value) == (7.0, 16.0) and c.grads == {"x": 6.0, "y": 2.0}
 
 
 MLP = """X = input(DATA)

@@ -360,7 +360,10 @@ typedef struct {
     PyObject *compiled;     /* .partial becomes False after a run (it computed everything) */
     Py_buffer view;
     Py_ssize_t size;
+    Py_ssize_t out;         /* the output's slot, if a float64 scalar; else -1 */
 } FastSet;
+
+static PyTypeObject *FastSetType;
 
 static int
 fs_traverse(FastSet *self, visitproc visit, void *arg)
@@ -401,8 +404,9 @@ static PyObject *
 fs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *arena, *slots, *names, *grads, *kernel, *compiled;
-    if (!PyArg_ParseTuple(args, "OO!OOOO:FastSet", &arena, &PyDict_Type, &slots,
-                          &names, &grads, &kernel, &compiled))
+    Py_ssize_t out;
+    if (!PyArg_ParseTuple(args, "OO!OOOOn:FastSet", &arena, &PyDict_Type, &slots,
+                          &names, &grads, &kernel, &compiled, &out))
         return NULL;
     int reads = names != Py_None;       /* else grads() returns None */
     if (reads && !(PyTuple_Check(names) && PyTuple_Check(grads)
@@ -440,10 +444,63 @@ fs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             Py_DECREF(self);
             return NULL;
         }
+    if (out < -1 || out >= self->size) {
+        PyErr_Format(PyExc_IndexError, "slot %zd outside the arena (%zd values)", out,
+                     self->size);
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->out = out;
     self->names = reads ? Py_NewRef(names) : NULL;
     self->kernel = Py_NewRef(kernel);
     self->compiled = Py_NewRef(compiled);
     return (PyObject *)self;
+}
+
+/* write `values[k]` to the leaf named `keys[k]` (k < n) and run the kernel: 1 when
+   done; 0 when declined -- a key not a str naming a float64 scalar leaf, a value not
+   exactly a Python float, a nan or inf in the run -- with the arena as it was; -1 with
+   an exception set if the kernel raised. `keys` are distinct (a dict's, a call's). */
+static int
+fs_apply(FastSet *self, Py_ssize_t n, PyObject *const *keys, PyObject *const *values)
+{
+    Py_ssize_t slots[MAX_ARGS];
+    double new[MAX_ARGS], old[MAX_ARGS];
+    if (n > MAX_ARGS)
+        return 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (!PyUnicode_CheckExact(keys[k]) || !PyFloat_CheckExact(values[k]))
+            return 0;
+        PyObject *at = PyDict_GetItemWithError(self->slots, keys[k]);
+        if (at == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        slots[k] = PyLong_AsSsize_t(at);    /* checked in range when made */
+        new[k] = PyFloat_AS_DOUBLE(values[k]);
+    }
+    Py_INCREF(self);        /* the kernel is Python-callable: keep the arena through it */
+    double *arena = (double *)self->view.buf;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        old[k] = arena[slots[k]];
+        arena[slots[k]] = new[k];
+    }
+    Py_ssize_t status;
+    int res = -1;
+    if (run_kernel(self->kernel, &status) < 0)
+        goto done;
+    if (status >= 0) {     /* undo in reverse (a name twice is impossible) */
+        for (Py_ssize_t k = n - 1; k >= 0; k--)
+            arena[slots[k]] = old[k];
+        res = 0;
+        goto done;
+    }
+    PyObject *p = PyObject_GetAttr(self->compiled, str_partial);   /* it ran everything */
+    if (p == NULL)
+        goto done;
+    res = p == Py_False || PyObject_SetAttr(self->compiled, str_partial, Py_False) == 0 ? 1 : -1;
+    Py_DECREF(p);
+done:
+    Py_DECREF(self);
+    return res;
 }
 
 PyDoc_STRVAR(fs_set_doc,
@@ -452,47 +509,26 @@ PyDoc_STRVAR(fs_set_doc,
 "kernel and return True. Otherwise -- another type, another name, a nan or inf in\n"
 "the run -- leave the leaves as they were and return False.");
 
+/* fs_apply for a dict's items */
+static int
+fs_apply_dict(FastSet *self, PyObject *values)
+{
+    PyObject *keys[MAX_ARGS], *vals[MAX_ARGS];
+    if (!PyDict_CheckExact(values) || PyDict_GET_SIZE(values) > MAX_ARGS)
+        return 0;
+    Py_ssize_t pos = 0, n = 0;
+    while (PyDict_Next(values, &pos, &keys[n], &vals[n]))   /* borrowed: no code runs */
+        n++;                                                /* until fs_apply has read them */
+    return fs_apply(self, n, keys, vals);
+}
+
 static PyObject *
 fs_set(FastSet *self, PyObject *values)
 {
-    Py_ssize_t slots[MAX_ARGS];
-    double new[MAX_ARGS], old[MAX_ARGS];
-    if (!PyDict_CheckExact(values))
-        Py_RETURN_FALSE;
-    Py_ssize_t n = PyDict_GET_SIZE(values), pos = 0, k = 0;
-    if (n > MAX_ARGS)
-        Py_RETURN_FALSE;
-    PyObject *key, *value;
-    while (PyDict_Next(values, &pos, &key, &value)) {
-        if (!PyUnicode_CheckExact(key))      /* no user code runs while we iterate */
-            Py_RETURN_FALSE;
-        PyObject *at = PyDict_GetItemWithError(self->slots, key);
-        if (at == NULL) {
-            if (PyErr_Occurred())
-                return NULL;
-            Py_RETURN_FALSE;
-        }
-        if (!PyFloat_CheckExact(value))
-            Py_RETURN_FALSE;
-        slots[k] = PyLong_AsSsize_t(at);    /* checked in range when made */
-        new[k++] = PyFloat_AS_DOUBLE(value);
-    }
-    double *arena = (double *)self->view.buf;
-    for (k = 0; k < n; k++) {
-        old[k] = arena[slots[k]];
-        arena[slots[k]] = new[k];
-    }
-    Py_ssize_t status;
-    if (run_kernel(self->kernel, &status) < 0)
+    int r = fs_apply_dict(self, values);
+    if (r < 0)
         return NULL;
-    if (status >= 0) {     /* undo in reverse (a name twice is impossible in a dict) */
-        for (k = n - 1; k >= 0; k--)
-            arena[slots[k]] = old[k];
-        Py_RETURN_FALSE;
-    }
-    if (PyObject_SetAttr(self->compiled, str_partial, Py_False) < 0)
-        return NULL;
-    Py_RETURN_TRUE;
+    return PyBool_FromLong(r);
 }
 
 PyDoc_STRVAR(fs_grads_doc,
@@ -524,11 +560,12 @@ static PyMethodDef fs_methods[] = {
 };
 
 PyDoc_STRVAR(fs_doc,
-"FastSet(arena, slots, names, grads, kernel, compiled)\n--\n\n"
+"FastSet(arena, slots, names, grads, kernel, compiled, out)\n--\n\n"
 "Model.set's common case and Model.grads in C: ``slots`` maps each float64 scalar\n"
 "leaf's name to its value slot in ``arena``; ``names`` and ``grads`` are the leaves\n"
 "whose gradients grads() reads and their slots; ``kernel`` runs the model's program;\n"
-"``compiled.partial`` is set False after a run.");
+"``compiled.partial`` is set False after a run; ``out`` is the output's slot if it is\n"
+"a float64 scalar, else -1.");
 
 static PyType_Slot fs_slots[] = {
     {Py_tp_doc, (void *)fs_doc},
@@ -547,9 +584,160 @@ static PyType_Spec fs_spec = {
     .slots = fs_slots,
 };
 
+/* ---------------------------------------------------------------- ModelBase */
+
+/* The base of nbbp.model.Model: `set`, `value` and `grads` in C once the model has
+   its FastSet (`_fast`, made by the Python side the first time `set` or `grads` runs
+   there); until then, and for everything the FastSet declines, the subclass's `_set`,
+   `_value` and `_grads` do the work with every check and error. */
+typedef struct {
+    PyObject_HEAD
+    FastSet *fast;          /* or NULL */
+} ModelBase;
+
+static PyObject *str__set, *str__value, *str__grads;
+
+static int
+mb_traverse(ModelBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->fast);
+    return 0;
+}
+
+static int
+mb_clear(ModelBase *self)
+{
+    Py_CLEAR(self->fast);
+    return 0;
+}
+
+static void
+mb_dealloc(ModelBase *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    mb_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+PyDoc_STRVAR(mb_set_doc,
+"set(values=None, /, **kw)\n--\n\n"
+"Give leaves new values, then recompute values and gradients.\n\n"
+"Keyword names or a dict (needed for scoped names like ``\"hidden/W1\"``). If the new\n"
+"values produce a nan or inf, the old values are restored and a NumericError names\n"
+"the node. Returns the model.");
+
+static PyObject *
+mb_set(ModelBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (self->fast != NULL && (nargs == 0) != (kwnames == NULL)) {
+        int r = nargs ? (nargs == 1 ? fs_apply_dict(self->fast, args[0]) : 0)   /* set(d) */
+                      : fs_apply(self->fast, PyTuple_GET_SIZE(kwnames),         /* set(x=..) */
+                                 &PyTuple_GET_ITEM(kwnames, 0), args);
+        if (r < 0)
+            return NULL;
+        if (r)
+            return Py_NewRef(self);
+    }
+    if (nargs > 1)
+        return PyErr_Format(PyExc_TypeError, "set() takes at most one positional argument "
+                            "(a dict of values), %zd given", nargs);
+    PyObject *fn = PyObject_GetAttr((PyObject *)self, str__set);
+    if (fn == NULL)
+        return NULL;
+    PyObject *res = PyObject_Vectorcall(fn, args, nargs, kwnames);
+    Py_DECREF(fn);
+    return res;
+}
+
+static PyObject *
+mb_value(ModelBase *self, void *closure)
+{
+    FastSet *fs = self->fast;
+    if (fs != NULL && fs->out >= 0)
+        return PyFloat_FromDouble(((double *)fs->view.buf)[fs->out]);
+    return PyObject_CallMethodNoArgs((PyObject *)self, str__value);
+}
+
+static PyObject *
+mb_grads(ModelBase *self, void *closure)
+{
+    FastSet *fs = self->fast;
+    if (fs != NULL && fs->names != NULL) {
+        PyObject *p = PyObject_GetAttr(fs->compiled, str_partial);
+        if (p == NULL)
+            return NULL;
+        int partial = PyObject_IsTrue(p);
+        Py_DECREF(p);
+        if (partial < 0)
+            return NULL;
+        if (!partial)           /* every gradient computed, each a float64 scalar */
+            return fs_grads(fs, NULL);
+    }
+    return PyObject_CallMethodNoArgs((PyObject *)self, str__grads);
+}
+
+static PyObject *
+mb_get_fast(ModelBase *self, void *closure)
+{
+    return Py_NewRef(self->fast != NULL ? (PyObject *)self->fast : Py_None);
+}
+
+static int
+mb_set_fast(ModelBase *self, PyObject *value, void *closure)
+{
+    if (value != NULL && value != Py_None && !PyObject_TypeCheck(value, FastSetType)) {
+        PyErr_SetString(PyExc_TypeError, "_fast must be a FastSet or None");
+        return -1;
+    }
+    Py_XSETREF(self->fast, value == NULL || value == Py_None ? NULL
+                                                             : (FastSet *)Py_NewRef(value));
+    return 0;
+}
+
+static PyMethodDef mb_methods[] = {
+    {"set", (PyCFunction)(void (*)(void))mb_set, METH_FASTCALL | METH_KEYWORDS, mb_set_doc},
+    {NULL}
+};
+
+static PyGetSetDef mb_getset[] = {
+    {"value", (getter)mb_value, NULL, "The output's value.", NULL},
+    {"grads", (getter)mb_grads, NULL, "∂output/∂leaf for every param and input, by name.",
+     NULL},
+    {"_fast", (getter)mb_get_fast, (setter)mb_set_fast,
+     "the FastSet taking set, value and grads in C, or None", NULL},
+    {NULL}
+};
+
+PyDoc_STRVAR(mb_doc,
+"The base of nbbp.model.Model: set(**floats), value and grads in C once ``_fast``\n"
+"is set; otherwise, and for whatever it declines, the subclass's ``_set``, ``_value``\n"
+"and ``_grads``.");
+
+static PyType_Slot mb_slots[] = {
+    {Py_tp_doc, (void *)mb_doc},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, mb_dealloc},
+    {Py_tp_traverse, mb_traverse},
+    {Py_tp_clear, mb_clear},
+    {Py_tp_methods, mb_methods},
+    {Py_tp_getset, mb_getset},
+    {0, NULL}
+};
+
+static PyType_Spec mb_spec = {
+    .name = "nbbp.core._call.ModelBase",
+    .basicsize = sizeof(ModelBase),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = mb_slots,
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "nbbp.core._call",
-    "A model's common calls in C: FastCall (m.function) and FastSet (m.set, m.grads).", -1, NULL,
+    "A model's common calls in C: FastCall (m.function), FastSet and ModelBase (m.set,\n"
+    "m.value, m.grads).", -1, NULL,
 };
 
 PyMODINIT_FUNC
@@ -558,7 +746,10 @@ PyInit__call(void)
     str_generic = PyUnicode_InternFromString("_generic");
     str_nan = PyUnicode_InternFromString("_nan");
     str_partial = PyUnicode_InternFromString("partial");
-    if (!str_generic || !str_nan || !str_partial)
+    str__set = PyUnicode_InternFromString("_set");
+    str__value = PyUnicode_InternFromString("_value");
+    str__grads = PyUnicode_InternFromString("_grads");
+    if (!str_generic || !str_nan || !str_partial || !str__set || !str__value || !str__grads)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -567,7 +758,11 @@ PyInit__call(void)
     if (tp == NULL || PyModule_AddObject(m, "FastCall", tp) < 0)
         goto fail;
     tp = PyType_FromSpec(&fs_spec);
+    FastSetType = (PyTypeObject *)tp;       /* the module keeps it for good */
     if (tp == NULL || PyModule_AddObject(m, "FastSet", tp) < 0)
+        goto fail;
+    tp = PyType_FromSpec(&mb_spec);
+    if (tp == NULL || PyModule_AddObject(m, "ModelBase", tp) < 0)
         goto fail;
     return m;
 fail:
