@@ -12,9 +12,11 @@ steadier: noise only ever adds time):
 * ``f(*floats)``: ``m.function(...)`` called with new Python floats, value and
   gradients returned;
 * ``f(**floats)``: the same by keyword;
-* ``set + value + grads``: ``m.set(**floats)``, ``m.value``, ``m.grads``;
-* ``set + m[name].grad``: ``m.set(**floats)``, ``m.value``, then ``m[name].grad`` for
-  each leaf.
+* ``set(x=…) + value + grads``: ``m.set(x=a, y=b)`` with the names written out, as a
+  loop in a notebook writes it, then ``m.value``, ``m.grads``;
+* ``set(**d) + value + grads``: the same with a dict unpacked (``m.set(**floats)``);
+* ``set(**d) + m[name].grad``: ``m.set(**floats)``, ``m.value``, then ``m[name].grad``
+  for each leaf.
 
 The inputs cycle through :func:`bench.calls.pool`, so every call gets new values.
 """
@@ -42,6 +44,13 @@ def forms(workload: str) -> dict:
     nxt = pool(workload)
     kw = itertools.cycle([dict(zip(names, nxt())) for _ in range(8)]).__next__
 
+    # the names written out: a function made for this workload's leaves
+    src = (f"def set_named():\n    v = nxt()\n"
+           f"    m.set({', '.join(f'{k}=v[{i}]' for i, k in enumerate(names))})\n"
+           f"    return m.value, m.grads\n")
+    scope = {"m": m, "nxt": nxt}
+    exec(src, scope)
+
     def set_grads():
         m.set(**kw())
         return m.value, m.grads
@@ -51,8 +60,8 @@ def forms(workload: str) -> dict:
         return m.value, [m[k].grad for k in names]
 
     return {"kernel": m.compute, "f(*floats)": lambda: f(*nxt()),
-            "f(**floats)": lambda: f(**kw()), "set + value + grads": set_grads,
-            "set + m[name].grad": set_items}
+            "f(**floats)": lambda: f(**kw()), "set(x=…) + value + grads": scope["set_named"],
+            "set(**d) + value + grads": set_grads, "set(**d) + m[name].grad": set_items}
 
 
 def per_call(fn, n: int) -> float:

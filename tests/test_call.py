@@ -297,6 +297,12 @@ def test_the_model_takes_set_value_and_grads_in_c_once_armed():
         m.set({"x": 1.0}, {"y": 1.0})
     assert str(e.value) == "set() takes at most one positional argument (a dict of values), 2 given"
     assert "no node named 'z'" in _error(lambda: m.set({"z": 1.0}))[1]
+    for a, b in ((1.0, 2.0), (-3.0, 0.5), (2.0, 1.0)):    # two call sites, names in
+        assert m.set(x=a, y=b).grads == {"x": 2 * a * b, "y": a * a + 1}   # either order:
+        assert m.set(y=a, x=b).grads == {"x": 2 * a * b, "y": b * b + 1}   # each its slots
+        assert m.set(y=a).value == b * b * a + a + 1 and "no node named 'z'" in _error(
+            lambda: m.set(z=1.0, x=a))[1]
+    m.set(x=2.0, y=3.0)
     with pytest.raises(TypeError, match="_fast must be a FastSet or None"):
         m._fast = object()
     c = copy.deepcopy(m)

@@ -361,6 +361,9 @@ typedef struct {
     Py_buffer view;
     Py_ssize_t size;
     Py_ssize_t out;         /* the output's slot, if a float64 scalar; else -1 */
+    PyObject *keys;         /* the names of the last call by keyword (a call site's constant
+                               tuple), held so its identity is a key; or NULL */
+    Py_ssize_t key_slots[MAX_ARGS];             /* and their slots */
 } FastSet;
 
 static PyTypeObject *FastSetType;
@@ -373,6 +376,7 @@ fs_traverse(FastSet *self, visitproc visit, void *arg)
     Py_VISIT(self->names);
     Py_VISIT(self->kernel);
     Py_VISIT(self->compiled);
+    Py_VISIT(self->keys);
     return 0;     /* not view.obj: see fc_traverse */
 }
 
@@ -387,6 +391,7 @@ fs_clear(FastSet *self)
     Py_CLEAR(self->names);
     Py_CLEAR(self->kernel);
     Py_CLEAR(self->compiled);
+    Py_CLEAR(self->keys);
     return 0;
 }
 
@@ -457,25 +462,51 @@ fs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
-/* write `values[k]` to the leaf named `keys[k]` (k < n) and run the kernel: 1 when
-   done; 0 when declined -- a key not a str naming a float64 scalar leaf, a value not
-   exactly a Python float, a nan or inf in the run -- with the arena as it was; -1 with
-   an exception set if the kernel raised. `keys` are distinct (a dict's, a call's). */
+/* the slots of the leaves named `keys[k]` (k < n) into `slots`: 1; 0 if a key is not a
+   str naming a float64 scalar leaf; -1 on an error */
 static int
-fs_apply(FastSet *self, Py_ssize_t n, PyObject *const *keys, PyObject *const *values)
+leaf_slots(FastSet *self, Py_ssize_t n, PyObject *const *keys, Py_ssize_t *slots)
 {
-    Py_ssize_t slots[MAX_ARGS];
-    double new[MAX_ARGS], old[MAX_ARGS];
-    if (n > MAX_ARGS)
-        return 0;
     for (Py_ssize_t k = 0; k < n; k++) {
-        if (!PyUnicode_CheckExact(keys[k]) || !PyFloat_CheckExact(values[k]))
+        if (!PyUnicode_CheckExact(keys[k]))
             return 0;
         PyObject *at = PyDict_GetItemWithError(self->slots, keys[k]);
         if (at == NULL)
             return PyErr_Occurred() ? -1 : 0;
         slots[k] = PyLong_AsSsize_t(at);    /* checked in range when made */
+    }
+    return 1;
+}
+
+/* write `values[k]` to the leaf named `keys[k]` (k < n) and run the kernel: 1 when
+   done; 0 when declined -- a key not a str naming a float64 scalar leaf, a value not
+   exactly a Python float, a nan or inf in the run -- with the arena as it was; -1 with
+   an exception set if the kernel raised. `keys` are distinct (a dict's, a call's);
+   `kwnames`, if not NULL, is the tuple holding them (a call's keywords: the same
+   tuple at every call from one place in the code, so its slots are looked up once). */
+static int
+fs_apply(FastSet *self, Py_ssize_t n, PyObject *const *keys, PyObject *const *values,
+         PyObject *kwnames)
+{
+    Py_ssize_t slots[MAX_ARGS];     /* a copy: the kernel's Python may call us again */
+    double new[MAX_ARGS], old[MAX_ARGS];
+    if (n > MAX_ARGS)
+        return 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (!PyFloat_CheckExact(values[k]))
+            return 0;
         new[k] = PyFloat_AS_DOUBLE(values[k]);
+    }
+    if (kwnames != NULL && kwnames == self->keys)
+        memcpy(slots, self->key_slots, n * sizeof(Py_ssize_t));
+    else {
+        int r = leaf_slots(self, n, keys, slots);
+        if (r <= 0)
+            return r;
+        if (kwnames != NULL) {
+            Py_XSETREF(self->keys, Py_NewRef(kwnames));
+            memcpy(self->key_slots, slots, n * sizeof(Py_ssize_t));
+        }
     }
     Py_INCREF(self);        /* the kernel is Python-callable: keep the arena through it */
     double *arena = (double *)self->view.buf;
@@ -519,7 +550,7 @@ fs_apply_dict(FastSet *self, PyObject *values)
     Py_ssize_t pos = 0, n = 0;
     while (PyDict_Next(values, &pos, &keys[n], &vals[n]))   /* borrowed: no code runs */
         n++;                                                /* until fs_apply has read them */
-    return fs_apply(self, n, keys, vals);
+    return fs_apply(self, n, keys, vals, NULL);
 }
 
 static PyObject *
@@ -635,7 +666,7 @@ mb_set(ModelBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (self->fast != NULL && (nargs == 0) != (kwnames == NULL)) {
         int r = nargs ? (nargs == 1 ? fs_apply_dict(self->fast, args[0]) : 0)   /* set(d) */
                       : fs_apply(self->fast, PyTuple_GET_SIZE(kwnames),         /* set(x=..) */
-                                 &PyTuple_GET_ITEM(kwnames, 0), args);
+                                 &PyTuple_GET_ITEM(kwnames, 0), args, kwnames);
         if (r < 0)
             return NULL;
         if (r)
