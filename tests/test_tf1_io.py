@@ -135,6 +135,23 @@ def test_save_and_restore_round_trip_names_and_steps(tmp_path):
     assert set(saver._read(p2 + ".nbbp-ckpt")) == {"weights"}
 
 
+def test_a_checkpoint_keeps_each_variables_dtype_and_every_digit(tmp_path):
+    """An int64 step past 2**53 and a float32 weight come back bit for bit (a float64
+    file would round the step to an even number), and the file holds their dtypes."""
+    step = tf.Variable(np.int64(2**53 + 1), name="step")
+    w = tf.Variable(np.float32(0.1), name="w")
+    s = tf.train.Saver()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        path = s.save(sess, str(tmp_path / "m"))
+    saved = saver._read(path + ".nbbp-ckpt")
+    assert {k: v.dtype.name for k, v in saved.items()} == {"step": "int64", "w": "float32"}
+    with tf.Session() as sess:
+        s.restore(sess, path)
+        got = sess.run([step, w])
+    assert int(got[0]) == 2**53 + 1 and got[1] == np.float32(0.1) and got[1].dtype == np.float32
+
+
 def test_max_to_keep_deletes_older_files(tmp_path):
     v = tf.Variable(0.0, name="v")
     s = tf.train.Saver(max_to_keep=2)

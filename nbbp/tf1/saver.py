@@ -156,7 +156,7 @@ def _write(path: str, values: dict[str, np.ndarray]) -> None:
            "variables": [{"name": n, "key": keys[n], "shape": list(np.shape(v))}
                          for n, v in values.items()]}
     buf = io.BytesIO()
-    np.savez(buf, **{keys[n]: np.asarray(v, dtype=np.float64) for n, v in values.items()})
+    np.savez(buf, **{keys[n]: np.asarray(v) for n, v in values.items()})   # each its dtype
     files.write_members(path, {INDEX_MEMBER: json.dumps(doc, indent=1, allow_nan=True),
                                VALUES_MEMBER: buf.getvalue()})
 
@@ -201,7 +201,7 @@ def _read(path: str) -> dict[str, np.ndarray]:
                 and list(arrays[entry["key"]].shape) == entry.get("shape")):
             raise bad(path, f"{INDEX_MEMBER} lists a variable that values.npz does not hold "
                             f"as described: {files._short(entry)}")
-        out[entry["name"]] = np.array(arrays[entry["key"]], dtype=np.float64)
+        out[entry["name"]] = np.array(arrays[entry["key"]])   # as saved; restore casts
     return out
 
 
