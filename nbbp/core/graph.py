@@ -281,10 +281,12 @@ class Graph:
         if full not in taken:
             return full
         k = self._next_suffix.get(full, 1)
-        while f"{full}_{k}" in taken:
+        name = f"{full}_{k}"
+        while name in taken:
             k += 1
+            name = f"{full}_{k}"
         self._next_suffix[full] = k + 1
-        return f"{full}_{k}"
+        return name
 
     def add_node(self, op: str, inputs: tuple[Node, ...] = (), attrs: dict | None = None,
                  shape: tuple[int, ...] = (), name: str | None = None,
@@ -304,7 +306,7 @@ class Graph:
             raise BuildError(f"{op} {name or ''}: shape {tuple(shape)} has an axis of size 0; "
                              "every axis needs at least one element")
         full = exact_name or self.unique_name(name if name is not None else op)
-        scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self.scope
+        scope = full.rsplit("/", 1)[0] if exact_name and "/" in full else self._scope
         line = self._line
         if line.__class__ is _SourceLine:
             line = line()

@@ -304,8 +304,11 @@ def apply(name: str, *args: Any, name_: str | None = None, **attrs: Any) -> Node
     """Add a node applying op ``name`` to ``args`` (numbers and arrays become consts
     of the nodes' dtype)."""
     op = OPS[name]
-    graph = next((a.graph for a in args if isinstance(a, Node)), None)
-    if graph is None:
+    for a in args:              # the graph of the first node among the arguments
+        if isinstance(a, Node):
+            graph = a.graph
+            break
+    else:
         graph = get_graph()
     start = len(graph.nodes)
     try:
@@ -355,6 +358,7 @@ def _elementwise_fast(op: Op, args: tuple, graph) -> tuple[tuple[Node, ...],
         return None
     dtype = shape = None
     fold = graph._role == "grad"       # all-constant inputs in the backward pass: fold
+    lifts = False                      # a number among them, made a const
     for a in args:
         if a.__class__ is Node:
             if dtype is None:
@@ -363,12 +367,15 @@ def _elementwise_fast(op: Op, args: tuple, graph) -> tuple[tuple[Node, ...],
                 return None
             if a.op != "const":
                 fold = False
-        elif a.__class__ not in _NUMBERS:
+        elif a.__class__ in _NUMBERS:
+            lifts = True
+        else:
             return None
     if fold or dtype not in FLOATS:
         return None
-    return (tuple(a if a.__class__ is Node else _lift(a, graph, dtype) for a in args),
-            shape, dtype)
+    if lifts:
+        args = tuple(a if a.__class__ is Node else _lift(a, graph, dtype) for a in args)
+    return args, shape, dtype
 
 
 def _show(op: Op, inputs: tuple[Node, ...]) -> str:
