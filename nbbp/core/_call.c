@@ -654,7 +654,7 @@ mb_dealloc(ModelBase *self)
 }
 
 PyDoc_STRVAR(mb_set_doc,
-"set(values=None, /, **kw)\n--\n\n"
+"set($self, values=None, /, **kw)\n--\n\n"
 "Give leaves new values, then recompute values and gradients.\n\n"
 "Keyword names or a dict (needed for scoped names like ``\"hidden/W1\"``). If the new\n"
 "values produce a nan or inf, the old values are restored and a NumericError names\n"
