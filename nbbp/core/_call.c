@@ -697,15 +697,15 @@ mb_grads(ModelBase *self, void *closure)
 {
     FastSet *fs = self->fast;
     if (fs != NULL && fs->names != NULL) {
-        PyObject *p = PyObject_GetAttr(fs->compiled, str_partial);
-        if (p == NULL)
-            return NULL;
-        int partial = PyObject_IsTrue(p);
-        Py_DECREF(p);
-        if (partial < 0)
-            return NULL;
-        if (!partial)           /* every gradient computed, each a float64 scalar */
-            return fs_grads(fs, NULL);
+        Py_INCREF(fs);          /* held: reading an attribute may run Python code */
+        PyObject *p = PyObject_GetAttr(fs->compiled, str_partial), *res = NULL;
+        int partial = p == NULL ? -1 : PyObject_IsTrue(p);
+        Py_XDECREF(p);
+        if (partial == 0)       /* every gradient computed, each a float64 scalar */
+            res = fs_grads(fs, NULL);
+        Py_DECREF(fs);
+        if (partial <= 0)
+            return res;
     }
     return PyObject_CallMethodNoArgs((PyObject *)self, str__grads);
 }
