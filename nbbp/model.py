@@ -212,10 +212,11 @@ class Model(ModelBase):
 
     # -- changing leaves ----------------------------------------------------
     def _set(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Model:
-        """``set``'s Python path: a dict, other types, other leaves, a nan (see
-        :meth:`ModelBase.set <nbbp.core._call.ModelBase.set>` for the contract)."""
+        """``set``'s Python path: what :meth:`ModelBase.set
+        <nbbp.core._call.ModelBase.set>` (the contract) declined — other types, other
+        leaves, a nan — or did not try: a dict and keywords together."""
         items = kw if values is None else values if not kw else {**values, **kw}
-        if self._armed().set(items):     # Python floats for float64 scalars: done in C
+        if values is not None and kw and self._armed().set(items):   # merged, then in C
             return self
         get = self._leaves.get
         self._run(self._write([(get(k) or self._leaf_slot(k), v) for k, v in items.items()]))

@@ -618,15 +618,15 @@ static PyType_Spec fs_spec = {
 /* ---------------------------------------------------------------- ModelBase */
 
 /* The base of nbbp.model.Model: `set`, `value` and `grads` in C once the model has
-   its FastSet (`_fast`, made by the Python side the first time `set` or `grads` runs
-   there); until then, and for everything the FastSet declines, the subclass's `_set`,
-   `_value` and `_grads` do the work with every check and error. */
+   its FastSet (`_fast`, made by the subclass's `_armed()` on the first `set` or
+   `grads`); until then, and for everything the FastSet declines, the subclass's
+   `_set`, `_value` and `_grads` do the work with every check and error. */
 typedef struct {
     PyObject_HEAD
     FastSet *fast;          /* or NULL */
 } ModelBase;
 
-static PyObject *str__set, *str__value, *str__grads;
+static PyObject *str__set, *str__value, *str__grads, *str__armed;
 
 static int
 mb_traverse(ModelBase *self, visitproc visit, void *arg)
@@ -663,10 +663,18 @@ PyDoc_STRVAR(mb_set_doc,
 static PyObject *
 mb_set(ModelBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (self->fast != NULL && (nargs == 0) != (kwnames == NULL)) {
-        int r = nargs ? (nargs == 1 ? fs_apply_dict(self->fast, args[0]) : 0)   /* set(d) */
-                      : fs_apply(self->fast, PyTuple_GET_SIZE(kwnames),         /* set(x=..) */
-                                 &PyTuple_GET_ITEM(kwnames, 0), args, kwnames);
+    if (nargs <= 1 && (nargs == 0) != (kwnames == NULL)) {     /* set(d) or set(x=..) */
+        if (self->fast == NULL) {       /* the first one: the model makes its slot table */
+            PyObject *made = PyObject_CallMethodNoArgs((PyObject *)self, str__armed);
+            if (made == NULL)
+                return NULL;
+            Py_DECREF(made);
+        }
+        FastSet *fs = self->fast;
+        int r = fs == NULL ? 0
+              : nargs ? fs_apply_dict(fs, args[0])
+                      : fs_apply(fs, PyTuple_GET_SIZE(kwnames), &PyTuple_GET_ITEM(kwnames, 0),
+                                 args, kwnames);
         if (r < 0)
             return NULL;
         if (r)
@@ -780,7 +788,9 @@ PyInit__call(void)
     str__set = PyUnicode_InternFromString("_set");
     str__value = PyUnicode_InternFromString("_value");
     str__grads = PyUnicode_InternFromString("_grads");
-    if (!str_generic || !str_nan || !str_partial || !str__set || !str__value || !str__grads)
+    str__armed = PyUnicode_InternFromString("_armed");
+    if (!str_generic || !str_nan || !str_partial || !str__set || !str__value || !str__grads
+        || !str__armed)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
