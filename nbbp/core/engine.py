@@ -297,6 +297,13 @@ def _matmul_stack(n: Node, a: Node, b: Node, flags: int) -> list[int]:
     return out
 
 
+def _moves_nothing(shape: Sequence[int], perm: Sequence[int]) -> bool:
+    """Whether transposing ``shape`` by ``perm`` keeps every element where it is: the
+    axes longer than 1 stay in their order (only axes of length 1 move)."""
+    kept = [p for p in perm if shape[p] != 1]
+    return kept == sorted(kept)
+
+
 def _axis_split(shape: Sequence[int], axis: int | None) -> tuple[int, int, int]:
     if axis is None:
         return 1, int(np.prod(shape, dtype=np.int64)), 1
@@ -537,6 +544,8 @@ def lower(layout: Layout, nodes: Sequence[Node], keep: Sequence[Node] | None = N
                 row[5] = (a.shape[0] if flags & 1 else a.shape[1]) if a.ndim == 2 \
                     else a.shape[0]
                 row[6] = flags
+        elif op.name == "transpose" and _moves_nothing(ins[0].shape, n.attrs["perm"]):
+            _retarget(row, "reshape")                   # e.g. (16, 1) → (1, 16): a copy
         elif op.name == "transpose":
             x = ins[0]
             perm = n.attrs["perm"]
