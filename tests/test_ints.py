@@ -91,8 +91,13 @@ def test_arithmetic_floordiv_mod_and_reductions_against_numpy(dtype, eng):
               "sum": nbbp.sum(a, axis=0), "prod": nbbp.prod(b, axis=1),
               "rmax": nbbp.max(a, axis=1), "rmin": nbbp.min(a), "argmax": nbbp.argmax(a, 0),
               "argmin": nbbp.argmin(a, 1), "T": nbbp.transpose(a), "g": a[1:, ::-2],
-              "cat": nbbp.concat([a, b], axis=1), "b": nbbp.broadcast_to(a[0], (2, 4))}
-    refs = {"add": A + B, "sub": A - B, "mul": A * B, "floordiv": A // B, "mod": A % B,
+              "cat": nbbp.concat([a, b], axis=1), "b": nbbp.broadcast_to(a[0], (2, 4)),
+              # a row repeated on each side, and a scalar on each side
+              "sub_row": a - b[1], "row_sub": b[1] - a, "floordiv_row": a // b[2],
+              "row_floordiv": a[0] // b, "sub_s": a - b[1, 2], "s_sub": b[1, 2] - a}
+    refs = {"sub_row": A - B[1], "row_sub": B[1] - A, "floordiv_row": A // B[2],
+            "row_floordiv": A[0] // B, "sub_s": A - B[1, 2], "s_sub": B[1, 2] - A,
+            "add": A + B, "sub": A - B, "mul": A * B, "floordiv": A // B, "mod": A % B,
             "neg": -A, "abs": np.abs(A), "max": np.maximum(A, B),
             "sum": np.sum(A, axis=0).astype(dtype), "prod": np.prod(B, axis=1).astype(dtype),
             "rmax": A.max(1), "rmin": A.min(), "argmax": A.argmax(0), "argmin": A.argmin(1),

@@ -1049,10 +1049,15 @@ def _ibinary(op, v, o, a, b, n, mode, k, code, aux):
                                            v[b + i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3])
                         i += 1
         return
-    for i in range(n):
-        ia = a if mode == 2 else (a + i % k if mode == 5 else a + i)
-        ib = b if mode == 1 else (b + i % k if mode == 4 else b + i)
-        v[o + i] = ibinary(op, v[ia], v[ib])
+    # the other modes as rows of length k (one row unless a row repeats): each operand
+    # moves by a row (0: its row repeats) and by an element (0: a scalar)
+    rows, k = (n // k, k) if mode == 4 or mode == 5 else (1, n)
+    xr, xe = (0 if mode == 5 else k, 1) if mode != 2 else (0, 0)
+    yr, ye = (0 if mode == 4 else k, 1) if mode != 1 else (0, 0)
+    for r in range(rows):
+        out, pa, pb = o + r * k, a + r * xr, b + r * yr
+        for j in range(k):
+            v[out + j] = ibinary(op, v[pa + j * xe], v[pb + j * ye])
 
 
 @njit(**_JIT)
