@@ -191,3 +191,32 @@ def test_values_set_between_runs_are_seen_by_every_plan(engine):
                 ref, m, v, t = W0.copy(), np.zeros(3), np.zeros(3), 0
             np.testing.assert_allclose(sess.run(w), ref, rtol=1e-12, err_msg=action)
             np.testing.assert_allclose(sess.run(m_slot), m, rtol=1e-12, err_msg=action)
+
+
+def test_values_pass_between_plans_unread_and_a_fetched_value_stays(engine):
+    """After a compiled update a variable's value stays in its plan's arena until read
+    (``InArena``). Plans that take it from there without anyone reading it in between
+    must see each other's steps, and an array a run returned must not change when
+    training goes on. Oracle: plain SGD on sum((w − target)²) by hand."""
+    w = tf.Variable(W0, name="w")
+    loss = tf.reduce_sum(tf.square(w - TARGET))
+    train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    double = w.assign(w * 2.0)
+    ref = W0.copy()
+    with tf.Session(engine=engine) as sess:
+        sess.run(tf.global_variables_initializer())
+        for action in ["train", "train+loss", "train", "double", "train+loss", "train"]:
+            if action == "double":
+                sess.run(double)
+                ref = ref * 2.0
+                continue
+            got = sess.run(train if action == "train" else [train, loss])
+            if action != "train":
+                assert got[1] == pytest.approx(np.sum((ref - TARGET) ** 2), rel=1e-12)
+            ref = ref - 0.1 * _grad(ref)
+        first = sess.run(w)
+        np.testing.assert_allclose(first, ref, rtol=1e-12)
+        kept = first.copy()
+        sess.run(train)
+        np.testing.assert_array_equal(first, kept)       # not a view of the arena
+        np.testing.assert_allclose(sess.run(w), ref - 0.1 * _grad(ref), rtol=1e-12)

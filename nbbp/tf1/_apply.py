@@ -23,6 +23,22 @@ from .errors import InvalidArgumentError
 from .train import Optimizer
 
 
+class InArena:
+    """A variable's (or slot's) value in a session after a compiled update: the row of
+    the plan's arena that holds it, made into an array only when something reads it
+    (``Session._read``), so a training step copies nothing out. Only that plan's runs
+    write the row, and each first copies in the session's value if the row does not
+    hold it (its ``held`` dict), so the row keeps the value until then."""
+
+    __slots__ = ("row", "shape")
+
+    def __init__(self, row: np.ndarray, shape: tuple[int, ...]) -> None:
+        self.row, self.shape = row, shape
+
+    def array(self) -> np.ndarray:
+        return self.row.reshape(self.shape).copy()
+
+
 class Update:
     """One ``ApplyGradients`` op in a session's plan: the optimizer's compiled update
     instructions (the rows :func:`nbbp.train.optim.update_rows` writes, one per
@@ -30,9 +46,10 @@ class Update:
     :mod:`nbbp.train.loop` trains float32 models) over the plan's arena, in the
     memory after what the plan's graph uses (from ``ends``, one end per storage).
 
-    Each run copies the session's values of the variables and their slots in, runs
-    the update (the kernel; ``step_numpy`` on the python engine) and stores the new
-    values back in the session.
+    Each run copies the session's values of the variables and their slots in (unless
+    their rows hold them already), runs the update (the kernel; ``step_numpy`` on the
+    python engine) and leaves the new values in the session as :class:`InArena`: the
+    rows they are in, copied out only when read.
     """
 
     def __init__(self, op: Operation, layout: Layout, grads: list[Node],
@@ -88,7 +105,7 @@ class Update:
 
     def apply(self, session: Any, store: Arena) -> None:
         """One step: the session's values of the variables and slots in (unless their
-        rows hold them already), the update, the new values out."""
+        rows hold them already), the update, the new values left in their rows."""
         opt = self.opt
         f64 = store.f64            # the hyperparameters are float64; values per storage
         hyper = self.op.attrs["hyper"]
@@ -122,7 +139,7 @@ class Update:
                 arena[p:p + n] = np.ravel(rule.step_numpy(
                     arena[p:p + n].reshape(shape), grad, state, 1, **kw))
         for v, row, held, shape in rows:    # the update keeps each dtype and shape
-            values[v] = held[v] = row.reshape(shape).copy()
+            values[v] = held[v] = InArena(row, shape)
         opt._finish(session, hyper)
         gs = self.op.attrs["global_step"]
         if gs is not None:

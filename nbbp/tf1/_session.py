@@ -23,7 +23,7 @@ from ..core.compiled import Compiled
 from ..core.engine import ENGINES, Arena, Layout
 from ..errors import suggest
 from ..model import Model
-from ._apply import Update
+from ._apply import InArena, Update
 from ._core import (
     Graph,
     Operation,
@@ -377,6 +377,8 @@ class Session:
                 f"sess.run(tf.global_variables_initializer()) after creating all variables "
                 f"(including those an optimizer's minimize() adds), or "
                 f"sess.run(v.initializer) for '{var.op.name}'.")
+        if value.__class__ is InArena:          # the row a compiled update left it in
+            value = self._values[var] = value.array()
         return value
 
     def _store(self, var: Tensor, value: Any, what: str) -> None:
