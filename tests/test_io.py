@@ -270,7 +270,7 @@ def test_foreign_files(tmp_path):
 def test_loading_never_runs_code_and_a_failed_load_changes_nothing(saved):
     good = io.load(saved)
     before = snapshot(good)
-    stack = list(nbbp_graph._default_graphs)
+    stack = list(nbbp_graph._building.graphs)
 
     def evil(doc):
         doc["source"] = "import nbbp; nbbp.PWNED = True"
@@ -279,6 +279,6 @@ def test_loading_never_runs_code_and_a_failed_load_changes_nothing(saved):
     ok = rewrite(saved, lambda d: d.update(source="import nbbp; nbbp.PWNED = True"))
     assert io.load(ok).value == good.value
     assert not hasattr(nbbp, "PWNED")
-    assert nbbp_graph._default_graphs == stack
+    assert nbbp_graph._building.graphs == stack
     assert_identical(snapshot(good), before)
     good.set({"out/W2": np.zeros((5, 3))})                  # the loaded model still works

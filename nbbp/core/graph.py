@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,13 +40,24 @@ def _name_error(what: str, name: object) -> BuildError:
     return BuildError(f"{what} name {name!r} is not valid: use a Python identifier "
                       "(letters of any alphabet, digits, _), e.g. 'x', 'W1' or 'α'")
 
-_default_graphs: list[Graph] = []
+class _Building(threading.local):
+    """The graphs being built in this thread, innermost last. ``with Graph()`` holds in
+    the thread that entered it (as TensorFlow's default graph does), so models built
+    in threads at once do not add nodes to each other's graphs."""
+
+    def __init__(self) -> None:
+        self.graphs: list[Graph] = []
+
+
+_building = _Building()
 
 
 def get_graph(required: bool = True) -> Graph | None:
-    """The graph that building functions add to (innermost ``with Graph()``)."""
-    if _default_graphs:
-        return _default_graphs[-1]
+    """The graph that building functions add to (innermost ``with Graph()`` of this
+    thread)."""
+    graphs = _building.graphs
+    if graphs:
+        return graphs[-1]
     if required:
         raise BuildError("no graph to build in: wrap the code in `with nbbp.Graph() as g:` "
                          "or pass it as text to nbbp.build(...)")
@@ -169,11 +181,11 @@ class Graph:
 
     # -- context -------------------------------------------------------------
     def __enter__(self) -> Graph:
-        _default_graphs.append(self)
+        _building.graphs.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _default_graphs.remove(self)
+        _building.graphs.remove(self)
 
     def __repr__(self) -> str:
         return f"<Graph {self.name!r}: {len(self.nodes)} nodes>"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -360,10 +361,23 @@ def check_name(name: Any, what: str) -> str:
     return name
 
 
+class _Stack(threading.local):
+    def __init__(self) -> None:
+        self.graphs: list[Graph] = []
+
+
 class _State:
+    """The process-wide default graph, shared by every thread, and each thread's own
+    stack of ``as_default()`` graphs (TF 1's rule: a graph made default in one thread is
+    not the default in another)."""
+
     def __init__(self) -> None:
         self.global_graph = Graph()
-        self.graph_stack: list[Graph] = []
+        self._local = _Stack()
+
+    @property
+    def graph_stack(self) -> list[Graph]:
+        return self._local.graphs
 
 
 _state = _State()

@@ -14,6 +14,7 @@ optimizer's update is :mod:`nbbp.train.optim`'s compiled rule, see
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -48,12 +49,20 @@ from .errors import (
 )
 
 _MAX_PLANS = 256
-_sessions: list[Session] = []
+class _Sessions(threading.local):
+    """This thread's default sessions, innermost last (per thread, as in TF 1)."""
+
+    def __init__(self) -> None:
+        self.stack: list[Session] = []
+
+
+_sessions = _Sessions()
 
 
 def get_default_session() -> Session | None:
-    """The innermost session entered with ``with``, or None."""
-    return _sessions[-1] if _sessions else None
+    """The innermost session this thread entered with ``with``, or None."""
+    stack = _sessions.stack
+    return stack[-1] if stack else None
 
 
 def _session_for(obj: Tensor | Operation, session: Session | None, what: str) -> Session:
@@ -160,11 +169,12 @@ class Session:
     @contextlib.contextmanager
     def as_default(self) -> Iterator[Session]:
         """Make this the default session (for ``t.eval()``, ``op.run()``)."""
-        _sessions.append(self)
+        stack = _sessions.stack
+        stack.append(self)
         try:
             yield self
         finally:
-            _sessions.remove(self)
+            stack.remove(self)
 
     def close(self) -> None:
         """Free the variable values; running afterwards raises."""
