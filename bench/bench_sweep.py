@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--threads", action="store_true",
                     help="worker threads in this process instead of worker processes "
-                    "(measured and rejected: builds are not thread-safe, see docs/sweeps.md)")
+                    "(see docs/sweeps.md)")
     args = ap.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
     from distributed import Client

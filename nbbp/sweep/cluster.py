@@ -21,6 +21,8 @@ def local_cluster(workers: int | None = None, engine: str = "numba", processes: 
 
     ``sweep(client=None)`` starts one per call and closes it; to run many sweeps, start
     one yourself and pass a client — ``Client(cluster)`` — then ``cluster.close()``.
+    ``processes=False``: worker threads in this process instead (builds are per thread;
+    see docs/sweeps.md for why processes are the default).
     """
     from distributed import Client, LocalCluster
     if engine == "numba":
