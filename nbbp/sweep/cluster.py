@@ -101,8 +101,8 @@ def unguarded_script() -> str | None:
     Worker processes are started with multiprocessing's "spawn" method, which runs the
     main script again in every new process; a sweep at the script's top level would then
     start a cluster inside each worker as it starts, and multiprocessing stops with a long
-    traceback. Worker threads in this process would need no guard, but building models
-    is not thread-safe (runs in threads gave different numbers: docs/sweeps.md).
+    traceback. Worker threads in this process (``local_cluster(processes=False)``) need
+    no guard; processes are the default for isolation (docs/sweeps.md).
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
