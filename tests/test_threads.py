@@ -122,3 +122,36 @@ def test_tf1_defaults_are_per_thread_and_the_global_graph_is_shared():
         assert tf.get_default_graph() is g and tf.get_default_session() is sess
     assert seen["graph"] is c.graph
     assert seen["session"] is None
+
+
+def test_the_collector_pause_holds_while_any_thread_builds_and_ends_after_the_last():
+    """``paused_gc`` blocks in threads share one pause: one thread's block ending must
+    not turn the collector on under another's build, and after the last the collector
+    is on again (each block keeping its own "was it on" could leave it off for good)."""
+    import gc
+
+    from nbbp.core.compiled import paused_gc
+    assert gc.isenabled()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a() -> None:
+        with paused_gc():
+            a_in.set()
+            b_in.wait()
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait()
+        with paused_gc():
+            b_in.set()
+            a_out.wait()
+            seen["during b, after a"] = gc.isenabled()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["during b, after a"] is False
+    assert gc.isenabled()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,19 +36,35 @@ from .isa import S_F64
 from .ops import OPS, RNG_COUNTER
 
 
+class _Pause:
+    """How many ``paused_gc`` blocks are running, in any thread, and whether the
+    collector was on before the first: the collector is process-wide, so blocks that
+    overlap in threads share one pause (each keeping its own ``was`` could leave it
+    off for good: a thread reading "off" while another's block ends, then disabling)."""
+
+    lock = threading.Lock()
+    depth = 0
+    was = True
+
+
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a graph is built or compiled:
     those steps allocate one long-lived object after another, and with a large graph
     alive every collection walks all of it (lowering a 20k-op chain ran 2.5× slower
-    with the collector on). It runs again, as it was, afterwards."""
-    was = gc.isenabled()
-    gc.disable()
+    with the collector on). It runs again, as it was, when the last block ends."""
+    with _Pause.lock:
+        if _Pause.depth == 0:
+            _Pause.was = gc.isenabled()
+            gc.disable()
+        _Pause.depth += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _Pause.lock:
+            _Pause.depth -= 1
+            if _Pause.depth == 0 and _Pause.was:
+                gc.enable()
 
 
 def short(v: float | np.ndarray | None) -> str:
