@@ -17,6 +17,7 @@ flow one way: ``_session`` → ``_lower`` → ``_core`` → ``_opdefs``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -182,7 +183,7 @@ def _truediv(a: Any, b: Any) -> Tensor:
 # graphs, the default graph and name scopes
 # ---------------------------------------------------------------------------
 
-_graph_counter = [0]
+_graph_numbers = itertools.count()     # next() is atomic: threads get distinct numbers
 
 
 class Graph:
@@ -208,8 +209,7 @@ class Graph:
         self._var_scope_stack: list[Any] = []         # see _variables.VariableScope
         self._var_scope_root: Any = None
         self._var_scope_counts: dict[str, int] = {}
-        self.number = _graph_counter[0]
-        _graph_counter[0] += 1
+        self.number = next(_graph_numbers)
 
     def __repr__(self) -> str:
         return f"<nbbp.tf1.Graph #{self.number}: {len(self._ops)} operations>"
