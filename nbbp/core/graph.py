@@ -40,6 +40,7 @@ def _name_error(what: str, name: object) -> BuildError:
     return BuildError(f"{what} name {name!r} is not valid: use a Python identifier "
                       "(letters of any alphabet, digits, _), e.g. 'x', 'W1' or 'α'")
 
+
 class _Building(threading.local):
     """The graphs being built in this thread, innermost last. ``with Graph()`` holds in
     the thread that entered it (as TensorFlow's default graph does), so models built

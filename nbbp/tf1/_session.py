@@ -49,6 +49,8 @@ from .errors import (
 )
 
 _MAX_PLANS = 256
+
+
 class _Sessions(threading.local):
     """This thread's default sessions, innermost last (per thread, as in TF 1)."""
 
