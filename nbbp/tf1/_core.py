@@ -361,9 +361,12 @@ def check_name(name: Any, what: str) -> str:
     return name
 
 
-class _Stack(threading.local):
+class ThreadStack(threading.local):
+    """A stack that each thread has its own of (TF 1's default graphs and default
+    sessions are per thread): ``items``, innermost last."""
+
     def __init__(self) -> None:
-        self.graphs: list[Graph] = []
+        self.items: list[Any] = []
 
 
 class _State:
@@ -373,11 +376,11 @@ class _State:
 
     def __init__(self) -> None:
         self.global_graph = Graph()
-        self._local = _Stack()
+        self._local = ThreadStack()
 
     @property
     def graph_stack(self) -> list[Graph]:
-        return self._local.graphs
+        return self._local.items
 
 
 _state = _State()

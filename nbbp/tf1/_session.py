@@ -14,7 +14,6 @@ optimizer's update is :mod:`nbbp.train.optim`'s compiled rule, see
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -29,6 +28,7 @@ from ._core import (
     Graph,
     Operation,
     Tensor,
+    ThreadStack,
     get_default_graph,
     not_in_graph,
     register_session_finder,
@@ -51,19 +51,12 @@ from .errors import (
 _MAX_PLANS = 256
 
 
-class _Sessions(threading.local):
-    """This thread's default sessions, innermost last (per thread, as in TF 1)."""
-
-    def __init__(self) -> None:
-        self.stack: list[Session] = []
-
-
-_sessions = _Sessions()
+_sessions = ThreadStack()       # this thread's default sessions, innermost last
 
 
 def get_default_session() -> Session | None:
     """The innermost session this thread entered with ``with``, or None."""
-    stack = _sessions.stack
+    stack = _sessions.items
     return stack[-1] if stack else None
 
 
@@ -171,7 +164,7 @@ class Session:
     @contextlib.contextmanager
     def as_default(self) -> Iterator[Session]:
         """Make this the default session (for ``t.eval()``, ``op.run()``)."""
-        stack = _sessions.stack
+        stack = _sessions.items
         stack.append(self)
         try:
             yield self
