@@ -820,7 +820,9 @@ def _bin_sv(op, out, x, y):
 def _bin_rows(op, out, x, y, rows, k, xs, ys):
     """``rows`` rows of ``k``: row ``i`` of ``x`` starts at ``i * xs`` and of ``y`` at
     ``i * ys`` (a stride 0 repeats one row: a bias). One loop nest per op, the op chosen
-    once, so each row's loop vectorises (a call per row cost as much as the row)."""
+    once, so each row's loop vectorises (a call per row cost as much as the row).
+    Same-size operands keep :func:`_bin_vv`'s flat loops: run as one row here they were
+    slower (16 elements 6 → 12 ns, a 1600-element mask 341 → 424 ns, measured)."""
     if op == MUL:
         for i in range(rows):
             r, p, q = i * k, i * xs, i * ys
